@@ -1,0 +1,72 @@
+// ObjectStore on S3.
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ObjectNotFoundError } from '../engine/ports.ts';
+import type { ObjectStore } from '../engine/ports.ts';
+import { chunked } from '../util/concurrency.ts';
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata.httpStatusCode === 404);
+}
+
+export class S3ObjectStore implements ObjectStore {
+  private readonly s3: S3Client;
+  readonly bucket: string;
+
+  constructor(s3: S3Client, bucket: string) {
+    this.s3 = s3;
+    this.bucket = bucket;
+  }
+
+  async put(key: string, body: Uint8Array): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength }));
+  }
+
+  async get(key: string): Promise<Buffer> {
+    return this.read(key);
+  }
+
+  async getRange(key: string, start: number, length: number): Promise<Buffer> {
+    const body = await this.read(key, `bytes=${start}-${start + length - 1}`);
+    if (body.length !== length) throw new Error(`short read of ${key}: wanted ${length} bytes at ${start}, got ${body.length}`);
+    return body;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const obj of page.Contents ?? []) yield { key: obj.Key!, size: obj.Size ?? 0 };
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const batch of chunked(keys, 1000)) {
+      const res = await this.s3.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+      );
+      if (res.Errors?.length) throw new Error(`failed to delete ${res.Errors.length} objects, first: ${res.Errors[0]!.Key} ${res.Errors[0]!.Message}`);
+    }
+  }
+
+  private async read(key: string, range?: string): Promise<Buffer> {
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
+      return Buffer.from(await res.Body!.transformToByteArray());
+    } catch (err) {
+      if (isNotFound(err)) throw new ObjectNotFoundError(key);
+      throw err;
+    }
+  }
+}

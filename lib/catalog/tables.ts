@@ -1,0 +1,18 @@
+// DynamoDB table design, shared by the local provisioning and the CDK stack.
+//
+// catalog table (OPENVBS_CATALOG_TABLE) — single table, keys `pk` (S) + `sk` (S):
+//   backup       pk "P#<project>"   sk "BACKUP#<backupId>"
+//                gsi1pk "VOL#<project>#<volumeId>"  gsi1sk "<createdAt ISO>#<backupId>"  (a volume's backups by time)
+//   key domain   pk "P#<project>"   sk "DOMAIN#<kmsKeyId>"   (wrapped data key; one per project and KMS key)
+//   The service layer adds jobs, volumes and tokens to the same table under their own sk prefixes.
+// GSI `gsi1` (gsi1pk, gsi1sk), projection ALL.
+//
+// chunks table (OPENVBS_CHUNK_TABLE) — key `pk` (S) = "<domainId>#<chunk id hex>"; see dynamo-chunk-index.ts.
+export const CATALOG_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
+export const CATALOG_GSI1 = { indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' } as const;
+export const CHUNK_KEYS = { partitionKey: 'pk' } as const;
+
+export const projectKey = (projectId: string) => `P#${projectId}`;
+export const backupSortKey = (backupId: string) => `BACKUP#${backupId}`;
+export const domainSortKey = (kmsKeyId: string) => `DOMAIN#${kmsKeyId}`;
+export const volumeBackupsKey = (projectId: string, volumeId: string) => `VOL#${projectId}#${volumeId}`;

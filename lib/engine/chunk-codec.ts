@@ -1,0 +1,128 @@
+// Per-chunk CPU work: keyed chunk ids, zstd compression and AES-256-GCM sealing, and the reverse.
+// Pure functions over buffers so they run the same inside a worker thread or inline.
+//
+// Sealed chunk layout: flags(1) | nonce(12) | ciphertext | tag(16)
+//   flags bit 0: payload is zstd-compressed (otherwise stored raw because it did not shrink)
+//   AAD = chunk id (32 bytes) || flags, so a blob cannot be swapped for another chunk's.
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+
+export const CHUNK_ID_BYTES = 32;
+export const SEAL_OVERHEAD = 1 + 12 + 16;
+const FLAG_ZSTD = 1;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+/** zstd level 1: the fastest level still gives disk-like data ~3x (see engine-anchors.md). */
+const ZSTD_LEVEL = 1;
+
+export interface DomainKeys {
+  /** HMAC-SHA256 key for chunk ids. */
+  idKey: Buffer;
+  /** AES-256-GCM key for chunk payloads, pack headers and manifests. */
+  encKey: Buffer;
+}
+
+/** Splits one 256-bit data key into independent id and encryption keys (HKDF-SHA256). */
+export function deriveDomainKeys(dataKey: Uint8Array, domainId: string): DomainKeys {
+  const derive = (purpose: string) =>
+    Buffer.from(hkdfSync('sha256', dataKey, Buffer.from(domainId), Buffer.from(`openvbs/${purpose}/v1`), 32));
+  return { idKey: derive('chunk-id'), encKey: derive('chunk-enc') };
+}
+
+export function chunkId(keys: DomainKeys, plaintext: Uint8Array): Buffer {
+  return createHmac('sha256', keys.idKey).update(plaintext).digest();
+}
+
+/** True when every byte is zero; 8 bytes at a time when aligned. */
+export function isAllZero(buf: Uint8Array): boolean {
+  const aligned = buf.byteOffset % 8 === 0 ? Math.floor(buf.byteLength / 8) : 0;
+  if (aligned > 0) {
+    const words = new BigUint64Array(buf.buffer, buf.byteOffset, aligned);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
+  }
+  for (let i = aligned * 8; i < buf.byteLength; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function aad(id: Uint8Array, flags: number): Buffer {
+  const out = Buffer.allocUnsafe(CHUNK_ID_BYTES + 1);
+  out.set(id, 0);
+  out[CHUNK_ID_BYTES] = flags;
+  return out;
+}
+
+/** Encrypts `payload` under `key` with authenticated data `ad`, writing flags|nonce|ct|tag into `out` at `at`. */
+export function sealInto(key: Buffer, flags: number, ad: Buffer, payload: Uint8Array, out: Buffer, at: number): number {
+  out[at] = flags;
+  const nonce = out.subarray(at + 1, at + 1 + NONCE_BYTES);
+  randomFillSync(nonce);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(ad);
+  let pos = at + 1 + NONCE_BYTES;
+  const body = cipher.update(payload);
+  out.set(body, pos);
+  pos += body.length;
+  const tail = cipher.final();
+  out.set(tail, pos);
+  pos += tail.length;
+  out.set(cipher.getAuthTag(), pos);
+  return pos + TAG_BYTES - at;
+}
+
+/** Compresses (when it helps) and seals one chunk into `out` at `at`; returns the sealed length. */
+export function sealChunk(keys: DomainKeys, id: Uint8Array, plaintext: Uint8Array, out: Buffer, at: number): number {
+  const compressed = zstdCompressSync(plaintext, { params: { [zc.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
+  const useZstd = compressed.length < plaintext.length;
+  const flags = useZstd ? FLAG_ZSTD : 0;
+  return sealInto(keys.encKey, flags, aad(id, flags), useZstd ? compressed : plaintext, out, at);
+}
+
+export class ChunkIntegrityError extends Error {
+  override name = 'ChunkIntegrityError';
+}
+
+function openSealed(key: Buffer, sealed: Uint8Array, adFor: (flags: number) => Buffer): { flags: number; payload: Buffer } {
+  if (sealed.length < SEAL_OVERHEAD) throw new ChunkIntegrityError('sealed blob is truncated');
+  const flags = sealed[0]!;
+  const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
+  const tag = sealed.subarray(sealed.length - TAG_BYTES);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAAD(adFor(flags));
+  decipher.setAuthTag(tag);
+  const body = decipher.update(sealed.subarray(1 + NONCE_BYTES, sealed.length - TAG_BYTES));
+  try {
+    decipher.final();
+  } catch {
+    throw new ChunkIntegrityError('authentication tag mismatch (corrupted or foreign data)');
+  }
+  return { flags, payload: body };
+}
+
+/** Decrypts, decompresses and verifies one chunk against its id. Throws ChunkIntegrityError. */
+export function openChunk(keys: DomainKeys, id: Uint8Array, sealed: Uint8Array): Buffer {
+  const { flags, payload } = openSealed(keys.encKey, sealed, (f) => aad(id, f));
+  let plaintext: Buffer;
+  try {
+    plaintext = flags & FLAG_ZSTD ? zstdDecompressSync(payload) : payload;
+  } catch {
+    throw new ChunkIntegrityError('payload does not decompress');
+  }
+  const actual = chunkId(keys, plaintext);
+  if (!timingSafeEqual(actual, Buffer.from(id.buffer, id.byteOffset, id.byteLength))) {
+    throw new ChunkIntegrityError('content does not match its chunk id');
+  }
+  return plaintext;
+}
+
+/** Seals a metadata blob (pack header, manifest): zstd then AES-GCM bound to a context label. */
+export function sealMetadata(keys: DomainKeys, context: string, plaintext: Uint8Array): Buffer {
+  const compressed = zstdCompressSync(plaintext);
+  const out = Buffer.allocUnsafe(compressed.length + SEAL_OVERHEAD);
+  const len = sealInto(keys.encKey, FLAG_ZSTD, Buffer.from(context), compressed, out, 0);
+  return out.subarray(0, len);
+}
+
+export function openMetadata(keys: DomainKeys, context: string, sealed: Uint8Array): Buffer {
+  const { payload } = openSealed(keys.encKey, sealed, () => Buffer.from(context));
+  return zstdDecompressSync(payload);
+}

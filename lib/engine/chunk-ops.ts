@@ -1,0 +1,79 @@
+// Batch operations over many blocks or chunks, shared by the worker threads and the inline pool.
+import { CHUNK_ID_BYTES, ChunkIntegrityError, SEAL_OVERHEAD, chunkId, isAllZero, openChunk, sealChunk } from './chunk-codec.ts';
+import type { DomainKeys } from './chunk-codec.ts';
+
+export interface DigestResult {
+  /** Chunk id per block, 32 bytes each; all zero for an all-zero block. */
+  ids: Buffer;
+  /** 1 where the block is all zeros. */
+  zero: Uint8Array;
+}
+
+/** Splits `data` into `blockSize` blocks (the last may be short), flags zero blocks and ids the rest. */
+export function digestBlocks(keys: DomainKeys, data: Buffer, blockSize: number): DigestResult {
+  const count = Math.ceil(data.length / blockSize);
+  const ids = Buffer.alloc(count * CHUNK_ID_BYTES);
+  const zero = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const block = data.subarray(i * blockSize, Math.min(data.length, (i + 1) * blockSize));
+    if (isAllZero(block)) zero[i] = 1;
+    else ids.set(chunkId(keys, block), i * CHUNK_ID_BYTES);
+  }
+  return { ids, zero };
+}
+
+export interface SealResult {
+  /** Sealed chunks back to back. */
+  sealed: Buffer;
+  /** Byte length of each sealed chunk in `sealed`, in the order of `blocks`. */
+  lengths: number[];
+}
+
+/** Seals the given blocks of `data` (by index) whose ids are in `ids` (32 bytes per listed block). */
+export function sealBlocks(keys: DomainKeys, data: Buffer, blockSize: number, blocks: number[], ids: Buffer): SealResult {
+  let capacity = 0;
+  for (const b of blocks) capacity += Math.min(blockSize, data.length - b * blockSize) + SEAL_OVERHEAD;
+  const sealed = Buffer.allocUnsafeSlow(capacity); // own ArrayBuffer: moved to the caller, never pooled
+  const lengths: number[] = [];
+  let at = 0;
+  blocks.forEach((b, i) => {
+    const block = data.subarray(b * blockSize, Math.min(data.length, (b + 1) * blockSize));
+    const len = sealChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), block, sealed, at);
+    lengths.push(len);
+    at += len;
+  });
+  return { sealed: sealed.subarray(0, at), lengths };
+}
+
+export interface OpenRequestChunk {
+  /** Offset and length of the sealed chunk inside the data buffer. */
+  offset: number;
+  length: number;
+}
+
+export type OpenResult =
+  | { ok: true; plain: Buffer; offsets: number[]; lengths: number[] }
+  | { ok: false; index: number; reason: string };
+
+/** Opens and verifies sealed chunks held in `data`; plaintexts come back back to back. */
+export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestChunk[], ids: Buffer, maxPlainBytes: number): OpenResult {
+  const plain = Buffer.allocUnsafeSlow(maxPlainBytes * chunks.length);
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  let at = 0;
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i]!;
+    try {
+      if (c.offset + c.length > data.length) throw new ChunkIntegrityError('sealed chunk lies beyond the data read');
+      const out = openChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), data.subarray(c.offset, c.offset + c.length));
+      if (out.length > maxPlainBytes) throw new ChunkIntegrityError('chunk is larger than a block');
+      plain.set(out, at);
+      offsets.push(at);
+      lengths.push(out.length);
+      at += out.length;
+    } catch (err) {
+      return { ok: false, index: i, reason: err instanceof Error ? err.message : String(err) };
+    }
+  }
+  return { ok: true, plain: plain.subarray(0, at), offsets, lengths };
+}

@@ -1,0 +1,143 @@
+// The ports the engine talks to. AWS adapters (S3, DynamoDB, KMS) and volume providers implement them;
+// tests can wrap them (e.g. to inject a failure) without touching the engine.
+
+/** Where packs and manifests live (S3). */
+export interface ObjectStore {
+  put(key: string, body: Uint8Array): Promise<void>;
+  /** Whole object; throws ObjectNotFoundError when absent. */
+  get(key: string): Promise<Buffer>;
+  /** Bytes [start, start + length); throws ObjectNotFoundError when absent. */
+  getRange(key: string, start: number, length: number): Promise<Buffer>;
+  exists(key: string): Promise<boolean>;
+  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  delete(keys: string[]): Promise<void>;
+}
+
+export class ObjectNotFoundError extends Error {
+  override name = 'ObjectNotFoundError';
+  readonly key: string;
+
+  constructor(key: string) {
+    super(`object ${key} not found`);
+    this.key = key;
+  }
+}
+
+export interface ChunkLocation {
+  pack: string;
+  offset: number;
+  length: number;
+}
+
+/** Chunk id -> location, per key domain (DynamoDB). Ids are hex strings. */
+export interface ChunkIndex {
+  lookup(domainId: string, ids: string[]): Promise<Map<string, ChunkLocation>>;
+  record(domainId: string, entries: Array<{ id: string; location: ChunkLocation }>): Promise<void>;
+}
+
+/** Wraps and unwraps data keys (KMS). */
+export interface KeyService {
+  generateDataKey(kmsKeyId: string, context: Record<string, string>): Promise<{ plaintext: Buffer; wrapped: Buffer }>;
+  unwrap(kmsKeyId: string, wrapped: Buffer, context: Record<string, string>): Promise<Buffer>;
+}
+
+export interface KeyDomainRecord {
+  projectId: string;
+  domainId: string;
+  /** The KMS key that wraps this domain's data key. */
+  kmsKeyId: string;
+  wrappedKey: Buffer;
+  createdAt: string;
+}
+
+export type BackupStatus = 'creating' | 'available' | 'error' | 'restoring' | 'deleting' | 'error_restoring';
+
+export interface BackupStats {
+  /** Blocks in the volume, zero blocks included. */
+  blocks: number;
+  zeroBlocks: number;
+  /** Non-zero blocks referenced by this backup. */
+  chunkCount: number;
+  /** Blocks whose chunk equals the parent's at the same offset (no index lookup). */
+  reusedFromParent: number;
+  /** Blocks found already stored (index hit or earlier in this backup). */
+  dedupHits: number;
+  /** Chunks this backup wrote. */
+  newChunks: number;
+  /** Sealed bytes this backup wrote into packs (chunk payloads). */
+  storedBytes: number;
+  /** Bytes of non-zero data the backup covers. */
+  logicalBytes: number;
+  packsWritten: number;
+}
+
+export interface BackupRecord {
+  projectId: string;
+  backupId: string;
+  volumeId: string;
+  name: string;
+  description?: string;
+  status: BackupStatus;
+  failReason?: string;
+  sizeBytes: number;
+  blockSize: number;
+  segmentBlocks: number;
+  segmentCount: number;
+  parentId?: string;
+  domainId: string;
+  kmsKeyId: string;
+  /** True when the volume is encrypted with a customer KMS key (the backup is then under that key). */
+  customerKey: boolean;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string;
+  manifestPrefix: string;
+  stats?: BackupStats;
+  /** Free-form fields the service layer keeps with the backup (tags, job id, source type...). */
+  extra?: Record<string, unknown>;
+}
+
+/** The engine's view of the catalog (DynamoDB). */
+export interface BackupCatalog {
+  createBackup(record: BackupRecord): Promise<void>;
+  getBackup(projectId: string, backupId: string): Promise<BackupRecord | undefined>;
+  /** Applies `patch`; when `expectStatus` is given the update happens only from that status. */
+  updateBackup(projectId: string, backupId: string, patch: Partial<BackupRecord>, expectStatus?: BackupStatus[]): Promise<BackupRecord>;
+  /** Newest backup of the volume in `status`, optionally limited to one key domain. */
+  latestBackup(projectId: string, volumeId: string, status: BackupStatus, domainId?: string): Promise<BackupRecord | undefined>;
+  getDomain(projectId: string, kmsKeyId: string): Promise<KeyDomainRecord | undefined>;
+  /** Creates the domain unless one exists for (project, key); returns the one that is stored. */
+  putDomainIfAbsent(record: KeyDomainRecord): Promise<KeyDomainRecord>;
+}
+
+export interface VolumeInfo {
+  volumeId: string;
+  sizeBytes: number;
+  /** Customer KMS key the volume is encrypted with, if any. */
+  kmsKeyId?: string;
+}
+
+export interface BlockReader {
+  readonly sizeBytes: number;
+  /** Fills `into` from `offset`; returns bytes read (short only at the end of the volume). */
+  read(into: Buffer, offset: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface BlockWriter {
+  readonly sizeBytes: number;
+  /** True when the target reads as zeros everywhere (new sparse image): zero blocks need no write. */
+  readonly zeroed: boolean;
+  write(data: Uint8Array, offset: number): Promise<void>;
+  /** Makes the written data durable. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where volumes live: raw image files locally, EBS snapshots on AWS. */
+export interface VolumeProvider {
+  describe(projectId: string, volumeId: string): Promise<VolumeInfo>;
+  openReader(projectId: string, volumeId: string): Promise<BlockReader>;
+  /** Opens the restore target; `minSizeBytes` is the backup's size. */
+  openWriter(projectId: string, volumeId: string, minSizeBytes: number): Promise<BlockWriter>;
+}
