@@ -16,3 +16,9 @@ export const projectKey = (projectId: string) => `P#${projectId}`;
 export const backupSortKey = (backupId: string) => `BACKUP#${backupId}`;
 export const domainSortKey = (kmsKeyId: string) => `DOMAIN#${kmsKeyId}`;
 export const volumeBackupsKey = (projectId: string, volumeId: string) => `VOL#${projectId}#${volumeId}`;
+//   job          pk "P#<project>"   sk "JOB#<jobId>"          (jobs.ts)
+//   volume       pk "P#<project>"   sk "VOLUME#<volumeId>"    (volumes.ts, local-mode inventory)
+//   token        pk "TOKEN#<sha256 of token>"  sk "TOKEN"     (tokens.ts; the token itself is never stored)
+export const jobSortKey = (jobId: string) => `JOB#${jobId}`;
+export const volumeSortKey = (volumeId: string) => `VOLUME#${volumeId}`;
+export const tokenKey = (tokenHash: string) => `TOKEN#${tokenHash}`;

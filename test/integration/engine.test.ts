@@ -161,7 +161,7 @@ describe('backup engine', () => {
     for await (const obj of env.deps.store.list(`packs/${backup.domainId}/`)) packKey = obj.key;
     const s3 = env.clients.s3;
     const body = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: env.config.bucket, Key: packKey }))).Body!.transformToByteArray());
-    body[100] ^= 0x01; // inside the first chunk's ciphertext
+    body[100] = body[100]! ^ 0x01; // inside the first chunk's ciphertext
     await s3.send(new PutObjectCommand({ Bucket: env.config.bucket, Key: packKey, Body: body }));
     env.addVolume('p3', 'r-flip', { path: env.path('r-flip.img') });
     const err = await restoreBackup(env.deps, { projectId: 'p3', backupId: backup.backupId, targetVolumeId: 'r-flip' }).catch((e) => e);

@@ -1,0 +1,69 @@
+// The contracts between the API, the Step Functions workflows and their Lambda handlers.
+// Payloads carry ids only (Step Functions limits a payload to 256 KB; data never travels in them).
+// The same zod schemas validate handler input on Lambda and in the local runtime.
+import { z } from 'zod';
+
+export const WORKFLOWS = ['volume-backup', 'volume-restore', 'backup-delete'] as const;
+export type WorkflowName = (typeof WORKFLOWS)[number];
+
+const id = z.string().min(1).max(128);
+
+/** Input of the volume-backup state machine (written by the API). */
+export const VolumeBackupInput = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+  volumeId: id,
+  name: z.string().max(255),
+  description: z.string().max(255).optional(),
+  forceFull: z.boolean().optional(),
+  tags: z.array(z.object({ key: z.string(), value: z.string() })).optional(),
+});
+export type VolumeBackupInput = z.infer<typeof VolumeBackupInput>;
+
+/** Input of the volume-restore state machine. */
+export const VolumeRestoreInput = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+  volumeId: id,
+});
+export type VolumeRestoreInput = z.infer<typeof VolumeRestoreInput>;
+
+/** Input of the backup-delete state machine. */
+export const BackupDeleteInput = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+});
+export type BackupDeleteInput = z.infer<typeof BackupDeleteInput>;
+
+/** One Map iteration: a segment of a backup or restore. */
+export const SegmentTask = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+  volumeId: id,
+  segment: z.number().int().min(0),
+});
+export type SegmentTask = z.infer<typeof SegmentTask>;
+
+/** What prepare returns: the segments the Map fans out over. */
+export const PreparedWork = z.object({
+  segments: z.array(z.number().int().min(0)),
+});
+
+/** The failure path's input: the original input plus the caught error (ResultPath $.error). */
+export const FailureInput = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+  volumeId: id.optional(),
+  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough().optional(),
+});
+export type FailureInput = z.infer<typeof FailureInput>;
+
+/** Starts a workflow execution (Step Functions on AWS, aws-local-stepfunctions locally). */
+export interface WorkflowStarter {
+  start(workflow: WorkflowName, name: string, input: unknown): Promise<{ executionArn: string }>;
+}
