@@ -43,30 +43,57 @@ interface Range {
   chunks: ChunkRef[];
 }
 
-export async function restoreBackup(deps: EngineDeps, req: RestoreRequest): Promise<RestoreResult> {
-  const rec = await deps.catalog.getBackup(req.projectId, req.backupId);
-  if (!rec) throw new EngineStateError(`backup ${req.backupId} not found`);
-  if (rec.status !== 'available' && rec.status !== 'restoring') throw new EngineStateError(`backup ${req.backupId} is ${rec.status}, not available`);
+async function loadRestorable(deps: EngineDeps, projectId: string, backupId: string): Promise<{ rec: BackupRecord; domain: KeyDomain }> {
+  const rec = await deps.catalog.getBackup(projectId, backupId);
+  if (!rec) throw new EngineStateError(`backup ${backupId} not found`);
+  if (rec.status !== 'available' && rec.status !== 'restoring') throw new EngineStateError(`backup ${backupId} is ${rec.status}, not available`);
   const domain = await deps.domains.forBackup(rec.projectId, rec.kmsKeyId, rec.domainId);
   deps.pool.registerDomain(domain.domainId, domain.keys);
-  const writer = await deps.volumes.openWriter(req.projectId, req.targetVolumeId, rec.sizeBytes);
+  return { rec, domain };
+}
+
+async function openTarget(deps: EngineDeps, rec: BackupRecord, projectId: string, targetVolumeId: string): Promise<BlockWriter> {
+  const writer = await deps.volumes.openWriter(projectId, targetVolumeId, rec.sizeBytes);
+  if (writer.sizeBytes < rec.sizeBytes) {
+    await writer.close();
+    throw new EngineStateError(`target volume ${targetVolumeId} is smaller than backup ${rec.backupId}`);
+  }
+  return writer;
+}
+
+/** Restores the whole backup in this process. */
+export async function restoreBackup(deps: EngineDeps, req: RestoreRequest): Promise<RestoreResult> {
+  const { rec, domain } = await loadRestorable(deps, req.projectId, req.backupId);
+  const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
   const blocksTotal = Math.ceil(rec.sizeBytes / rec.blockSize);
   let blocksDone = 0;
   let bytesWritten = 0;
   try {
-    if (writer.sizeBytes < rec.sizeBytes) throw new EngineStateError(`target volume ${req.targetVolumeId} is smaller than backup ${rec.backupId}`);
     for (let segment = 0; segment < rec.segmentCount; segment++) {
-      const written = await restoreSegment(deps, rec, domain, segment, writer, (n) => {
+      bytesWritten += await restoreSegment(deps, rec, domain, segment, writer, (n) => {
         blocksDone += n;
         req.onProgress?.({ blocksDone, blocksTotal });
       });
-      bytesWritten += written;
     }
     await writer.flush();
   } finally {
     await writer.close();
   }
   return { backupId: rec.backupId, targetVolumeId: req.targetVolumeId, bytesWritten, blocks: blocksTotal };
+}
+
+/** Restores one segment (a Map iteration of the restore workflow); safe to retry. Returns bytes written. */
+export async function restoreBackupSegment(deps: EngineDeps, req: RestoreRequest & { segment: number }, onBlocks?: (n: number) => void): Promise<number> {
+  const { rec, domain } = await loadRestorable(deps, req.projectId, req.backupId);
+  if (req.segment < 0 || req.segment >= rec.segmentCount) throw new EngineStateError(`backup ${rec.backupId} has no segment ${req.segment}`);
+  const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
+  try {
+    const written = await restoreSegment(deps, rec, domain, req.segment, writer, (n) => onBlocks?.(n));
+    await writer.flush();
+    return written;
+  } finally {
+    await writer.close();
+  }
 }
 
 async function loadManifest(deps: EngineDeps, rec: BackupRecord, domain: KeyDomain, segment: number): Promise<SegmentManifest> {

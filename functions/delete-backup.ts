@@ -1,0 +1,6 @@
+// Workflow step "delete-backup" (see docs/service-contract.md).
+import { BackupDeleteInput } from '../lib/workflows/contracts.ts';
+import { taskHandler } from '../lib/workflows/lambda.ts';
+import { deleteBackupTask } from '../lib/workflows/tasks.ts';
+
+export const handler = taskHandler('delete-backup', BackupDeleteInput, deleteBackupTask);

@@ -1,0 +1,6 @@
+// Workflow step "restore-prepare" (see docs/service-contract.md).
+import { VolumeRestoreInput } from '../lib/workflows/contracts.ts';
+import { taskHandler } from '../lib/workflows/lambda.ts';
+import { restorePrepare } from '../lib/workflows/tasks.ts';
+
+export const handler = taskHandler('restore-prepare', VolumeRestoreInput, restorePrepare);

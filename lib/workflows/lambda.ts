@@ -1,0 +1,44 @@
+// The one wrapper every workflow Lambda handler uses: validate the input with the contract's zod schema,
+// log with the job and project as keys, count successes and failures, and let errors propagate by name
+// so the state machine's Retry and Catch see them.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { z } from 'zod';
+import { taskDeps } from './runtime.ts';
+import type { TaskDeps } from './tasks.ts';
+
+export const logger = new Logger({ serviceName: 'openvbs' });
+export const tracer = new Tracer({ serviceName: 'openvbs' });
+export const metrics = new Metrics({ namespace: 'OpenVBS', serviceName: 'openvbs' });
+
+export class InvalidTaskInput extends Error {
+  override name = 'InvalidTaskInput';
+}
+
+export function taskHandler<S extends z.ZodType<{ projectId: string; jobId: string }>, R>(
+  name: string,
+  schema: S,
+  run: (deps: TaskDeps, input: z.infer<S>) => Promise<R>,
+): (event: unknown) => Promise<R> {
+  return async (event: unknown) => {
+    const parsed = schema.safeParse(event);
+    if (!parsed.success) throw new InvalidTaskInput(`${name}: ${z.prettifyError(parsed.error)}`);
+    const input = parsed.data;
+    logger.appendKeys({ task: name, projectId: input.projectId, jobId: input.jobId });
+    const started = Date.now();
+    try {
+      const result = await run(taskDeps(), input);
+      metrics.addMetric(`${name}-success`, MetricUnit.Count, 1);
+      logger.info('task done', { ms: Date.now() - started });
+      return result;
+    } catch (err) {
+      metrics.addMetric(`${name}-failure`, MetricUnit.Count, 1);
+      logger.error('task failed', err as Error);
+      throw err;
+    } finally {
+      metrics.publishStoredMetrics();
+      logger.resetKeys();
+    }
+  };
+}
