@@ -7,6 +7,7 @@ import { EBSClient } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
@@ -20,6 +21,8 @@ export interface AwsClients {
   sqs: SQSClient;
   ec2: EC2Client;
   ebs: EBSClient;
+  /** Step Functions (the API starts workflow executions). */
+  sfn: SFNClient;
 }
 
 /** True when an endpoint override is configured, i.e. we talk to an emulator rather than AWS. */
@@ -55,6 +58,7 @@ export function createClients(env: NodeJS.ProcessEnv = process.env): AwsClients 
     sqs: new SQSClient(common),
     ec2: new EC2Client(common),
     ebs: new EBSClient(common),
+    sfn: new SFNClient(common),
   };
 }
 

@@ -114,6 +114,38 @@ export class DynamoBackupCatalog implements BackupCatalog {
     return undefined;
   }
 
+  /**
+   * All backups of a project (any status), or of one of its volumes. The service layer filters, sorts
+   * and pages in memory: a project holds at most a few thousand backups.
+   */
+  async listBackups(projectId: string, options: { volumeId?: string } = {}): Promise<BackupRecord[]> {
+    const out: BackupRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.ddb.send(
+        new QueryCommand(
+          options.volumeId
+            ? {
+                TableName: this.table,
+                IndexName: CATALOG_GSI1.indexName,
+                KeyConditionExpression: 'gsi1pk = :v',
+                ExpressionAttributeValues: { ':v': volumeBackupsKey(projectId, options.volumeId) },
+                ExclusiveStartKey: startKey,
+              }
+            : {
+                TableName: this.table,
+                KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+                ExpressionAttributeValues: { ':pk': projectKey(projectId), ':prefix': backupSortKey('') },
+                ExclusiveStartKey: startKey,
+              },
+        ),
+      );
+      for (const item of res.Items ?? []) out.push(stripKeys<BackupRecord>(item));
+      startKey = res.LastEvaluatedKey;
+    } while (startKey);
+    return out;
+  }
+
   async getDomain(projectId: string, kmsKeyId: string): Promise<KeyDomainRecord | undefined> {
     const res = await this.ddb.send(
       new GetCommand({ TableName: this.table, Key: { pk: projectKey(projectId), sk: domainSortKey(kmsKeyId) }, ConsistentRead: true }),

@@ -1,0 +1,51 @@
+// The one error type the service layer throws for anything a caller did wrong (or that cannot be done
+// right now). The API renders it as `{"error":{"code","message"}}` with `httpStatus`; `itemNotFound`
+// selects the OpenStack `{"itemNotFound":{"message","code":404}}` shape of the native backup show.
+//
+// Codes: VBS codes where VBS has one (see ../../../shared/reference/vbs-api.md and the VBS error code
+// table), `common.0011` for an unknown job (as VBS answers), our own `OpenVBS.xxxx` otherwise:
+//   VolumeBackup.0002  400  request body malformed or fails its schema
+//   VolumeBackup.0003  400  backup name longer than 64 characters
+//   VolumeBackup.0004  400  backup name with characters other than letters, digits, `_`, `-`
+//   VolumeBackup.0005  400  backup name starting with `auto` (reserved for policy backups)
+//   VolumeBackup.0006  400  backup description too long or containing `<` / `>`
+//   VolumeBackup.0012  400  volume missing, or not in a status that allows the operation, or busy with a job
+//   VolumeBackup.0014  500  the workflow could not be started (submit job exception)
+//   VolumeBackup.0089  400  backup not `available` for a restore
+//   VolumeBackup.0202  400  restore target volume not found
+//   VolumeBackup.0205  400  restore target volume in `error`
+//   VolumeBackup.0209  400  restore target smaller than the backup
+//   common.0011        404  job not found
+//   OpenVBS.0400       400  invalid path or query parameter
+//   OpenVBS.0401       401  missing or unknown X-Auth-Token
+//   OpenVBS.0404       404  resource or route not found (also: another project's resources)
+//   OpenVBS.0413       413  request body too large
+//   OpenVBS.0415       415  request body without a JSON Content-Type
+//   OpenVBS.0500       500  unexpected internal error (details only in the log)
+//   OpenVBS.1001       400  backup status does not allow deletion (only `available` / `error`)
+//   OpenVBS.1002       400  backup belongs to a server backup (delete it through CSBS)
+//   OpenVBS.1003       400  backup quota exceeded (`backups` or `backup_gigabytes`)
+//   OpenVBS.1004       400  invalid backup tags
+//   OpenVBS.1101       400  volume request invalid (size, path not a file or block device, unreadable)
+//   OpenVBS.1102       400  registering existing paths is disabled in this deployment
+//   OpenVBS.1103       409  the path is already registered as a volume of this project
+export class ServiceError extends Error {
+  override name = 'ServiceError';
+  readonly httpStatus: number;
+  readonly code: string;
+  /** Render as `{"itemNotFound":{...}}` (native backup show). */
+  readonly itemNotFound: boolean;
+
+  constructor(httpStatus: number, code: string, message: string, options: { itemNotFound?: boolean } = {}) {
+    super(message);
+    this.httpStatus = httpStatus;
+    this.code = code;
+    this.itemNotFound = options.itemNotFound ?? false;
+  }
+}
+
+export const badRequest = (code: string, message: string) => new ServiceError(400, code, message);
+export const notFound = (message: string) => new ServiceError(404, 'OpenVBS.0404', message);
+export const backupNotFound = (backupId: string) => new ServiceError(404, 'OpenVBS.0404', `Backup ${backupId} could not be found.`, { itemNotFound: true });
+export const invalidParam = (message: string) => new ServiceError(400, 'OpenVBS.0400', message);
+export const unauthorized = (message = 'missing or invalid X-Auth-Token') => new ServiceError(401, 'OpenVBS.0401', message);
