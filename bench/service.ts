@@ -1,0 +1,103 @@
+// npm run bench:service — a 1 GiB disk-like volume backed up and restored through the REST API on the
+// local runtime (state machines, handlers, catalog, jobs), against the engine alone on the same image.
+// Prints MB/s (10^6 B/s) for both and the orchestration overhead. BENCH_SIZE_MIB changes the size.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClients } from '../lib/aws/clients.ts';
+import { runBackup } from '../lib/engine/backup.ts';
+import { ChunkPool } from '../lib/engine/chunk-pool.ts';
+import { restoreBackup } from '../lib/engine/restore.ts';
+import { createEngineDeps } from '../lib/engine/wiring.ts';
+import { provisionLocalResources } from '../lib/local/provision.ts';
+import { startLocalService } from '../lib/local/service.ts';
+import { FileVolumeProvider } from '../lib/volumes/file-provider.ts';
+import { startMoto } from '../scripts/moto.mjs';
+import { DISK_LIKE_MIX, sha256File, writeDiskImage } from '../test/support/disk-image.ts';
+
+const sizeBytes = Number(process.env.BENCH_SIZE_MIB ?? 1024) * 1024 * 1024;
+const mbps = (bytes: number, ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
+
+const moto = await startMoto({ quiet: true });
+const dir = await mkdtemp(join(tmpdir(), 'openvbs-bench-service-'));
+process.env.AWS_ENDPOINT_URL = moto.endpoint;
+process.env.AWS_REGION ??= 'us-east-1';
+process.env.AWS_ACCESS_KEY_ID ??= 'bench';
+process.env.AWS_SECRET_ACCESS_KEY ??= 'bench';
+try {
+  const image = join(dir, 'source.img');
+  console.log(`image: ${(sizeBytes / 2 ** 20).toFixed(0)} MiB disk-like ${JSON.stringify(DISK_LIKE_MIX)}`);
+  await writeDiskImage(image, sizeBytes, 2026);
+  const sourceSha = await sha256File(image);
+
+  // Engine alone, in-process, on its own resources.
+  const clients = createClients();
+  const config = await provisionLocalResources(clients, `be${randomBytes(4).toString('hex')}`);
+  const pool = new ChunkPool();
+  const files = new Map([['src', image], ['dst', join(dir, 'engine-restore.img')]]);
+  const deps = createEngineDeps({
+    config,
+    clients,
+    pool,
+    volumes: new FileVolumeProvider(async (_p, id) => (files.has(id) ? { path: files.get(id)! } : undefined)),
+  });
+  let t = performance.now();
+  const engineBackup = await runBackup(deps, { projectId: 'bench', volumeId: 'src', name: 'engine' });
+  const engineBackupMs = performance.now() - t;
+  t = performance.now();
+  await restoreBackup(deps, { projectId: 'bench', backupId: engineBackup.backupId, targetVolumeId: 'dst' });
+  const engineRestoreMs = performance.now() - t;
+  if ((await sha256File(files.get('dst')!)) !== sourceSha) throw new Error('engine restore differs from the source');
+  await pool.close();
+
+  // The service: REST API -> state machine -> handlers, jobs polled like a client would.
+  const svc = await startLocalService({ awsEndpoint: moto.endpoint, port: 0, home: join(dir, 'home'), prefix: `bs${randomBytes(4).toString('hex')}` });
+  // The few response fields this script reads.
+  type Reply = { job_id: string; status: string; fail_reason?: string; entities: Record<string, string>; volume: { id: string; path: string } };
+  const call = async (method: string, path: string, body?: unknown): Promise<Reply> => {
+    const res = await fetch(`${svc.url}${path}`, {
+      method,
+      headers: { 'X-Auth-Token': svc.token, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as Reply;
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const waitJob = async (jobId: string) => {
+    for (;;) {
+      const job = await call('GET', `/v1/${svc.projectId}/jobs/${jobId}`);
+      if (job.status === 'SUCCESS') return job;
+      if (job.status === 'FAIL') throw new Error(`job failed: ${job.fail_reason}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  try {
+    const p = `/v2/${svc.projectId}`;
+    const vol = (await call('POST', `${p}/volumes`, { volume: { name: 'bench-src', path: image } })).volume;
+    const target = (await call('POST', `${p}/volumes`, { volume: { name: 'bench-dst', size_bytes: sizeBytes } })).volume;
+    t = performance.now();
+    const backupJob = await waitJob((await call('POST', `${p}/cloudbackups`, { backup: { volume_id: vol.id, name: 'bench' } })).job_id);
+    const apiBackupMs = performance.now() - t;
+    t = performance.now();
+    await waitJob((await call('POST', `${p}/cloudbackups/${backupJob.entities.backup_id}/restore`, { restore: { volume_id: target.id } })).job_id);
+    const apiRestoreMs = performance.now() - t;
+    if ((await sha256File(target.path)) !== sourceSha) throw new Error('service restore differs from the source');
+
+    const rows = [
+      ['backup', engineBackupMs, apiBackupMs],
+      ['restore', engineRestoreMs, apiRestoreMs],
+    ] as const;
+    console.log('stage     engine MB/s   service MB/s   orchestration overhead');
+    for (const [stage, engineMs, apiMs] of rows) {
+      console.log(`${stage.padEnd(9)} ${mbps(sizeBytes, engineMs).padStart(11)}   ${mbps(sizeBytes, apiMs).padStart(12)}   ${(((apiMs - engineMs) / engineMs) * 100).toFixed(1).padStart(6)} %`);
+    }
+    console.log(JSON.stringify({ sizeBytes, engineBackupMs, apiBackupMs, engineRestoreMs, apiRestoreMs }));
+  } finally {
+    await svc.stop();
+  }
+} finally {
+  await moto.stop();
+  await rm(dir, { recursive: true, force: true });
+}
