@@ -1,0 +1,248 @@
+// One NodejsFunction per handler of docs/service-contract.md, each with its own role that holds only what that
+// handler needs (see ../handlers.ts). Bundled by the local esbuild (no Docker); `aws:cdk:bundling-stacks=[]`
+// skips bundling as everywhere in CDK.
+//
+// KMS, and why the statements look the way they do:
+// - The bucket, the tables and the topic are encrypted with the service key. Their use of the key is granted
+//   only through the owning service (`kms:ViaService` = s3 / dynamodb / sns in this region).
+// - The engine also calls KMS itself (GenerateDataKey / Decrypt) to create and unwrap a key domain's data key,
+//   under the service key or under a customer's key (a volume encrypted with its own KMS key). Customer keys are
+//   not known when the stack is deployed, so that statement names the service key and `key/*` of this account
+//   and region, and requires the call's encryption context to contain `openvbs:project` (the engine always
+//   sends {openvbs:project, openvbs:domain}; see lib/engine/key-domains.ts). A role can therefore not use an
+//   arbitrary key of the account for anything but OpenVBS data keys. `kms:ViaService` cannot be used here: the
+//   engine calls KMS directly. A customer key must also allow these roles in its key policy (or grant).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { CfnRole } from 'aws-cdk-lib/aws-iam';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { CATALOG_GSI1 } from '../../lib/catalog/tables.ts';
+import type { HandlerName, HandlerSpec, TableAccess } from '../handlers.ts';
+import { HANDLER_NAMES, HANDLER_SPECS, functionLogicalId, pascalCase } from '../handlers.ts';
+import { REASONS, acknowledge, acknowledgeWildcardResource } from '../nag.ts';
+import type { Storage } from './storage.ts';
+import { STORAGE_LOGICAL_IDS } from './storage.ts';
+
+/** The repository root (holds package-lock.json and functions/). */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export const ESBUILD_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+export interface ServiceFunctionsProps {
+  storage: Storage;
+  /** Handlers to build; default all of HANDLER_NAMES. */
+  handlers?: readonly HandlerName[];
+  /** Folder with `<name>.ts` entries; default `<repo>/functions`. Must lie under projectRoot. */
+  functionsDir?: string;
+  /** esbuild project root (holds package-lock.json); default the repository root. */
+  projectRoot?: string;
+  logRetention?: RetentionDays;
+}
+
+export class ServiceFunctions extends Construct {
+  private readonly byName = new Map<HandlerName, NodejsFunction>();
+
+  constructor(scope: Construct, id: string, props: ServiceFunctionsProps) {
+    super(scope, id);
+    const projectRoot = props.projectRoot ?? REPO_ROOT;
+    const functionsDir = props.functionsDir ?? path.join(projectRoot, 'functions');
+    const { storage } = props;
+    const baseEnv = {
+      OPENVBS_BUCKET: storage.bucket.bucketName,
+      OPENVBS_CATALOG_TABLE: storage.catalogTable.tableName,
+      OPENVBS_CHUNK_TABLE: storage.chunkTable.tableName,
+      OPENVBS_SERVICE_KEY_ID: storage.key.keyArn,
+      OPENVBS_TOPIC_ARN: storage.topic.topicArn,
+      POWERTOOLS_SERVICE_NAME: 'openvbs',
+      // A segment task has about one vCPU's worth of CPU (1769 MB): chunk work runs inline, not in worker threads.
+      OPENVBS_CHUNK_WORKERS: '0',
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+
+    for (const name of props.handlers ?? HANDLER_NAMES) {
+      const spec = HANDLER_SPECS[name];
+      const logicalId = functionLogicalId(name);
+      const entry = path.join(functionsDir, `${name}.ts`);
+      if (!fs.existsSync(entry)) throw new Error(`OpenVBS: handler entry ${entry} does not exist`);
+
+      const logGroup = new LogGroup(this, `${pascalCase(name)}Logs`, {
+        retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      const role = new Role(this, `${pascalCase(name)}Role`, {
+        assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+        description: `OpenVBS ${name} handler`,
+      });
+      (role.node.defaultChild as CfnRole).overrideLogicalId(`${logicalId}Role`);
+      // Instead of AWSLambdaBasicExecutionRole: write to this function's own log group only.
+      logGroup.grantWrite(role);
+
+      const fn = new NodejsFunction(this, pascalCase(name), {
+        entry,
+        handler: 'handler',
+        projectRoot,
+        depsLockFilePath: path.join(projectRoot, 'package-lock.json'),
+        description: `OpenVBS ${name}`,
+        runtime: Runtime.NODEJS_22_X,
+        architecture: Architecture.ARM_64,
+        memorySize: spec.memoryMb,
+        timeout: Duration.seconds(spec.timeoutSeconds),
+        role,
+        logGroup,
+        loggingFormat: LoggingFormat.JSON,
+        tracing: Tracing.ACTIVE,
+        environment: { ...baseEnv, OPENVBS_HANDLER: name },
+        bundling: {
+          format: OutputFormat.ESM,
+          target: 'node22',
+          mainFields: ['module', 'main'],
+          banner: ESBUILD_BANNER,
+          minify: true,
+          sourceMap: true,
+          forceDockerBundling: false,
+          // The pinned SDK versions of package-lock.json, not whatever the runtime ships.
+          bundleAwsSDK: true,
+        },
+      });
+      (fn.node.defaultChild as CfnFunction).overrideLogicalId(logicalId);
+      for (const statement of statementsFor(spec, storage)) role.addToPrincipalPolicy(statement);
+
+      acknowledge(fn, 'L1', REASONS.runtime);
+      acknowledgeWildcardResource(role, '*', REASONS.xray);
+      if (spec.bucket.read || spec.bucket.write || spec.bucket.delete) {
+        acknowledgeWildcardResource(
+          role,
+          `<${STORAGE_LOGICAL_IDS.bucket}.Arn>/*`,
+          'Pack and manifest object keys are content- and backup-derived (packs/<domain>/…, manifests/<backup>/…); object actions are granted on the one data bucket only.',
+        );
+      }
+      if (spec.dataKeys !== 'none') {
+        acknowledgeWildcardResource(
+          role,
+          'arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*',
+          'Customer KMS keys of encrypted volumes are chosen at run time; the statement only allows data-key calls whose encryption context carries openvbs:project (see infra/constructs/functions.ts), and each customer key policy must also allow the role.',
+        );
+      }
+      this.byName.set(name, fn);
+    }
+  }
+
+  /** The function of a handler (throws when the construct was built without it). */
+  fn(name: HandlerName): NodejsFunction {
+    const fn = this.byName.get(name);
+    if (!fn) throw new Error(`OpenVBS: no function for handler ${name}`);
+    return fn;
+  }
+
+  has(name: HandlerName): boolean {
+    return this.byName.has(name);
+  }
+
+  get names(): HandlerName[] {
+    return [...this.byName.keys()];
+  }
+}
+
+const TABLE_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+// TransactWriteItems is authorised per item by these actions.
+const TABLE_WRITE = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem'];
+
+function tableActions(access: TableAccess): string[] {
+  switch (access) {
+    case 'none':
+      return [];
+    case 'getItem':
+      return ['dynamodb:GetItem'];
+    case 'read':
+      return TABLE_READ;
+    case 'readWrite':
+      return [...TABLE_READ, ...TABLE_WRITE];
+  }
+}
+
+function viaService(service: string): Record<string, Record<string, string>> {
+  return { StringEquals: { 'kms:ViaService': `${service}.${Aws.REGION}.amazonaws.com` } };
+}
+
+/** The least-privilege statements of one handler (logs and X-Ray are added by the function itself). */
+export function statementsFor(spec: HandlerSpec, storage: Storage): PolicyStatement[] {
+  const statements: PolicyStatement[] = [];
+  const key = storage.key.keyArn;
+
+  const catalogActions = tableActions(spec.catalog);
+  if (catalogActions.length) {
+    const resources = [storage.catalogTable.tableArn];
+    // The GSI is only read by Query.
+    if (catalogActions.includes('dynamodb:Query')) resources.push(`${storage.catalogTable.tableArn}/index/${CATALOG_GSI1.indexName}`);
+    statements.push(new PolicyStatement({ sid: 'CatalogTable', effect: Effect.ALLOW, actions: catalogActions, resources }));
+  }
+  const chunkActions = tableActions(spec.chunks);
+  if (chunkActions.length) {
+    statements.push(new PolicyStatement({ sid: 'ChunkTable', effect: Effect.ALLOW, actions: chunkActions, resources: [storage.chunkTable.tableArn] }));
+  }
+  const tableWrites = spec.catalog === 'readWrite' || spec.chunks === 'readWrite';
+  if (catalogActions.length || chunkActions.length) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'ServiceKeyViaDynamoDB',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt', 'kms:DescribeKey', ...(tableWrites ? ['kms:Encrypt', 'kms:GenerateDataKey'] : [])],
+        resources: [key],
+        conditions: viaService('dynamodb'),
+      }),
+    );
+  }
+
+  const { read, write, delete: del } = spec.bucket;
+  if (read || write || del) {
+    const objects = storage.bucket.arnForObjects('*');
+    const objectActions = [...(read ? ['s3:GetObject'] : []), ...(write ? ['s3:PutObject'] : []), ...(del ? ['s3:DeleteObject'] : [])];
+    statements.push(new PolicyStatement({ sid: 'DataBucketObjects', effect: Effect.ALLOW, actions: objectActions, resources: [objects] }));
+    // ListBucket: prefix listings (manifests) and a 404 rather than a 403 for a missing object.
+    statements.push(new PolicyStatement({ sid: 'DataBucketList', effect: Effect.ALLOW, actions: ['s3:ListBucket'], resources: [storage.bucket.bucketArn] }));
+    if (read || write) {
+      statements.push(
+        new PolicyStatement({
+          sid: 'ServiceKeyViaS3',
+          effect: Effect.ALLOW,
+          actions: ['kms:Decrypt', ...(write ? ['kms:GenerateDataKey'] : [])],
+          resources: [key],
+          conditions: viaService('s3'),
+        }),
+      );
+    }
+  }
+
+  if (spec.dataKeys !== 'none') {
+    statements.push(
+      new PolicyStatement({
+        sid: 'DataKeys',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt', ...(spec.dataKeys === 'generate' ? ['kms:GenerateDataKey'] : [])],
+        resources: [key, `arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': ['openvbs:project'] } },
+      }),
+    );
+  }
+
+  if (spec.publish) {
+    statements.push(new PolicyStatement({ sid: 'PublishNotifications', effect: Effect.ALLOW, actions: ['sns:Publish'], resources: [storage.topic.topicArn] }));
+    statements.push(
+      new PolicyStatement({
+        sid: 'ServiceKeyViaSNS',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [key],
+        conditions: viaService('sns'),
+      }),
+    );
+  }
+  return statements;
+}

@@ -1,0 +1,115 @@
+// Where OpenVBS keeps its state: the service KMS key, the pack/manifest bucket (plus its access-log bucket),
+// the DynamoDB catalog and chunk-index tables (design in lib/catalog/tables.ts) and the notification topic.
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import type { CfnTable } from 'aws-cdk-lib/aws-dynamodb';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { CfnKey } from 'aws-cdk-lib/aws-kms';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import type { CfnTopic } from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { CATALOG_GSI1, CATALOG_KEYS, CHUNK_KEYS } from '../../lib/catalog/tables.ts';
+
+/** Stable logical ids: the IAM findings acknowledged elsewhere and the local runtime refer to them. */
+export const STORAGE_LOGICAL_IDS = {
+  key: 'ServiceKey',
+  bucket: 'DataBucket',
+  logBucket: 'AccessLogBucket',
+  catalogTable: 'CatalogTable',
+  chunkTable: 'ChunkTable',
+  topic: 'NotificationTopic',
+} as const;
+
+export interface StorageProps {
+  /** What happens to data (bucket, tables, key) when the stack is deleted. Default RETAIN: backups outlive stacks. */
+  removalPolicy?: RemovalPolicy;
+}
+
+export class Storage extends Construct {
+  readonly key: Key;
+  readonly bucket: Bucket;
+  readonly logBucket: Bucket;
+  readonly catalogTable: Table;
+  readonly chunkTable: Table;
+  readonly topic: Topic;
+
+  constructor(scope: Construct, id: string, props: StorageProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.key = new Key(this, 'ServiceKey', {
+      description: 'OpenVBS service key: bucket, tables and topic at rest, and the data keys of volumes without a customer key',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    (this.key.node.defaultChild as CfnKey).overrideLogicalId(STORAGE_LOGICAL_IDS.key);
+
+    // S3 server access logs cannot be delivered to an SSE-KMS bucket, so this one uses SSE-S3. (cdk-nag S1 accepts
+    // a bucket that is itself the access-log target.)
+    this.logBucket = new Bucket(this, 'AccessLogBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(365) },
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    });
+    (this.logBucket.node.defaultChild as CfnBucket).overrideLogicalId(STORAGE_LOGICAL_IDS.logBucket);
+
+    this.bucket = new Bucket(this, 'DataBucket', {
+      encryption: BucketEncryption.KMS,
+      encryptionKey: this.key,
+      // One KMS data key per bucket and period instead of one call per PUT/GET: packs are ~16 MiB, but a
+      // restore issues many ranged GETs.
+      bucketKeyEnabled: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      serverAccessLogsBucket: this.logBucket,
+      serverAccessLogsPrefix: 'data-bucket/',
+      lifecycleRules: [{ id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      removalPolicy,
+    });
+    (this.bucket.node.defaultChild as CfnBucket).overrideLogicalId(STORAGE_LOGICAL_IDS.bucket);
+
+    this.catalogTable = new Table(this, 'CatalogTable', {
+      partitionKey: { name: CATALOG_KEYS.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: CATALOG_KEYS.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.key,
+      removalPolicy,
+    });
+    this.catalogTable.addGlobalSecondaryIndex({
+      indexName: CATALOG_GSI1.indexName,
+      partitionKey: { name: CATALOG_GSI1.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: CATALOG_GSI1.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+    (this.catalogTable.node.defaultChild as CfnTable).overrideLogicalId(STORAGE_LOGICAL_IDS.catalogTable);
+
+    this.chunkTable = new Table(this, 'ChunkTable', {
+      partitionKey: { name: CHUNK_KEYS.partitionKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.key,
+      removalPolicy,
+    });
+    (this.chunkTable.node.defaultChild as CfnTable).overrideLogicalId(STORAGE_LOGICAL_IDS.chunkTable);
+
+    this.topic = new Topic(this, 'NotificationTopic', {
+      displayName: 'OpenVBS job notifications',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    (this.topic.node.defaultChild as CfnTopic).overrideLogicalId(STORAGE_LOGICAL_IDS.topic);
+  }
+}

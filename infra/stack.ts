@@ -1,0 +1,79 @@
+// OpenVbsStack: storage, the Lambda handlers, the three workflows, the REST API and the policy schedule.
+import { CfnOutput, Stack } from 'aws-cdk-lib';
+import type { StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { WorkflowName } from '../lib/workflows/contracts.ts';
+import { Api } from './constructs/api.ts';
+import { ServiceFunctions } from './constructs/functions.ts';
+import { Schedules } from './constructs/schedules.ts';
+import { Storage } from './constructs/storage.ts';
+import { WORKFLOW_IDS, Workflows } from './constructs/workflows.ts';
+
+export const STACK_NAME = 'OpenVbsStack';
+
+/** The api function's environment variable holding each workflow's state machine ARN. */
+export const WORKFLOW_ARN_ENV = {
+  'volume-backup': 'OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN',
+  'volume-restore': 'OPENVBS_WORKFLOW_VOLUME_RESTORE_ARN',
+  'backup-delete': 'OPENVBS_WORKFLOW_BACKUP_DELETE_ARN',
+} as const satisfies Record<WorkflowName, string>;
+
+export interface OpenVbsStackProps extends StackProps {
+  /** MaxConcurrency of the backup and restore segment Maps. Default 4. */
+  maxConcurrency?: number;
+  /** Folder of the handler entries; default `<repo>/functions`. */
+  functionsDir?: string;
+  /** esbuild project root; default the repository root. */
+  projectRoot?: string;
+  /** API Gateway stage name; default `api`. */
+  stageName?: string;
+  /** Optional WAFv2 web ACL (REGIONAL) for the API stage. */
+  webAclArn?: string;
+}
+
+export class OpenVbsStack extends Stack {
+  readonly storage: Storage;
+  readonly functions: ServiceFunctions;
+  readonly workflows: Workflows;
+  readonly api: Api;
+  readonly schedules: Schedules;
+
+  constructor(scope: Construct, id: string = STACK_NAME, props: OpenVbsStackProps = {}) {
+    super(scope, id, { description: 'OpenVBS: open Volume Backup Service on AWS serverless', ...props });
+    // Server access logs are delivered under a bucket policy (logging.s3.amazonaws.com), not the legacy ACL.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+
+    this.storage = new Storage(this, 'Storage');
+    this.functions = new ServiceFunctions(this, 'Functions', {
+      storage: this.storage,
+      ...(props.functionsDir ? { functionsDir: props.functionsDir } : {}),
+      ...(props.projectRoot ? { projectRoot: props.projectRoot } : {}),
+    });
+    this.workflows = new Workflows(this, 'Workflows', {
+      functions: this.functions,
+      ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
+    });
+
+    const apiFn = this.functions.fn('api');
+    for (const [workflow, machine] of Object.entries(this.workflows.machines) as Array<[WorkflowName, Workflows['machines'][WorkflowName]]>) {
+      apiFn.addEnvironment(WORKFLOW_ARN_ENV[workflow], machine.stateMachineArn);
+      machine.grantStartExecution(apiFn);
+      new CfnOutput(this, `${WORKFLOW_IDS[workflow]}StateMachineArn`, { value: machine.stateMachineArn });
+    }
+
+    this.api = new Api(this, 'Api', {
+      handler: apiFn,
+      authorizer: this.functions.fn('authorizer'),
+      ...(props.stageName ? { stageName: props.stageName } : {}),
+      ...(props.webAclArn ? { webAclArn: props.webAclArn } : {}),
+    });
+    this.schedules = new Schedules(this, 'Schedules', { policyTick: this.functions.fn('policy-tick') });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'OPENVBS_URL for the CLI' });
+    new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });
+    new CfnOutput(this, 'CatalogTableName', { value: this.storage.catalogTable.tableName });
+    new CfnOutput(this, 'ChunkTableName', { value: this.storage.chunkTable.tableName });
+    new CfnOutput(this, 'ServiceKeyArn', { value: this.storage.key.keyArn });
+    new CfnOutput(this, 'TopicArn', { value: this.storage.topic.topicArn });
+  }
+}

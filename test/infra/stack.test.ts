@@ -1,0 +1,284 @@
+// OpenVbsStack resources: storage, functions (runtime, logging, tracing, environment, least privilege), the
+// REST API and the policy schedule. Synthesized in-process with bundling skipped.
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HANDLER_NAMES, HANDLER_SPECS, functionLogicalId } from '../../infra/handlers.ts';
+import type { CfnTemplate } from '../../infra/synth.ts';
+import { actionsOf, resourcesOf, roleStatements, template } from './helpers.ts';
+
+let tpl: CfnTemplate;
+let t: Template;
+
+beforeAll(() => {
+  tpl = template();
+  t = Template.fromJSON(tpl);
+});
+
+const keyArn = { 'Fn::GetAtt': ['ServiceKey', 'Arn'] };
+
+describe('storage', () => {
+  it('encrypts the data bucket with the service key, blocks public access and logs access', () => {
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyArn }, BucketKeyEnabled: true },
+        ],
+      },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LoggingConfiguration: { DestinationBucketName: { Ref: 'AccessLogBucket' } },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' })]),
+      },
+    });
+    expect(tpl.Resources.DataBucket?.DeletionPolicy).toBe('Retain');
+  });
+
+  it('denies non-TLS requests on both buckets', () => {
+    for (const bucket of ['DataBucket', 'AccessLogBucket']) {
+      t.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: bucket },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it('keeps the access-log bucket private and encrypted', () => {
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+  });
+
+  it('creates the catalog table with pk/sk and gsi1, on demand, with PITR and SSE-KMS', () => {
+    expect(tpl.Resources.CatalogTable?.Properties).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn },
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'gsi1',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    });
+  });
+
+  it('creates the chunk table keyed by pk, on demand, with PITR and SSE-KMS', () => {
+    expect(tpl.Resources.ChunkTable?.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn },
+    });
+  });
+
+  it('rotates the service key', () => {
+    t.resourceCountIs('AWS::KMS::Key', 1);
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it('encrypts the topic with the service key and requires TLS to publish', () => {
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: keyArn });
+    t.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+});
+
+describe('functions', () => {
+  it('has one function per contract handler, with a stable logical id', () => {
+    t.resourceCountIs('AWS::Lambda::Function', HANDLER_NAMES.length);
+    for (const name of HANDLER_NAMES) expect(tpl.Resources[functionLogicalId(name)]?.Type, name).toBe('AWS::Lambda::Function');
+  });
+
+  it.each(HANDLER_NAMES)('%s: nodejs22.x on arm64, JSON logs, active tracing, sized per contract, OPENVBS_HANDLER set', (name) => {
+    const props = tpl.Resources[functionLogicalId(name)]!.Properties!;
+    const segment = name === 'backup-segment' || name === 'restore-segment';
+    expect(props).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      LoggingConfig: { LogFormat: 'JSON' },
+      TracingConfig: { Mode: 'Active' },
+      MemorySize: segment ? 1769 : 512,
+      Timeout: segment ? 900 : 60,
+    });
+    expect(HANDLER_SPECS[name].memoryMb).toBe(props.MemorySize);
+    const env = (props.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env).toMatchObject({
+      OPENVBS_HANDLER: name,
+      OPENVBS_BUCKET: { Ref: 'DataBucket' },
+      OPENVBS_CATALOG_TABLE: { Ref: 'CatalogTable' },
+      OPENVBS_CHUNK_TABLE: { Ref: 'ChunkTable' },
+      OPENVBS_SERVICE_KEY_ID: keyArn,
+      OPENVBS_TOPIC_ARN: { Ref: 'NotificationTopic' },
+      POWERTOOLS_SERVICE_NAME: 'openvbs',
+      OPENVBS_CHUNK_WORKERS: '0',
+    });
+    const hasWorkflowArns = 'OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN' in env;
+    expect(hasWorkflowArns).toBe(name === 'api');
+  });
+
+  it('gives the api function the three state machine ARNs', () => {
+    expect((tpl.Resources.FnApi!.Properties!.Environment as { Variables: Record<string, unknown> }).Variables).toMatchObject({
+      OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN: { Ref: 'VolumeBackupStateMachine' },
+      OPENVBS_WORKFLOW_VOLUME_RESTORE_ARN: { Ref: 'VolumeRestoreStateMachine' },
+      OPENVBS_WORKFLOW_BACKUP_DELETE_ARN: { Ref: 'BackupDeleteStateMachine' },
+    });
+  });
+
+  it('gives every function its own role without managed policies', () => {
+    for (const name of HANDLER_NAMES) {
+      const fn = tpl.Resources[functionLogicalId(name)]!;
+      expect(fn.Properties!.Role).toEqual({ 'Fn::GetAtt': [`${functionLogicalId(name)}Role`, 'Arn'] });
+      expect(tpl.Resources[`${functionLogicalId(name)}Role`]!.Properties!.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('least privilege', () => {
+  const statements = (name: (typeof HANDLER_NAMES)[number]) => roleStatements(tpl, `${functionLogicalId(name)}Role`);
+  const actions = (name: (typeof HANDLER_NAMES)[number]) => statements(name).flatMap(actionsOf);
+
+  it('never grants a wildcard action', () => {
+    for (const name of HANDLER_NAMES) for (const action of actions(name)) expect(action, `${name}: ${action}`).not.toContain('*');
+  });
+
+  it('notify may publish to the topic only, and touches no S3 or other table', () => {
+    const stmts = statements('notify');
+    const publish = stmts.filter((s) => actionsOf(s).includes('sns:Publish'));
+    expect(publish).toHaveLength(1);
+    expect(actionsOf(publish[0]!)).toEqual(['sns:Publish']);
+    expect(resourcesOf(publish[0]!)).toEqual([{ Ref: 'NotificationTopic' }]);
+    const all = actions('notify');
+    expect(all.filter((a) => a.startsWith('s3:'))).toEqual([]);
+    expect(all.filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:GetItem']);
+    expect(all.filter((a) => a.startsWith('states:'))).toEqual([]);
+  });
+
+  it('api may start the three state machines only, and uses only the catalog table', () => {
+    const start = statements('api').filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
+    expect(start.flatMap(actionsOf).every((a) => a === 'states:StartExecution')).toBe(true);
+    expect(start.flatMap(resourcesOf)).toEqual(
+      expect.arrayContaining([{ Ref: 'VolumeBackupStateMachine' }, { Ref: 'VolumeRestoreStateMachine' }, { Ref: 'BackupDeleteStateMachine' }]),
+    );
+    expect(start.flatMap(resourcesOf)).toHaveLength(3);
+    const all = actions('api');
+    expect(all.filter((a) => a.startsWith('s3:') || a.startsWith('sns:'))).toEqual([]);
+    const tables = statements('api').filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:'))).flatMap(resourcesOf);
+    expect(JSON.stringify(tables)).not.toContain('ChunkTable');
+  });
+
+  it('authorizer may only GetItem on the catalog table', () => {
+    const ddb = statements('authorizer').filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+    expect(ddb).toHaveLength(1);
+    expect(actionsOf(ddb[0]!)).toEqual(['dynamodb:GetItem']);
+    expect(resourcesOf(ddb[0]!)).toEqual([{ 'Fn::GetAtt': ['CatalogTable', 'Arn'] }]);
+    expect(actions('authorizer').filter((a) => /^(s3|sns|states):/.test(a))).toEqual([]);
+  });
+
+  it('uses the service key for tables, bucket and topic only through those services', () => {
+    for (const name of HANDLER_NAMES) {
+      for (const s of statements(name)) {
+        if (!s.Sid?.startsWith('ServiceKeyVia')) continue;
+        expect(resourcesOf(s)).toEqual([keyArn]);
+        expect(Object.keys((s.Condition as { StringEquals: Record<string, unknown> }).StringEquals)).toEqual(['kms:ViaService']);
+      }
+    }
+  });
+
+  it('segment tasks read/write the bucket objects and use data keys scoped by the openvbs:project context', () => {
+    const backup = statements('backup-segment');
+    const objects = backup.find((s) => s.Sid === 'DataBucketObjects')!;
+    expect(actionsOf(objects).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+    expect(resourcesOf(objects)).toEqual([{ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['DataBucket', 'Arn'] }, '/*']] }]);
+    const restoreObjects = statements('restore-segment').find((s) => s.Sid === 'DataBucketObjects')!;
+    expect(actionsOf(restoreObjects)).toEqual(['s3:GetObject']);
+    for (const name of ['backup-segment', 'restore-segment', 'backup-prepare'] as const) {
+      const dataKeys = statements(name).find((s) => s.Sid === 'DataKeys')!;
+      expect(dataKeys.Condition).toEqual({ 'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': ['openvbs:project'] } });
+      expect(resourcesOf(dataKeys)[0]).toEqual(keyArn);
+    }
+    expect(actionsOf(statements('backup-prepare').find((s) => s.Sid === 'DataKeys')!).sort()).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+    expect(actionsOf(statements('backup-segment').find((s) => s.Sid === 'DataKeys')!)).toEqual(['kms:Decrypt']);
+  });
+
+  it('only handlers that need them get S3, the chunk table or data keys', () => {
+    const s3 = HANDLER_NAMES.filter((n) => actions(n).some((a) => a.startsWith('s3:')));
+    expect(s3.sort()).toEqual(['backup-commit', 'backup-fail', 'backup-segment', 'restore-segment']);
+    const chunks = HANDLER_NAMES.filter((n) => JSON.stringify(statements(n)).includes('ChunkTable'));
+    expect(chunks.sort()).toEqual(['backup-segment', 'restore-segment']);
+    const dataKeys = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'DataKeys'));
+    expect(dataKeys.sort()).toEqual(['backup-commit', 'backup-prepare', 'backup-segment', 'restore-segment']);
+    const publish = HANDLER_NAMES.filter((n) => actions(n).includes('sns:Publish'));
+    expect(publish).toEqual(['notify']);
+  });
+});
+
+describe('api', () => {
+  it('has a TOKEN authorizer on X-Auth-Token backed by the authorizer function', () => {
+    t.resourceCountIs('AWS::ApiGateway::Authorizer', 1);
+    const [authorizerId, authorizer] = Object.entries(tpl.Resources).find(([, r]) => r.Type === 'AWS::ApiGateway::Authorizer')!;
+    expect(authorizer.Properties).toMatchObject({ Type: 'TOKEN', IdentitySource: 'method.request.header.X-Auth-Token' });
+    expect(JSON.stringify(authorizer.Properties!.AuthorizerUri)).toContain('FnAuthorizer');
+    const methods = Object.values(tpl.Resources).filter((r) => r.Type === 'AWS::ApiGateway::Method');
+    expect(methods).toHaveLength(3);
+    for (const m of methods) {
+      expect(JSON.stringify(m.Properties!.Integration)).toContain('FnApi');
+      expect((m.Properties!.Integration as { Type: string }).Type).toBe('AWS_PROXY');
+      const isOpenApi = JSON.stringify(m.Properties!.ResourceId).includes('openapijson');
+      if (isOpenApi) {
+        expect(m.Properties).toMatchObject({ HttpMethod: 'GET', AuthorizationType: 'NONE' });
+      } else {
+        expect(m.Properties).toMatchObject({ HttpMethod: 'ANY', AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
+      }
+    }
+  });
+
+  it('proxies every path and serves /openapi.json', () => {
+    t.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{proxy+}' });
+    t.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'openapi.json' });
+  });
+
+  it('logs access, traces, validates requests and answers errors in the API error shape', () => {
+    t.hasResourceProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+      TracingEnabled: true,
+      MethodSettings: Match.arrayWith([Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', LoggingLevel: 'ERROR', DataTraceEnabled: false })]),
+    });
+    t.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
+    t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'UNAUTHORIZED',
+      StatusCode: '401',
+      ResponseTemplates: { 'application/json': Match.stringLikeRegexp('^\\{"error":\\{"code"') },
+    });
+  });
+});
+
+describe('schedules', () => {
+  it('fires policy-tick every 5 minutes', () => {
+    t.resourceCountIs('AWS::Events::Rule', 1);
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': ['FnPolicyTick', 'Arn'] } })],
+    });
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': ['FnPolicyTick', 'Arn'] },
+      Principal: 'events.amazonaws.com',
+    });
+  });
+});

@@ -1,0 +1,153 @@
+// The three state machines as docs/service-contract.md describes them, read back from the synthesized
+// DefinitionString (an Fn::Join; intrinsics become placeholder strings).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { functionLogicalId } from '../../infra/handlers.ts';
+import type { HandlerName } from '../../infra/handlers.ts';
+import { LOCAL_FUNCTION_ARN_PREFIX, synthesizeTemplate, workflowDefinitions } from '../../infra/synth.ts';
+import type { CfnTemplate } from '../../infra/synth.ts';
+import { RETRYABLE_ERRORS } from '../../infra/constructs/workflows.ts';
+import type { Asl, AslState } from './helpers.ts';
+import { definitionOf, tasksOf, template } from './helpers.ts';
+
+let tpl: CfnTemplate;
+let backup: Asl;
+let restore: Asl;
+let del: Asl;
+
+beforeAll(() => {
+  tpl = template();
+  backup = definitionOf(tpl, 'VolumeBackupStateMachine');
+  restore = definitionOf(tpl, 'VolumeRestoreStateMachine');
+  del = definitionOf(tpl, 'BackupDeleteStateMachine');
+});
+
+const fnArn = (name: HandlerName) => `<${functionLogicalId(name)}.Arn>`;
+const state = (asl: Asl, name: string): AslState => {
+  const s = asl.States[name];
+  if (!s) throw new Error(`no state ${name}`);
+  return s;
+};
+
+function expectFailurePath(asl: Asl, fail: HandlerName, event: string) {
+  expect(state(asl, 'MarkFailed')).toMatchObject({ Type: 'Task', Resource: fnArn(fail), ResultPath: null, Next: 'NotifyFailure' });
+  expect(state(asl, 'MarkFailed').Catch).toBeUndefined();
+  expect(state(asl, 'NotifyFailure')).toMatchObject({
+    Type: 'Task',
+    Resource: fnArn('notify'),
+    Next: 'Failed',
+    ResultPath: null,
+    Parameters: { 'projectId.$': '$.projectId', 'jobId.$': '$.jobId', event, status: 'failure' },
+  });
+  expect(state(asl, 'NotifyFailure').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Failed' }]);
+  expect(state(asl, 'Failed').Type).toBe('Fail');
+  expect(state(asl, 'NotifySuccess')).toMatchObject({
+    Type: 'Task',
+    Resource: fnArn('notify'),
+    Next: 'Done',
+    Parameters: { 'projectId.$': '$.projectId', 'jobId.$': '$.jobId', event, status: 'success' },
+  });
+  expect(state(asl, 'NotifySuccess').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'Done' }]);
+  expect(state(asl, 'Done').Type).toBe('Succeed');
+}
+
+const catchToMarkFailed = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'MarkFailed' }];
+
+describe.each([
+  ['volume-backup', () => backup, 'BackupSegments', ['backup-prepare', 'backup-segment', 'backup-commit', 'backup-fail'], 'backup'],
+  ['volume-restore', () => restore, 'RestoreSegments', ['restore-prepare', 'restore-segment', 'restore-commit', 'restore-fail'], 'restore'],
+] as const)('%s', (_workflow, asl, mapName, [prepare, segment, commit, fail], event) => {
+  it('runs Prepare -> Map -> Commit -> NotifySuccess -> Done', () => {
+    const a = asl();
+    expect(a.StartAt).toBe('Prepare');
+    expect(state(a, 'Prepare')).toMatchObject({ Type: 'Task', Resource: fnArn(prepare), ResultPath: '$.work', Next: mapName });
+    expect(state(a, mapName)).toMatchObject({ Type: 'Map', Next: 'Commit', ResultPath: null });
+    expect(state(a, 'Commit')).toMatchObject({ Type: 'Task', Resource: fnArn(commit), ResultPath: null, Next: 'NotifySuccess' });
+  });
+
+  it('fans out over $.work.segments with the ids and the segment number', () => {
+    const map = state(asl(), mapName);
+    expect(map.ItemsPath).toBe('$.work.segments');
+    expect(map.MaxConcurrency).toBe(4);
+    expect(map.ItemSelector).toEqual({
+      'projectId.$': '$.projectId',
+      'jobId.$': '$.jobId',
+      'backupId.$': '$.backupId',
+      'volumeId.$': '$.volumeId',
+      'segment.$': '$$.Map.Item.Value',
+    });
+    const processor = map.ItemProcessor!;
+    expect(processor.States[processor.StartAt]).toMatchObject({ Type: 'Task', Resource: fnArn(segment), End: true });
+  });
+
+  it('catches Prepare, the Map and Commit into MarkFailed with ResultPath $.error', () => {
+    const a = asl();
+    for (const name of ['Prepare', mapName, 'Commit']) expect(state(a, name).Catch, name).toEqual(catchToMarkFailed);
+  });
+
+  it('marks the job failed, notifies and ends Failed; notifications never fail the job', () => {
+    expectFailurePath(asl(), fail, event);
+  });
+});
+
+describe('backup-delete', () => {
+  it('runs DeleteBackup -> NotifySuccess -> Done with the failure path through delete-fail', () => {
+    expect(del.StartAt).toBe('DeleteBackup');
+    expect(state(del, 'DeleteBackup')).toMatchObject({ Type: 'Task', Resource: fnArn('delete-backup'), Next: 'NotifySuccess' });
+    expect(state(del, 'DeleteBackup').Catch).toEqual(catchToMarkFailed);
+    expectFailurePath(del, 'delete-fail', 'delete');
+  });
+});
+
+describe('every task', () => {
+  it('invokes a function directly (payloadResponseOnly) and retries transient errors: 2 s, x2, 5 attempts', () => {
+    for (const asl of [backup, restore, del]) {
+      for (const [name, task] of tasksOf(asl)) {
+        expect(task.Resource, name).toMatch(/^<Fn[A-Za-z]+\.Arn>$/);
+        expect(task.Retry, name).toEqual([{ ErrorEquals: RETRYABLE_ERRORS, IntervalSeconds: 2, MaxAttempts: 5, BackoffRate: 2 }]);
+      }
+    }
+    expect(RETRYABLE_ERRORS).toEqual([
+      'Lambda.ServiceException',
+      'Lambda.AWSLambdaException',
+      'Lambda.SdkClientException',
+      'Lambda.TooManyRequestsException',
+      'ThrottlingException',
+      'ProvisionedThroughputExceededException',
+      'SlowDown',
+      'TransientError',
+    ]);
+  });
+});
+
+describe('state machine resources', () => {
+  it('are STANDARD, log ALL events with execution data to CloudWatch and trace with X-Ray', () => {
+    for (const id of ['VolumeBackupStateMachine', 'VolumeRestoreStateMachine', 'BackupDeleteStateMachine']) {
+      expect(tpl.Resources[id]!.Properties).toMatchObject({
+        StateMachineType: 'STANDARD',
+        LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true, Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: expect.anything() } }] },
+        TracingConfiguration: { Enabled: true },
+      });
+    }
+  });
+});
+
+describe('synthesizeTemplate options and workflowDefinitions', () => {
+  it('takes the Map concurrency as an option', () => {
+    const other = synthesizeTemplate({ maxConcurrency: 9 });
+    expect(state(definitionOf(other, 'VolumeBackupStateMachine'), 'BackupSegments').MaxConcurrency).toBe(9);
+    expect(state(definitionOf(other, 'VolumeRestoreStateMachine'), 'RestoreSegments').MaxConcurrency).toBe(9);
+  });
+
+  it('rejects a concurrency below 1', () => {
+    expect(() => synthesizeTemplate({ maxConcurrency: 0 })).toThrow(/maxConcurrency/);
+  });
+
+  it('resolves each task Resource to a placeholder ARN naming its handler', () => {
+    const defs = workflowDefinitions(tpl);
+    expect(Object.keys(defs).sort()).toEqual(['backup-delete', 'volume-backup', 'volume-restore']);
+    const vb = defs['volume-backup'] as unknown as Asl;
+    expect(state(vb, 'Prepare').Resource).toBe(`${LOCAL_FUNCTION_ARN_PREFIX}backup-prepare`);
+    expect(state(vb, 'BackupSegments').ItemProcessor!.States.Segment!.Resource).toBe(`${LOCAL_FUNCTION_ARN_PREFIX}backup-segment`);
+    expect(state(defs['backup-delete'] as unknown as Asl, 'MarkFailed').Resource).toBe(`${LOCAL_FUNCTION_ARN_PREFIX}delete-fail`);
+  });
+});
