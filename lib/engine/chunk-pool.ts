@@ -54,9 +54,11 @@ export class ChunkPool {
     this.size = options.workers ?? Math.max(1, availableParallelism());
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(WORKER_URL);
-      worker.unref();
       worker.on('message', (msg: WorkerResponse) => this.settle(msg));
       worker.on('error', (err) => this.failAll(err));
+      // After the listeners (adding a 'message' listener refs the port again): an idle pool must not
+      // keep the process alive; run() refs a worker while it has work.
+      worker.unref();
       this.slots.push({ worker, inflight: 0 });
     }
   }
@@ -123,11 +125,15 @@ export class ChunkPool {
     if (this.closed) return Promise.reject(new Error('chunk pool closed'));
     const taskId = this.nextTask++;
     const slot = this.slots.reduce((a, b) => (b.inflight < a.inflight ? b : a));
-    slot.inflight++;
+    // A worker with work keeps the process alive; an idle one does not.
+    if (slot.inflight++ === 0) slot.worker.ref();
+    const idle = () => {
+      if (--slot.inflight === 0) slot.worker.unref();
+    };
     const { promise, resolve, reject } = Promise.withResolvers<WorkerResponse>();
     this.pending.set(taskId, {
-      resolve: (r) => { slot.inflight--; resolve(r); },
-      reject: (e) => { slot.inflight--; reject(e); },
+      resolve: (r) => { idle(); resolve(r); },
+      reject: (e) => { idle(); reject(e); },
     });
     slot.worker.postMessage({ ...request, taskId }, transfer);
     return promise.then((r) => {

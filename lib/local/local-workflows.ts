@@ -51,6 +51,11 @@ export class LocalWorkflows implements WorkflowStarter {
     return { executionArn };
   }
 
+  /** Loads every handler module up front, as a warm Lambda would have it. */
+  async warm(): Promise<void> {
+    for (const machine of this.machines.values()) for (const name of Object.values(machine.taskHandlers)) await this.loadHandler(name);
+  }
+
   /** Resolves when no execution is running. */
   async idle(): Promise<void> {
     while (this.running.size) await Promise.allSettled([...this.running]);

@@ -14,6 +14,7 @@ import { provisionLocalResources } from './provision.ts';
 import { extractStateMachines } from './state-machines.ts';
 import type { CfnTemplate } from './state-machines.ts';
 import { LocalWorkflows } from './local-workflows.ts';
+import { taskDeps } from '../workflows/runtime.ts';
 import { synthesizeTemplate } from '../../infra/synth.ts';
 import { createVbsService } from '../service/factory.ts';
 import { createApiApp } from '../api/app.ts';
@@ -69,6 +70,8 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
       const mod = (await import(`../../functions/${name}.ts`)) as { handler: (event: unknown) => Promise<unknown> };
       return mod.handler;
     });
+    await workflows.warm();
+    taskDeps(); // build the handlers' clients and chunk pool now, not inside the first job
     const service = createVbsService({ config, clients, workflows, dataDir: home });
     const app = createApiApp(service);
     const server = serve({ fetch: app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
@@ -88,7 +91,11 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
       workflows,
       env,
       async stop() {
-        await new Promise<void>((ok) => server.close(() => ok()));
+        await new Promise<void>((ok) => {
+          server.close(() => ok());
+          // idle keep-alive connections would hold close() open
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
         await workflows.idle();
         await moto?.stop();
       },
