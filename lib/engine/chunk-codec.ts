@@ -118,11 +118,17 @@ export function openChunk(keys: DomainKeys, id: Uint8Array, sealed: Uint8Array):
 export function sealMetadata(keys: DomainKeys, context: string, plaintext: Uint8Array): Buffer {
   const compressed = zstdCompressSync(plaintext);
   const out = Buffer.allocUnsafe(compressed.length + SEAL_OVERHEAD);
-  const len = sealInto(keys.encKey, FLAG_ZSTD, Buffer.from(context), compressed, out, 0);
+  const len = sealInto(keys.encKey, FLAG_ZSTD, metadataAad(context, FLAG_ZSTD), compressed, out, 0);
   return out.subarray(0, len);
 }
 
+/** The flags byte is authenticated along with the context, as for chunks. */
+function metadataAad(context: string, flags: number): Buffer {
+  return Buffer.concat([Buffer.from(context), Buffer.of(flags)]);
+}
+
 export function openMetadata(keys: DomainKeys, context: string, sealed: Uint8Array): Buffer {
-  const { payload } = openSealed(keys.encKey, sealed, () => Buffer.from(context));
+  const { flags, payload } = openSealed(keys.encKey, sealed, (f) => metadataAad(context, f));
+  if (!(flags & FLAG_ZSTD)) throw new ChunkIntegrityError('metadata is not compressed as written');
   return zstdDecompressSync(payload);
 }

@@ -15,7 +15,8 @@ export function createLimiter(limit: number) {
   return function run<T>(task: () => Promise<T>): Promise<T> {
     const { promise, resolve, reject } = Promise.withResolvers<T>();
     queue.push(() => {
-      task().then(resolve, reject).finally(() => {
+      // Promise.resolve().then() turns a task that throws synchronously into a rejection, so its slot is freed.
+      Promise.resolve().then(task).then(resolve, reject).finally(() => {
         active--;
         next();
       });
