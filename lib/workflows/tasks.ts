@@ -122,16 +122,17 @@ export async function backupSegmentTask(deps: TaskDeps, task: SegmentTask) {
 
 export async function backupCommit(deps: TaskDeps, input: VolumeBackupInput) {
   const backup = await commitBackup(deps.engine, input.projectId, input.backupId);
-  await deps.jobs.update(input.projectId, input.jobId, { status: 'SUCCESS', endTime: now(), bytesDone: backup.sizeBytes });
   await deps.volumes.release(input.projectId, input.volumeId, input.jobId);
+  // The job ends last: a client that sees it finished sees the backup and the volume settled too.
+  await deps.jobs.update(input.projectId, input.jobId, { status: 'SUCCESS', endTime: now(), bytesDone: backup.sizeBytes });
   return { backupId: backup.backupId, status: backup.status };
 }
 
 export async function backupFail(deps: TaskDeps, input: FailureInput) {
   const reason = failureReason(input.error);
   await failBackup(deps.engine, input.projectId, input.backupId, reason);
-  await deps.jobs.update(input.projectId, input.jobId, { status: 'FAIL', endTime: now(), failReason: reason, errorCode: input.error?.Error ?? 'Error' });
   if (input.volumeId) await deps.volumes.release(input.projectId, input.volumeId, input.jobId);
+  await deps.jobs.update(input.projectId, input.jobId, { status: 'FAIL', endTime: now(), failReason: reason, errorCode: input.error?.Error ?? 'Error' });
   return { failed: true };
 }
 
@@ -168,8 +169,8 @@ async function endRestore(deps: TaskDeps, projectId: string, backupId: string) {
 export async function restoreCommit(deps: TaskDeps, input: VolumeRestoreInput) {
   await endRestore(deps, input.projectId, input.backupId);
   const backup = await deps.catalog.getBackup(input.projectId, input.backupId);
-  await deps.jobs.update(input.projectId, input.jobId, { status: 'SUCCESS', endTime: now(), bytesDone: backup?.sizeBytes ?? 0 });
   await deps.volumes.release(input.projectId, input.volumeId, input.jobId);
+  await deps.jobs.update(input.projectId, input.jobId, { status: 'SUCCESS', endTime: now(), bytesDone: backup?.sizeBytes ?? 0 });
   return { restored: true };
 }
 
@@ -177,8 +178,8 @@ export async function restoreFail(deps: TaskDeps, input: FailureInput) {
   const reason = failureReason(input.error);
   // The backup itself is untouched by a failed restore; the target holds partial data.
   await endRestore(deps, input.projectId, input.backupId);
-  await deps.jobs.update(input.projectId, input.jobId, { status: 'FAIL', endTime: now(), failReason: reason, errorCode: input.error?.Error ?? 'Error' });
   if (input.volumeId) await deps.volumes.release(input.projectId, input.volumeId, input.jobId, 'error');
+  await deps.jobs.update(input.projectId, input.jobId, { status: 'FAIL', endTime: now(), failReason: reason, errorCode: input.error?.Error ?? 'Error' });
   return { failed: true };
 }
 

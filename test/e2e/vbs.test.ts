@@ -194,6 +194,7 @@ describe('VBS API on the local runtime', () => {
     expect(failed.body.backup.fail_reason).toMatch(/short read/);
     expect((await api('GET', `${p()}/volumes/${registered.body.volume.id}`)).body.volume.status).toBe('available');
 
+    await svc.workflows.idle(); // the notification is the workflow's last step, after the job ended
     const received = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 10 }));
     const messages = (received.Messages ?? []).map((m) => JSON.parse(m.Body!));
     expect(messages.length).toBe(1);
