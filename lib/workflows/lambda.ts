@@ -1,16 +1,11 @@
 // The one wrapper every workflow Lambda handler uses: validate the input with the contract's zod schema,
 // log with the job and project as keys, count successes and failures, and let errors propagate by name
 // so the state machine's Retry and Catch see them.
-import { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
+import { logger, metrics } from './observability.ts';
 import { taskDeps } from './runtime.ts';
 import type { TaskDeps } from './tasks.ts';
-
-export const logger = new Logger({ serviceName: 'openvbs' });
-export const tracer = new Tracer({ serviceName: 'openvbs' });
-export const metrics = new Metrics({ namespace: 'OpenVBS', serviceName: 'openvbs' });
 
 export class InvalidTaskInput extends Error {
   override name = 'InvalidTaskInput';

@@ -11,6 +11,7 @@ import { ChunkPool } from '../engine/chunk-pool.ts';
 import type { EngineConfig } from '../engine/engine.ts';
 import { createEngineDeps } from '../engine/wiring.ts';
 import { SnsNotifier } from '../notify/notifier.ts';
+import { tracer } from './observability.ts';
 import { FileVolumeProvider } from '../volumes/file-provider.ts';
 import type { TaskDeps } from './tasks.ts';
 
@@ -49,6 +50,13 @@ let shared: TaskDeps | undefined;
 
 /** The process-wide dependencies, built from the environment on first use. */
 export function taskDeps(): TaskDeps {
-  shared ??= buildTaskDeps(loadServiceConfig(), awsClients(), { engine: engineSettingsFromEnv() });
+  if (!shared) {
+    const clients = awsClients();
+    // Every AWS call becomes an X-Ray subsegment on Lambda (a no-op where tracing is off).
+    // (`ddb` is left out: the document client shares the DynamoDB client's middleware stack.)
+    const { ddb: _shared, ...sdkClients } = clients;
+    for (const client of Object.values(sdkClients)) tracer.captureAWSv3Client(client);
+    shared = buildTaskDeps(loadServiceConfig(), clients, { engine: engineSettingsFromEnv() });
+  }
   return shared;
 }
