@@ -2,15 +2,17 @@
 //
 // 1. A disk-like image (2 GiB by default) is written to a temp dir (test/support/disk-image.ts).
 // 2. CPU only, before the AWS SDK is loaded: the chunk pipeline (HMAC-SHA256 id + zstd-1 + AES-256-GCM,
-//    i.e. digestBlocks + sealBlocks semantics) on in-memory 512 KiB non-zero blocks of that image through
-//    ChunkPool with 1 worker and with all cores, on the main thread, and each step alone on one thread,
-//    for a line-by-line comparison with /work/shared/reference/engine-anchors.md (medians of 3). Also a
-//    few candidate engine changes measured against the engine's own code (marked "variant").
+//    i.e. digestBlocks + sealBlocks semantics) on in-memory 512 KiB non-zero blocks of that image, held in
+//    the pool's shared slots, through ChunkPool with 1 worker and with all cores, on the main thread, and
+//    each step alone on one thread, for a line-by-line comparison with
+//    /work/shared/reference/engine-anchors.md (medians of 3); the restore direction (ChunkPool.open) too,
+//    and the incremental hot loop (read into recycled slots + digest).
 // 3. End to end: a full backup with in-memory object store and chunk index (the engine without the
 //    emulator), then against moto: full backup, incremental after 1% scattered in-place writes, and a
 //    restore of the incremental to a new file checked bit-exact by SHA-256. Every port (volume reads and
 //    writes, chunk pool, chunk index, object store) is wrapped and timed, S3 PUTs are counted, and CPU
 //    time is sampled per thread of this process and for the whole machine (the rest is moto, mostly).
+//    Pool slots (SharedArrayBuffers) created and the peak held are counted per phase.
 // MB = 10^6 bytes; end-to-end MB/s are over the volume size (zero blocks included) and over the non-zero
 // data. A compact table, then one JSON line at the end. Moto and the temp dir are removed on any exit.
 //
@@ -26,18 +28,18 @@ import { setImmediate } from 'node:timers';
 import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { runBackup } from '../lib/engine/backup.ts';
 import type { DomainKeys } from '../lib/engine/chunk-codec.ts';
-import { SEAL_OVERHEAD, chunkId, deriveDomainKeys, isAllZero, openChunk, sealChunk, sealInto } from '../lib/engine/chunk-codec.ts';
-import { digestBlocks, sealBlocks } from '../lib/engine/chunk-ops.ts';
-import { ChunkPool, allocTransferable } from '../lib/engine/chunk-pool.ts';
+import { SEAL_OVERHEAD, chunkId, deriveDomainKeys, isAllZero, openChunk, sealChunk } from '../lib/engine/chunk-codec.ts';
+import { digestBlocks, sealBlocks, sealCapacity } from '../lib/engine/chunk-ops.ts';
+import { ChunkPool } from '../lib/engine/chunk-pool.ts';
+import type { Slot } from '../lib/engine/chunk-pool.ts';
 import { DEFAULT_ENGINE_CONFIG } from '../lib/engine/engine.ts';
 import type { EngineDeps } from '../lib/engine/engine.ts';
-import { buildPack } from '../lib/engine/pack.ts';
+import { PackWriter } from '../lib/engine/pack-writer.ts';
 import { ObjectNotFoundError } from '../lib/engine/ports.ts';
 import type { BackupStats, BlockReader, BlockWriter, ChunkIndex, ChunkLocation, ObjectStore, VolumeProvider } from '../lib/engine/ports.ts';
 import { restoreBackup } from '../lib/engine/restore.ts';
 import { FileVolumeProvider } from '../lib/volumes/file-provider.ts';
 import { startMoto } from '../scripts/moto.mjs';
-import { SharedSlotPool } from './shared-slot-pool.ts';
 import { DISK_LIKE_MIX, scatterWrites, sha256File, writeDiskImage } from '../test/support/disk-image.ts';
 
 const MiB = 1024 * 1024;
@@ -124,18 +126,44 @@ function newMeters(workers: number) {
 type Meters = ReturnType<typeof newMeters>;
 let meters: Meters = newMeters(CORES);
 
-/** The chunk pool with each call timed (the work itself is the engine's own). */
+/** Slots the timed pool created, and the bytes held at once (per phase: reset by `phase`). */
+const slotStats = { created: 0, createdBytes: 0, held: 0, heldBytes: 0, peakHeld: 0, peakHeldBytes: 0, acquires: 0 };
+
+/** The chunk pool with each call timed and its slots counted (the work itself is the engine's own). */
 class TimedPool extends ChunkPool {
+  private maxSlotId = 0;
+
+  override acquire(bytes: number): Slot {
+    const slot = super.acquire(bytes);
+    slotStats.acquires++;
+    if (slot.id > this.maxSlotId) {
+      this.maxSlotId = slot.id; // ids only grow: a new SharedArrayBuffer
+      slotStats.created++;
+      slotStats.createdBytes += slot.buf.length;
+    }
+    slotStats.held++;
+    slotStats.heldBytes += slot.buf.length;
+    slotStats.peakHeld = Math.max(slotStats.peakHeld, slotStats.held);
+    slotStats.peakHeldBytes = Math.max(slotStats.peakHeldBytes, slotStats.heldBytes);
+    return slot;
+  }
+
+  override release(slot: Slot): void {
+    slotStats.held--;
+    slotStats.heldBytes -= slot.buf.length;
+    super.release(slot);
+  }
+
   override digest(...args: Parameters<ChunkPool['digest']>) {
-    return meters.pool.time(() => meters.digest.time(() => super.digest(...args), args[1].length));
+    return meters.pool.time(() => meters.digest.time(() => super.digest(...args), args[2]));
   }
 
   override seal(...args: Parameters<ChunkPool['seal']>) {
-    return meters.pool.time(() => meters.seal.time(() => super.seal(...args), args[3].length * BLOCK));
+    return meters.pool.time(() => meters.seal.time(() => super.seal(...args), args[4].length * BLOCK));
   }
 
   override open(...args: Parameters<ChunkPool['open']>) {
-    return meters.pool.time(() => meters.open.time(() => super.open(...args), args[1].length));
+    return meters.pool.time(() => meters.open.time(() => super.open(...args), args[2]));
   }
 }
 
@@ -183,7 +211,7 @@ class MemoryStore implements ObjectStore {
   private readonly objects = new Map<string, Buffer>();
 
   async put(key: string, body: Uint8Array) {
-    this.objects.set(key, Buffer.from(body.buffer, body.byteOffset, body.byteLength)); // the engine never reuses a body
+    this.objects.set(key, Buffer.from(body)); // a copy: PackWriter reuses a pack body once its put is done
   }
 
   async get(key: string) {
@@ -277,8 +305,17 @@ function threadCpuDelta(a: Map<string, { comm: string; ticks: number }>, b: Map<
   return r;
 }
 
+interface SlotUse {
+  created: number;
+  createdBytes: number;
+  peakHeld: number;
+  peakHeldBytes: number;
+  acquires: number;
+}
+
 interface PhaseResult {
   ms: number;
+  slots: SlotUse;
   meters: Meters;
   processCpuS: number;
   machineCpuS: number;
@@ -288,6 +325,9 @@ interface PhaseResult {
 
 async function phase(workers: number, fn: () => Promise<void>): Promise<PhaseResult> {
   meters = newMeters(workers);
+  const slots0 = { ...slotStats };
+  slotStats.peakHeld = slotStats.held;
+  slotStats.peakHeldBytes = slotStats.heldBytes;
   const cpu0 = process.cpuUsage();
   const m0 = machineTicks();
   const th0 = threadTicks();
@@ -301,6 +341,13 @@ async function phase(workers: number, fn: () => Promise<void>): Promise<PhaseRes
   const m1 = machineTicks();
   return {
     ms,
+    slots: {
+      created: slotStats.created - slots0.created,
+      createdBytes: slotStats.createdBytes - slots0.createdBytes,
+      peakHeld: slotStats.peakHeld,
+      peakHeldBytes: slotStats.peakHeldBytes,
+      acquires: slotStats.acquires - slots0.acquires,
+    },
     meters,
     processCpuS: (cpu.user + cpu.system) / 1e6,
     machineCpuS: (m1.busy - m0.busy) / 100,
@@ -333,6 +380,10 @@ function breakdownLines(title: string, r: PhaseResult, workers: number, names: A
   out.push(
     `    machine ${f1(r.machineCpuS)} of ${f1(wallCpu)} CPU s (${f0((100 * r.machineCpuS) / wallCpu)}% busy); outside this process (moto + anything else running) ${f1(Math.max(0, r.machineCpuS - r.processCpuS))} s`,
   );
+  const sl = r.slots;
+  out.push(
+    `    pool slots: ${sl.acquires} acquired, ${sl.created} new SharedArrayBuffers (${f0(sl.createdBytes / MiB)} MiB) this phase; peak held ${sl.peakHeld} slots, ${f0(sl.peakHeldBytes / MiB)} MiB`,
+  );
   return out;
 }
 
@@ -342,7 +393,9 @@ function meterJson(r: PhaseResult) {
     if (m.calls) stages[name] = { calls: m.calls, busyS: +(m.busyMs / 1000).toFixed(3), sumS: +(m.sumMs / 1000).toFixed(3), mb: +mb(m.bytes).toFixed(1) };
   }
   const threadCpuS = Object.fromEntries(Object.entries(r.threads).map(([k, v]) => [k, +v.toFixed(2)]));
-  return { stages, processCpuS: +r.processCpuS.toFixed(2), machineCpuS: +r.machineCpuS.toFixed(2), mainThreadElu: +r.mainThreadElu.toFixed(3), threadCpuS };
+  const sl = r.slots;
+  const slots = { acquired: sl.acquires, created: sl.created, createdMiB: Math.round(sl.createdBytes / MiB), peakHeld: sl.peakHeld, peakHeldMiB: Math.round(sl.peakHeldBytes / MiB) };
+  return { stages, slots, processCpuS: +r.processCpuS.toFixed(2), machineCpuS: +r.machineCpuS.toFixed(2), mainThreadElu: +r.mainThreadElu.toFixed(3), threadCpuS };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -365,95 +418,76 @@ async function timeBlocks(blocks: Buffer[], fn: (b: Buffer, i: number) => void):
   return median(runs);
 }
 
-/** digestBlocks + sealBlocks through a pool, batches of `batchBlocks` blocks, engine-like concurrency. */
-async function pipelinePass(pool: ChunkPool, domainId: string, batches: Buffer[]): Promise<{ ms: number; sealedBytes: number }> {
-  const maxInflight = Math.max(2, pool.size * 2);
-  const inflight = new Set<Promise<void>>();
-  let sealedBytes = 0;
-  let failure: unknown;
-  const t0 = performance.now();
-  for (let i = 0; i < batches.length && failure === undefined; i++) {
-    while (inflight.size >= maxInflight) await Promise.race(inflight);
-    const task: Promise<void> = (async () => {
-      const d = await pool.digest(domainId, batches[i]!, BLOCK);
-      const blocks = Array.from({ length: d.zero.length }, (_, j) => j); // the corpus has no zero blocks
-      const s = await pool.seal(domainId, d.data, BLOCK, blocks, d.ids);
-      batches[i] = s.data; // the buffer moved to a worker and came back in a new Buffer
-      sealedBytes += s.sealed.length;
-    })()
-      .catch((err) => {
-        failure ??= err;
-      })
-      .finally(() => inflight.delete(task));
-    inflight.add(task);
-  }
-  await Promise.all(inflight);
-  if (failure !== undefined) throw failure;
-  return { ms: performance.now() - t0, sealedBytes };
+/** One batch of blocks held in a pool slot, as backup.ts holds what it read. */
+interface Batch {
+  slot: Slot;
+  length: number;
 }
 
-/** pipelinePass on the shared-slot variant pool: no buffer moves between threads, nothing big is allocated. */
-async function sharedPass(pool: SharedSlotPool, batchCount: number, lengthOf: (i: number) => number): Promise<number> {
-  const maxInflight = Math.max(2, pool.size * 2);
+/** Runs `task(i)` for every i below `count`, at most `maxInflight` at once (the engine's pattern); returns ms. */
+async function bounded(count: number, maxInflight: number, task: (i: number) => Promise<void>): Promise<number> {
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   const t0 = performance.now();
-  for (let i = 0; i < batchCount && failure === undefined; i++) {
+  for (let i = 0; i < count && failure === undefined; i++) {
     while (inflight.size >= maxInflight) await Promise.race(inflight);
-    const task: Promise<void> = (async () => {
-      const d = await pool.digest(i, lengthOf(i));
-      const s = await pool.seal(i, lengthOf(i), Array.from({ length: d.zero.length }, (_, j) => j), d.ids);
-      pool.release(s.outSlot); // in the engine: once the chunks are copied into their pack
-    })()
+    const p: Promise<void> = task(i)
       .catch((err) => {
         failure ??= err;
       })
-      .finally(() => inflight.delete(task));
-    inflight.add(task);
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
   }
   await Promise.all(inflight);
   if (failure !== undefined) throw failure;
   return performance.now() - t0;
 }
 
-async function sharedRate(workers: number, keys: DomainKeys, corpus: Buffer[]): Promise<{ mbps: number; threads: ThreadCpu }> {
-  const batches = toBatches(corpus);
-  const batchBytes = DEFAULT_ENGINE_CONFIG.batchBlocks * BLOCK;
-  const pool = trackPoolThreads(() => new SharedSlotPool(workers, keys, BLOCK, batchBytes, batches.length, Math.max(2, workers * 2)));
-  try {
-    batches.forEach((b, i) => b.copy(pool.slots[i]!));
-    const lengthOf = (i: number) => batches[i]!.length;
-    await sharedPass(pool, batches.length, lengthOf); // warm-up
-    const runs: number[] = [];
-    const th0 = threadTicks();
-    for (let r = 0; r < 3; r++) runs.push(rate(corpus.length * BLOCK, await sharedPass(pool, batches.length, lengthOf)));
-    const th = threadCpuDelta(th0, threadTicks());
-    return { mbps: median(runs), threads: { main: th.main / 3, workers: th.workers / 3, libuv: th.libuv / 3, other: th.other / 3 } };
-  } finally {
-    await pool.close();
-  }
+/** digestBlocks + sealBlocks through the pool on batches already in its slots, backup.ts's concurrency. */
+async function pipelinePass(pool: ChunkPool, domainId: string, batches: Batch[]): Promise<{ ms: number; sealedBytes: number }> {
+  let sealedBytes = 0;
+  const ms = await bounded(batches.length, Math.max(2, pool.size * 2), async (i) => {
+    const { slot, length } = batches[i]!;
+    const d = await pool.digest(domainId, slot, length, BLOCK);
+    const blocks = Array.from({ length: d.zero.length }, (_, j) => j); // the corpus has no zero blocks
+    const s = await pool.seal(domainId, slot, length, BLOCK, blocks, d.ids);
+    sealedBytes += s.lengths.reduce((a, b) => a + b, 0);
+    pool.release(s.out); // in the engine: once the chunks are copied into their pack
+  });
+  return { ms, sealedBytes };
 }
 
-/** Copies blocks into batch buffers that own their ArrayBuffer (they move to workers and back). */
+/** Copies blocks into batch buffers of `batchBlocks` blocks, as the engine reads them. */
 function toBatches(blocks: Buffer[]): Buffer[] {
   const batchBlocks = DEFAULT_ENGINE_CONFIG.batchBlocks;
   const batches: Buffer[] = [];
   for (let i = 0; i < blocks.length; i += batchBlocks) {
     const part = blocks.slice(i, i + batchBlocks);
-    const b = allocTransferable(part.length * BLOCK);
+    const b = Buffer.alloc(part.length * BLOCK);
     part.forEach((blk, j) => blk.copy(b, j * BLOCK));
     batches.push(b);
   }
   return batches;
 }
 
+/** Each batch copied into a slot of the pool (held for the whole measurement). */
+function loadBatches(pool: ChunkPool, batches: Buffer[]): Batch[] {
+  return batches.map((b) => {
+    const slot = pool.acquire(b.length);
+    b.copy(slot.buf);
+    return { slot, length: b.length };
+  });
+}
+
+const perPass = (th: ThreadCpu, passes: number): ThreadCpu => ({ main: th.main / passes, workers: th.workers / passes, libuv: th.libuv / passes, other: th.other / passes });
+
 async function pipelineRate(workers: number, keys: DomainKeys, corpus: Buffer[]): Promise<{ mbps: number; runs: number[]; ratio: number; threads: ThreadCpu }> {
   const pool = trackPoolThreads(() => new ChunkPool({ workers }));
   try {
     pool.registerDomain('d-bench', keys);
-    const batches = toBatches(corpus);
+    const batches = loadBatches(pool, toBatches(corpus));
     const bytes = corpus.length * BLOCK;
-    await pipelinePass(pool, 'd-bench', batches); // warm-up: starts the workers and their JIT
+    await pipelinePass(pool, 'd-bench', batches); // warm-up: starts the workers and their JIT, creates the output slots
     const runs: number[] = [];
     let sealed = 0;
     const th0 = threadTicks();
@@ -463,52 +497,85 @@ async function pipelineRate(workers: number, keys: DomainKeys, corpus: Buffer[])
       sealed = p.sealedBytes;
     }
     const th = threadCpuDelta(th0, threadTicks());
-    const perPass = { main: th.main / 3, workers: th.workers / 3, libuv: th.libuv / 3, other: th.other / 3 };
-    return { mbps: median(runs), runs, ratio: sealed / bytes, threads: perPass };
+    return { mbps: median(runs), runs, ratio: sealed / bytes, threads: perPass(th, 3) };
   } finally {
     await pool.close();
   }
 }
 
-// Candidate engine changes, measured here against the engine's own functions (same sealed format).
-const ZERO_PAGE = Buffer.alloc(64 * 1024);
+/** Sealed chunks laid out back to back in ranges of at most 16 MiB, as restore's ranged GETs return them. */
+interface SealedRange {
+  data: Buffer;
+  chunks: Array<{ offset: number; length: number }>;
+  ids: Buffer;
+  plainBytes: number;
+}
 
-/** isAllZero by memcmp against a zero page instead of a BigUint64Array loop. */
-function isAllZeroMemcmp(buf: Uint8Array): boolean {
-  for (let at = 0; at < buf.byteLength; at += ZERO_PAGE.length) {
-    const n = Math.min(ZERO_PAGE.length, buf.byteLength - at);
-    if (ZERO_PAGE.compare(buf, at, at + n, 0, n) !== 0) return false;
+function toRanges(sealed: Buffer[], ids: Buffer[], plainLengths: number[]): SealedRange[] {
+  const ranges: SealedRange[] = [];
+  for (let i = 0; i < sealed.length; ) {
+    const parts: number[] = [];
+    let size = 0;
+    while (i < sealed.length && (parts.length === 0 || size + sealed[i]!.length <= 16 * MiB)) {
+      parts.push(i);
+      size += sealed[i]!.length;
+      i++;
+    }
+    let at = 0;
+    ranges.push({
+      data: Buffer.concat(parts.map((k) => sealed[k]!)),
+      chunks: parts.map((k) => {
+        const c = { offset: at, length: sealed[k]!.length };
+        at += c.length;
+        return c;
+      }),
+      ids: Buffer.concat(parts.map((k) => ids[k]!)),
+      plainBytes: parts.reduce((a, k) => a + plainLengths[k]!, 0),
+    });
   }
-  return true;
+  return ranges;
 }
 
-/** sealChunk with zstd given one output chunk big enough for the whole block (Node's default is 16 KiB). */
-function sealChunkVariant(keys: DomainKeys, id: Uint8Array, plaintext: Uint8Array, out: Buffer, at: number): number {
-  const compressed = zstdCompressSync(plaintext, { params: { [zc.ZSTD_c_compressionLevel]: 1 }, chunkSize: plaintext.length + 64 * 1024 });
-  const useZstd = compressed.length < plaintext.length;
-  const flags = useZstd ? 1 : 0;
-  const ad = Buffer.concat([id, Buffer.from([flags])]);
-  return sealInto(keys.encKey, flags, ad, useZstd ? compressed : plaintext, out, at);
+/** The restore direction as restore.ts runs it: each ranged GET copied into a slot, opened in the pool. */
+async function openPass(pool: ChunkPool, domainId: string, ranges: SealedRange[]): Promise<number> {
+  return bounded(ranges.length, DEFAULT_ENGINE_CONFIG.restoreConcurrency, async (i) => {
+    const r = ranges[i]!;
+    const slot = pool.acquire(r.data.length);
+    r.data.copy(slot.buf);
+    let opened;
+    try {
+      opened = await pool.open(domainId, slot, r.data.length, r.chunks, r.ids, BLOCK);
+    } finally {
+      pool.release(slot);
+    }
+    if (!opened.ok) throw new Error(`chunk ${opened.index} did not open: ${opened.reason}`);
+    pool.release(opened.out); // in the engine: once the blocks are written
+  });
 }
 
-/** digestBlocks + sealBlocks on one thread, over 8 MiB batches: engine code, or the variant above. */
-async function singleThreadPipeline(keys: DomainKeys, corpus: Buffer[], variant: boolean): Promise<number> {
+async function openRate(workers: number, keys: DomainKeys, ranges: SealedRange[]): Promise<{ mbps: number; threads: ThreadCpu }> {
+  const pool = trackPoolThreads(() => new ChunkPool({ workers }));
+  try {
+    pool.registerDomain('d-bench', keys);
+    const plain = ranges.reduce((a, r) => a + r.plainBytes, 0);
+    await openPass(pool, 'd-bench', ranges); // warm-up
+    const runs: number[] = [];
+    const th0 = threadTicks();
+    for (let r = 0; r < 3; r++) runs.push(rate(plain, await openPass(pool, 'd-bench', ranges)));
+    return { mbps: median(runs), threads: perPass(threadCpuDelta(th0, threadTicks()), 3) };
+  } finally {
+    await pool.close();
+  }
+}
+
+/** digestBlocks + sealBlocks on one thread over 8 MiB batches, sealing into one reused output buffer. */
+async function singleThreadPipeline(keys: DomainKeys, corpus: Buffer[]): Promise<number> {
   const batches = toBatches(corpus);
+  const out = Buffer.allocUnsafeSlow(sealCapacity(DEFAULT_ENGINE_CONFIG.batchBlocks * BLOCK, BLOCK, Array.from({ length: DEFAULT_ENGINE_CONFIG.batchBlocks }, (_, j) => j)));
   const pass = () => {
     for (const batch of batches) {
-      const count = batch.length / BLOCK;
-      if (!variant) {
-        const d = digestBlocks(keys, batch, BLOCK);
-        sealBlocks(keys, batch, BLOCK, Array.from({ length: count }, (_, j) => j), d.ids);
-        continue;
-      }
-      const out = Buffer.allocUnsafeSlow(count * (BLOCK + SEAL_OVERHEAD));
-      let at = 0;
-      for (let j = 0; j < count; j++) {
-        const block = batch.subarray(j * BLOCK, (j + 1) * BLOCK);
-        if (isAllZeroMemcmp(block)) continue;
-        at += sealChunkVariant(keys, chunkId(keys, block), block, out, at);
-      }
+      const d = digestBlocks(keys, batch, BLOCK);
+      sealBlocks(keys, batch, BLOCK, Array.from({ length: d.zero.length }, (_, j) => j), d.ids, out);
     }
   };
   pass(); // warm-up
@@ -524,72 +591,67 @@ async function singleThreadPipeline(keys: DomainKeys, corpus: Buffer[], variant:
 
 /**
  * The hot loop of an incremental backup (read 8 MiB batches, digest them in the pool; nearly every block
- * then matches the parent): with a fresh allocTransferable buffer per batch as backup.ts does, or with
- * the buffers the pool hands back reused for the next reads.
+ * then matches the parent), as backup.ts runs it: each batch read into a recycled pool slot.
  */
-async function readDigestLoop(pool: ChunkPool, domainId: string, path: string, size: number, reuse: boolean): Promise<number> {
+async function readDigestLoop(pool: ChunkPool, domainId: string, path: string, size: number): Promise<number> {
   const batchBytes = DEFAULT_ENGINE_CONFIG.batchBlocks * BLOCK;
-  const maxInflight = Math.max(2, pool.size * 2);
-  const free: Buffer[] = [];
   const fh = await open(path, 'r');
   try {
-    const inflight = new Set<Promise<void>>();
-    let failure: unknown;
-    const t0 = performance.now();
-    for (let offset = 0; offset < size && failure === undefined; offset += batchBytes) {
+    const ms = await bounded(Math.ceil(size / batchBytes), Math.max(2, pool.size * 2), async (i) => {
+      const offset = i * batchBytes;
       const length = Math.min(batchBytes, size - offset);
-      const whole = (reuse && free.pop()) || allocTransferable(batchBytes);
-      const data = whole.subarray(0, length); // byteOffset 0: still movable to a worker
-      const { bytesRead } = await fh.read(data, 0, length, offset);
-      if (bytesRead !== length) throw new Error('short read');
-      while (inflight.size >= maxInflight) await Promise.race(inflight);
-      const task: Promise<void> = pool
-        .digest(domainId, data, BLOCK)
-        .then((d) => {
-          if (reuse) free.push(Buffer.from(d.data.buffer));
-        })
-        .catch((err) => {
-          failure ??= err;
-        })
-        .finally(() => inflight.delete(task));
-      inflight.add(task);
-    }
-    await Promise.all(inflight);
-    if (failure !== undefined) throw failure;
-    return rate(size, performance.now() - t0);
+      const slot = pool.acquire(length);
+      try {
+        const { bytesRead } = await fh.read(slot.buf, 0, length, offset);
+        if (bytesRead !== length) throw new Error('short read');
+        await pool.digest(domainId, slot, length, BLOCK);
+      } finally {
+        pool.release(slot);
+      }
+    });
+    return rate(size, ms);
   } finally {
     await fh.close();
   }
 }
 
-async function readDigestRates(keys: DomainKeys, path: string, size: number): Promise<{ fresh: number; reused: number }> {
+async function readDigestRate(keys: DomainKeys, path: string, size: number): Promise<{ mbps: number; runs: number[] }> {
   const pool = trackPoolThreads(() => new ChunkPool());
   try {
     pool.registerDomain('d-bench', keys);
-    await readDigestLoop(pool, 'd-bench', path, Math.min(size, 256 * MiB), false); // warm-up
-    const fresh: number[] = [];
-    const reused: number[] = [];
-    for (let r = 0; r < 3; r++) {
-      fresh.push(await readDigestLoop(pool, 'd-bench', path, size, false));
-      reused.push(await readDigestLoop(pool, 'd-bench', path, size, true));
-    }
-    return { fresh: median(fresh), reused: median(reused) };
+    await readDigestLoop(pool, 'd-bench', path, Math.min(size, 256 * MiB)); // warm-up
+    const runs: number[] = [];
+    for (let r = 0; r < 3; r++) runs.push(await readDigestLoop(pool, 'd-bench', path, size));
+    return { mbps: median(runs), runs };
   } finally {
     await pool.close();
   }
 }
 
-/** openChunk with zstd given one output chunk of a whole block (Node's default is 16 KiB). */
-function openChunkVariant(keys: DomainKeys, id: Uint8Array, sealed: Buffer): Buffer {
-  const flags = sealed[0]!;
-  const d = createDecipheriv('aes-256-gcm', keys.encKey, sealed.subarray(1, 13));
-  d.setAAD(Buffer.concat([id, Buffer.from([flags])]));
-  d.setAuthTag(sealed.subarray(sealed.length - 16));
-  const payload = d.update(sealed.subarray(13, sealed.length - 16));
-  d.final();
-  const plain = flags & 1 ? zstdDecompressSync(payload, { chunkSize: BLOCK }) : payload;
-  if (!chunkId(keys, plain).equals(id)) throw new Error('content does not match its chunk id');
-  return plain;
+/** An object store that drops what it is given (PackWriter measured without I/O). */
+class NullStore extends MemoryStore {
+  override async put() {}
+}
+
+/** PackWriter as backup.ts drives it: sealed chunks copied into ~16 MiB pack bodies, finishPack, (no) upload. */
+async function packWriterRate(keys: DomainKeys, ids: Buffer[], sealed: Buffer[]): Promise<number> {
+  const domain = { projectId: 'bench', domainId: 'd-bench', kmsKeyId: 'bench', keys };
+  const index: ChunkIndex = { lookup: async () => new Map(), record: async () => {} };
+  const bytes = sealed.reduce((a, b) => a + b.length, 0);
+  const pass = async () => {
+    const w = new PackWriter(new NullStore(), index, domain, DEFAULT_ENGINE_CONFIG.packTargetBytes, BLOCK + SEAL_OVERHEAD, DEFAULT_ENGINE_CONFIG.uploadConcurrency);
+    const t0 = performance.now();
+    for (let i = 0; i < sealed.length; i++) {
+      w.add(ids[i]!, sealed[i]!);
+      if (i % DEFAULT_ENGINE_CONFIG.batchBlocks === DEFAULT_ENGINE_CONFIG.batchBlocks - 1) await w.backpressure(); // once per batch
+    }
+    await w.finish();
+    return rate(bytes, performance.now() - t0);
+  };
+  await pass(); // warm-up
+  const runs: number[] = [];
+  for (let r = 0; r < 3; r++) runs.push(await pass());
+  return median(runs);
 }
 
 /** Up to `maxBytes` of the image's non-zero 512 KiB blocks, in image order. */
@@ -614,16 +676,25 @@ async function cpuBench(imagePath: string) {
   const m0 = machineTicks();
   const cpu0 = process.cpuUsage();
   const keys = deriveDomainKeys(randomBytes(32), 'd-bench');
-  const zstd1 = { params: { [zc.ZSTD_c_compressionLevel]: 1 } };
-  const zstd1Big = { params: { [zc.ZSTD_c_compressionLevel]: 1 }, chunkSize: BLOCK + 64 * 1024 };
+  // zstd as sealChunk and openChunk call it (chunk-codec.ts)
+  const zstd1 = { params: { [zc.ZSTD_c_compressionLevel]: 1 }, chunkSize: BLOCK + 64 * 1024 };
+  const unzstd = { chunkSize: BLOCK, maxOutputLength: BLOCK };
   const bytes = corpus.length * BLOCK;
 
   // The pool pipelines first, while the heap is small (the single-step numbers below allocate a lot).
   const pipeline = {
     workers1: await pipelineRate(1, keys, corpus),
     workersAll: await pipelineRate(CORES, keys, corpus),
-    shared: await sharedRate(CORES, keys, corpus),
   };
+
+  const out = Buffer.allocUnsafeSlow(BLOCK + SEAL_OVERHEAD);
+  const ids = corpus.map((b) => chunkId(keys, b));
+  const sealedChunks = corpus.map((b, i) => {
+    const len = sealChunk(keys, ids[i]!, b, out, 0);
+    return Buffer.from(out.subarray(0, len));
+  });
+  const ranges = toRanges(sealedChunks, ids, corpus.map((b) => b.length));
+  const openPipeline = await openRate(CORES, keys, ranges);
 
   // Composition: blocks zstd shrinks (text-like) vs blocks stored raw (random).
   const compressed = corpus.map((b) => zstdCompressSync(b, zstd1));
@@ -633,12 +704,6 @@ async function cpuBench(imagePath: string) {
   const storedRatio = corpus.reduce((a, b, i) => a + Math.min(compressed[i]!.length, b.length), 0) / bytes;
   const textRatio = textIdx.reduce((a, i) => a + compressed[i]!.length, 0) / Math.max(1, text.length * BLOCK);
 
-  const out = Buffer.allocUnsafeSlow(BLOCK + SEAL_OVERHEAD);
-  const ids = corpus.map((b) => chunkId(keys, b));
-  const sealedChunks = corpus.map((b, i) => {
-    const len = sealChunk(keys, ids[i]!, b, out, 0);
-    return Buffer.from(out.subarray(0, len));
-  });
   const textCompressed = textIdx.map((i) => compressed[i]!);
   const zero = Buffer.alloc(BLOCK);
   const nonce = randomBytes(12);
@@ -648,9 +713,8 @@ async function cpuBench(imagePath: string) {
     zstd1: await timeBlocks(corpus, (b) => void zstdCompressSync(b, zstd1)),
     zstd1Text: await timeBlocks(text, (b) => void zstdCompressSync(b, zstd1)),
     zstd1Random: await timeBlocks(random, (b) => void zstdCompressSync(b, zstd1)),
-    zstd1ChunkSizeBlock: await timeBlocks(corpus, (b) => void zstdCompressSync(b, zstd1Big)),
     aesGcmSealInto: await timeBlocks(corpus, (b, i) => {
-      // what sealInto does: update() output and tag copied into the pack-bound buffer
+      // what sealInto does: update() output and tag copied into the output slot
       const c = createCipheriv('aes-256-gcm', keys.encKey, nonce);
       c.setAAD(ids[i]!);
       out.set(c.update(b), 13);
@@ -665,38 +729,19 @@ async function cpuBench(imagePath: string) {
     }),
     sealChunk: await timeBlocks(corpus, (b, i) => void sealChunk(keys, ids[i]!, b, out, 0)),
     allZeroCheck: await timeBlocks(Array.from({ length: 256 }, () => zero), (b) => void isAllZero(b)),
-    allZeroCheckMemcmp: await timeBlocks(Array.from({ length: 256 }, () => zero), (b) => void isAllZeroMemcmp(b)),
-    sealChunkVariant: await timeBlocks(corpus, (b, i) => void sealChunkVariant(keys, ids[i]!, b, out, 0)),
+    packWriter: await packWriterRate(keys, ids, sealedChunks),
     // restore side (MB/s of plaintext)
-    zstdDecompress: await timeBlocks(text, (_b, i) => void zstdDecompressSync(textCompressed[i]!)),
-    zstdDecompressChunkSizeBlock: await timeBlocks(text, (_b, i) => void zstdDecompressSync(textCompressed[i]!, { chunkSize: BLOCK })),
+    zstdDecompress: await timeBlocks(text, (_b, i) => void zstdDecompressSync(textCompressed[i]!, unzstd)),
     aesGcmDecrypt: await timeBlocks(sealedChunks, (s) => {
       // decryption alone (the tag check in final() is part of openChunk below)
       const d = createDecipheriv('aes-256-gcm', keys.encKey, s.subarray(1, 13));
       d.update(s.subarray(13, s.length - 16));
     }),
-    openChunk: await timeBlocks(corpus, (_b, i) => void openChunk(keys, ids[i]!, sealedChunks[i]!)),
-    openChunkVariant: await timeBlocks(corpus, (_b, i) => void openChunkVariant(keys, ids[i]!, sealedChunks[i]!)),
-    buildPack16MiB: (() => {
-      const chunks: Array<{ id: Buffer; sealed: Buffer }> = [];
-      let size = 0;
-      for (let i = 0; i < sealedChunks.length && size < 16 * MiB; i++) {
-        chunks.push({ id: ids[i]!, sealed: sealedChunks[i]! });
-        size += sealedChunks[i]!.length;
-      }
-      const runs: number[] = [];
-      for (let r = 0; r < 3; r++) {
-        const t0 = performance.now();
-        for (let k = 0; k < 8; k++) buildPack(keys, `packs/d-bench/00/${k}`, chunks);
-        runs.push(rate(8 * size, performance.now() - t0));
-      }
-      return median(runs);
-    })(),
+    openChunk: await timeBlocks(corpus, (_b, i) => void openChunk(keys, ids[i]!, sealedChunks[i]!, BLOCK)),
   };
 
-  const oneThread = await singleThreadPipeline(keys, corpus, false);
-  const oneThreadVariant = await singleThreadPipeline(keys, corpus, true);
-  const readDigest = await readDigestRates(keys, imagePath, SIZE);
+  const oneThread = await singleThreadPipeline(keys, corpus);
+  const readDigest = await readDigestRate(keys, imagePath, SIZE);
   const m1 = machineTicks();
   const cpu1 = process.cpuUsage(cpu0);
   const othersShare = Math.max(0, (m1.busy - m0.busy) / 100 - (cpu1.user + cpu1.system) / 1e6) / ((m1.total - m0.total) / 100);
@@ -712,7 +757,8 @@ async function cpuBench(imagePath: string) {
     storedRatio,
     textRatio,
     single,
-    pipeline: { ...pipeline, oneThread, oneThreadVariant },
+    openPipeline,
+    pipeline: { ...pipeline, oneThread },
     predictedSingleThread: 1 / (1 / single.hmacSha256 + 1 / single.zstd1 + 1 / single.aesGcmSealInto),
   };
 }
@@ -862,7 +908,6 @@ async function main() {
   // The pool pipeline again, now that the SDK is loaded and the emulator phases have run.
   log('running: pool pipeline again with the AWS SDK loaded...');
   const pipelineAfter = await pipelineRate(CORES, cpu.keys, cpu.corpus);
-  const sharedAfter = await sharedRate(CORES, cpu.keys, cpu.corpus);
 
   // ------------------------------------------------------------------------------------------------
   const volMBps = (r: PhaseResult) => rate(SIZE, r.ms);
@@ -908,40 +953,35 @@ async function main() {
     `CPU only, in-memory: ${cpu.corpusBlocks} non-zero 512 KiB blocks (${f0(mb(cpu.corpusBytes))} MB) from the image: ${cpu.textBlocks} text-like, ${cpu.randomBlocks} random; ` +
       `zstd-1 stored ratio ${f2(cpu.storedRatio)} (text-like ${f2(cpu.textRatio)}). No I/O; zero blocks excluded from the corpus, so every block is hashed, compressed and encrypted. Median of 3.`,
   );
-  const row = (name: string, v: number, anchor: string) => log(`  ${name.padEnd(52)}${f0(v).padStart(7)} MB/s   ${anchor}`);
-  log(`  ${'work'.padEnd(52)}${'measured'.padStart(12)}   anchor (engine-anchors.md, 2 cores)`);
+  const row = (name: string, v: number, anchor: string) => log(`  ${name.padEnd(58)}${f0(v).padStart(7)} MB/s   ${anchor}`);
+  log(`  ${'work'.padEnd(58)}${'measured'.padStart(12)}   anchor (engine-anchors.md, 2 cores)`);
   row(`pipeline HMAC+zstd1+AES-GCM, ChunkPool workers: 1`, cpu.pipeline.workers1.mbps, '~800 (native zstd)');
   row(`pipeline HMAC+zstd1+AES-GCM, ChunkPool workers: ${CORES}`, cpu.pipeline.workersAll.mbps, '~1,550 (native zstd)');
-  row(`  variant: SharedArrayBuffer slots, no transfers (bench)`, cpu.pipeline.shared.mbps, '-');
   row(`  engine pool again, after the AWS SDK was loaded`, pipelineAfter.mbps, '-');
-  row(`  shared-slot variant again, after the AWS SDK was loaded`, sharedAfter.mbps, '-');
   row('pipeline on the main thread (digestBlocks+sealBlocks)', cpu.pipeline.oneThread, '-');
-  row('  variant: zstd chunkSize=block+64 KiB, memcmp zero check', cpu.pipeline.oneThreadVariant, '-');
   row('  predicted one thread = 1/(1/hmac + 1/zstd + 1/aes)', cpu.predictedSingleThread, '-');
   row('HMAC-SHA256 (chunkId)', cpu.single.hmacSha256, '~1,750');
   row('zstd level 1 compress, as sealChunk calls it', cpu.single.zstd1, '~650-900 built-in; ~2,000 native');
   row('  text-like blocks only', cpu.single.zstd1Text, '-');
   row('  random blocks only', cpu.single.zstd1Random, '-');
-  row('  with chunkSize = block + 64 KiB (variant)', cpu.single.zstd1ChunkSizeBlock, '-');
   row('AES-256-GCM encrypt, as sealInto (update copied out)', cpu.single.aesGcmSealInto, '2,500-3,000');
   row('AES-256-GCM encrypt, output not copied', cpu.single.aesGcmNoCopy, '2,500-3,000');
   row('sealChunk (zstd + AES-GCM + copies)', cpu.single.sealChunk, '-');
-  row('  variant: zstd chunkSize = block + 64 KiB', cpu.single.sealChunkVariant, '-');
-  row('all-zero check 512 KiB (isAllZero, BigUint64Array)', cpu.single.allZeroCheck, '~16,000');
-  row('  variant: memcmp against a zero page', cpu.single.allZeroCheckMemcmp, '-');
-  row('buildPack ~16 MiB (copy + sealed header)', cpu.single.buildPack16MiB, '-');
-  row('zstd decompress (text-like), default chunkSize', cpu.single.zstdDecompress, '-');
-  row('  with chunkSize = block (variant)', cpu.single.zstdDecompressChunkSizeBlock, '-');
+  row('all-zero check 512 KiB (isAllZero, memcmp zero page)', cpu.single.allZeroCheck, '~16,000');
+  row('PackWriter: copy into ~16 MiB pack bodies + finishPack', cpu.single.packWriter, '-');
+  row(`restore: copy range into slot + ChunkPool.open, workers: ${CORES}`, cpu.openPipeline.mbps, '-');
+  row('zstd decompress (text-like), as openChunk calls it', cpu.single.zstdDecompress, '-');
   row('AES-256-GCM decrypt (MB/s of ciphertext)', cpu.single.aesGcmDecrypt, '-');
   row('openChunk (decrypt + decompress + HMAC verify)', cpu.single.openChunk, '-');
-  row('  variant: zstd decompress chunkSize = block', cpu.single.openChunkVariant, '-');
   const split = (t: ThreadCpu) => [t.main, t.workers, t.other].map(f2).join(' / ');
-  log(`  pool pipeline CPU s per pass, main / workers / V8+other threads: workers 1: ${split(cpu.pipeline.workers1.threads)}; workers ${CORES}: ${split(cpu.pipeline.workersAll.threads)}; workers ${CORES} with SDK loaded: ${split(pipelineAfter.threads)}; shared-slot variant: ${split(cpu.pipeline.shared.threads)}, with SDK loaded: ${split(sharedAfter.threads)}`);
+  log(
+    `  pool CPU s per pass, main / workers / V8+other threads: seal pipeline workers 1: ${split(cpu.pipeline.workers1.threads)}; workers ${CORES}: ${split(cpu.pipeline.workersAll.threads)}; ` +
+      `workers ${CORES} with SDK loaded: ${split(pipelineAfter.threads)}; restore open, workers ${CORES}: ${split(cpu.openPipeline.threads)}`,
+  );
   log();
   log(`Incremental hot loop alone (read 8 MiB batches of the ${f0(SIZE / MiB)} MiB image + pool.digest on ${CORES} workers, page cache hot; MB/s over the volume; median of 3)`);
-  row('fresh allocTransferable buffer per batch (backup.ts today)', cpu.readDigest.fresh, '-');
-  row('  variant: buffers handed back by the pool reused', cpu.readDigest.reused, '-');
-  log(`  pipeline runs (MB/s): workers 1 [${cpu.pipeline.workers1.runs.map(f0).join(', ')}], workers ${CORES} [${cpu.pipeline.workersAll.runs.map(f0).join(', ')}]`);
+  row('read into recycled pool slots + pool.digest (as backup.ts)', cpu.readDigest.mbps, '-');
+  log(`  runs (MB/s): read+digest [${cpu.readDigest.runs.map(f0).join(', ')}]; pipeline workers 1 [${cpu.pipeline.workers1.runs.map(f0).join(', ')}], workers ${CORES} [${cpu.pipeline.workersAll.runs.map(f0).join(', ')}], with SDK loaded [${pipelineAfter.runs.map(f0).join(', ')}]`);
   log(`  contention: while the CPU-only numbers ran, processes outside this one used ${f0(100 * cpu.othersShare)}% of the machine (load average ${loadavg().map(f1).join(' ')})`);
   log();
 
@@ -964,11 +1004,10 @@ async function main() {
       randomBlocks: cpu.randomBlocks,
       storedRatio: +cpu.storedRatio.toFixed(3),
       pipelineAfterSdkMBps: round(pipelineAfter.mbps),
-      sharedSlotsMBps: round(cpu.pipeline.shared.mbps),
-      sharedSlotsAfterSdkMBps: round(sharedAfter.mbps),
-      pipelineMBps: { oneThread: round(cpu.pipeline.oneThread), oneThreadVariant: round(cpu.pipeline.oneThreadVariant), workers1: round(cpu.pipeline.workers1.mbps), [`workers${CORES}`]: round(cpu.pipeline.workersAll.mbps) },
+      pipelineMBps: { oneThread: round(cpu.pipeline.oneThread), workers1: round(cpu.pipeline.workers1.mbps), [`workers${CORES}`]: round(cpu.pipeline.workersAll.mbps) },
+      openPipelineMBps: round(cpu.openPipeline.mbps),
       othersShare: +cpu.othersShare.toFixed(3),
-      readDigestMBps: { fresh: round(cpu.readDigest.fresh), reused: round(cpu.readDigest.reused) },
+      readDigestMBps: round(cpu.readDigest.mbps),
       singleMBps: Object.fromEntries(Object.entries(cpu.single).map(([k, v]) => [k, round(v)])),
     },
   };

@@ -63,7 +63,8 @@ export class S3ObjectStore implements ObjectStore {
   private async read(key: string, range?: string): Promise<Buffer> {
     try {
       const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
-      return Buffer.from(await res.Body!.transformToByteArray());
+      const bytes = await res.Body!.transformToByteArray();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength); // a view, not a second copy
     } catch (err) {
       if (isNotFound(err)) throw new ObjectNotFoundError(key);
       throw err;

@@ -3,8 +3,8 @@
 // A backup becomes `available` only in commit; anything that fails before leaves it `creating` or
 // `error`, and never touches what earlier backups reference.
 import { randomBytes } from 'node:crypto';
-import { CHUNK_ID_BYTES } from './chunk-codec.ts';
-import { allocTransferable } from './chunk-pool.ts';
+import { CHUNK_ID_BYTES, SEAL_OVERHEAD } from './chunk-codec.ts';
+import type { SealOutput, Slot } from './chunk-pool.ts';
 import type { EngineDeps, Progress } from './engine.ts';
 import { EngineStateError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
@@ -100,16 +100,16 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
   const ids = Buffer.alloc(blockCount * CHUNK_ID_BYTES);
   const stats = emptyStats();
   stats.blocks = blockCount;
-  const packs = new PackWriter(store, index, domain, config.packTargetBytes, config.uploadConcurrency);
+  const packs = new PackWriter(store, index, domain, config.packTargetBytes, rec.blockSize + SEAL_OVERHEAD, config.uploadConcurrency);
   const claimed = new Set<string>();
   const bs = rec.blockSize;
 
-  const processBatch = async (batchFirst: number, data: Buffer) => {
-    const digest = await pool.digest(domain.domainId, data, bs);
+  /** Decides for each block of a batch (held in `slot`) whether it is zero, reused, found, or new. */
+  const classify = async (batchFirst: number, slot: Slot, length: number) => {
+    const digest = await pool.digest(domain.domainId, slot, length, bs);
     const candidates: number[] = [];
     const candidateHex: string[] = [];
-    const n = digest.zero.length;
-    for (let j = 0; j < n; j++) {
+    for (let j = 0; j < digest.zero.length; j++) {
       if (digest.zero[j]) {
         stats.zeroBlocks++;
         continue;
@@ -118,7 +118,7 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
       const at = (batchFirst + j) * CHUNK_ID_BYTES;
       ids.set(id, at);
       stats.chunkCount++;
-      stats.logicalBytes += Math.min(bs, digest.data.length - j * bs);
+      stats.logicalBytes += Math.min(bs, length - j * bs);
       if (parentIds?.subarray(at, at + CHUNK_ID_BYTES).equals(id)) {
         stats.reusedFromParent++;
         continue;
@@ -132,26 +132,41 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
       candidates.push(j);
       candidateHex.push(hex);
     }
-    if (candidates.length === 0) return;
-    const known = await index.lookup(domain.domainId, candidateHex);
+    const known = candidates.length ? await index.lookup(domain.domainId, candidateHex) : new Map();
     const toStore: number[] = [];
-    const storeIds: Buffer[] = [];
     candidates.forEach((j, k) => {
       if (known.has(candidateHex[k]!)) stats.dedupHits++;
-      else {
-        toStore.push(j);
-        storeIds.push(Buffer.from(digest.ids.subarray(j * CHUNK_ID_BYTES, (j + 1) * CHUNK_ID_BYTES)));
+      else toStore.push(j);
+    });
+    return { toStore, ids: digest.ids };
+  };
+
+  const processBatch = async (batchFirst: number, slot: Slot, length: number) => {
+    let sealed: SealOutput | undefined;
+    let storeIds = Buffer.alloc(0);
+    try {
+      const { toStore, ids: batchIds } = await classify(batchFirst, slot, length);
+      if (toStore.length) {
+        storeIds = Buffer.allocUnsafe(toStore.length * CHUNK_ID_BYTES);
+        toStore.forEach((j, k) => batchIds.copy(storeIds, k * CHUNK_ID_BYTES, j * CHUNK_ID_BYTES, (j + 1) * CHUNK_ID_BYTES));
+        sealed = await pool.seal(domain.domainId, slot, length, bs, toStore, storeIds);
       }
-    });
-    if (toStore.length === 0) return;
-    const sealed = await pool.seal(domain.domainId, digest.data, bs, toStore, Buffer.concat(storeIds));
-    let at = 0;
-    sealed.lengths.forEach((len, k) => {
-      packs.add(storeIds[k]!, sealed.sealed.subarray(at, at + len));
-      at += len;
-      stats.newChunks++;
-      stats.storedBytes += len;
-    });
+    } finally {
+      pool.release(slot); // the batch is no longer needed once sealed
+    }
+    if (!sealed) return;
+    const { out, lengths } = sealed;
+    try {
+      let at = 0;
+      lengths.forEach((len, k) => {
+        packs.add(storeIds.subarray(k * CHUNK_ID_BYTES, (k + 1) * CHUNK_ID_BYTES), out.buf.subarray(at, at + len));
+        at += len;
+        stats.newChunks++;
+        stats.storedBytes += len;
+      });
+    } finally {
+      pool.release(out); // packs.add copied the chunks
+    }
     await packs.backpressure();
   };
 
@@ -162,14 +177,23 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
     const maxInflight = Math.max(2, pool.size * 2);
     let failure: unknown;
     for (let b = 0; b < blockCount && failure === undefined; b += config.batchBlocks) {
+      while (inflight.size >= maxInflight) await Promise.race(inflight);
       const offset = (firstBlock + b) * bs;
       const length = Math.min(Math.min(config.batchBlocks, blockCount - b) * bs, rec.sizeBytes - offset);
-      const data = allocTransferable(length);
-      const got = await reader.read(data, offset);
-      if (got !== length) throw new Error(`short read of volume ${rec.volumeId} at ${offset}: ${got} of ${length} bytes`);
-      while (inflight.size >= maxInflight) await Promise.race(inflight);
+      const slot = pool.acquire(length);
+      let got: number;
+      try {
+        got = await reader.read(slot.buf.subarray(0, length), offset);
+      } catch (err) {
+        pool.release(slot);
+        throw err;
+      }
+      if (got !== length) {
+        pool.release(slot);
+        throw new Error(`short read of volume ${rec.volumeId} at ${offset}: ${got} of ${length} bytes`);
+      }
       const batchBlocks = Math.ceil(length / bs);
-      const task: Promise<void> = processBatch(b, data)
+      const task: Promise<void> = processBatch(b, slot, length)
         .then(() => onProgress?.(batchBlocks))
         .catch((err) => {
           failure ??= err;

@@ -1,4 +1,5 @@
 // Batch operations over many blocks or chunks, shared by the worker threads and the inline pool.
+// Outputs go into buffers the caller provides (the pool's shared slots), so nothing is allocated per batch.
 import { CHUNK_ID_BYTES, ChunkIntegrityError, SEAL_OVERHEAD, chunkId, isAllZero, openChunk, sealChunk } from './chunk-codec.ts';
 import type { DomainKeys } from './chunk-codec.ts';
 
@@ -22,27 +23,27 @@ export function digestBlocks(keys: DomainKeys, data: Buffer, blockSize: number):
   return { ids, zero };
 }
 
-export interface SealResult {
-  /** Sealed chunks back to back. */
-  sealed: Buffer;
-  /** Byte length of each sealed chunk in `sealed`, in the order of `blocks`. */
-  lengths: number[];
+/** Bytes `sealBlocks` may need for these blocks of `dataLength` bytes. */
+export function sealCapacity(dataLength: number, blockSize: number, blocks: number[]): number {
+  let capacity = 0;
+  for (const b of blocks) capacity += Math.min(blockSize, dataLength - b * blockSize) + SEAL_OVERHEAD;
+  return capacity;
 }
 
-/** Seals the given blocks of `data` (by index) whose ids are in `ids` (32 bytes per listed block). */
-export function sealBlocks(keys: DomainKeys, data: Buffer, blockSize: number, blocks: number[], ids: Buffer): SealResult {
-  let capacity = 0;
-  for (const b of blocks) capacity += Math.min(blockSize, data.length - b * blockSize) + SEAL_OVERHEAD;
-  const sealed = Buffer.allocUnsafeSlow(capacity); // own ArrayBuffer: moved to the caller, never pooled
+/**
+ * Seals the given blocks of `data` (by index) whose ids are in `ids` (32 bytes per listed block),
+ * back to back into `out` (at least sealCapacity bytes). Returns each sealed length.
+ */
+export function sealBlocks(keys: DomainKeys, data: Buffer, blockSize: number, blocks: number[], ids: Uint8Array, out: Buffer): number[] {
   const lengths: number[] = [];
   let at = 0;
   blocks.forEach((b, i) => {
     const block = data.subarray(b * blockSize, Math.min(data.length, (b + 1) * blockSize));
-    const len = sealChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), block, sealed, at);
+    const len = sealChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), block, out, at);
     lengths.push(len);
     at += len;
   });
-  return { sealed: sealed.subarray(0, at), lengths };
+  return lengths;
 }
 
 export interface OpenRequestChunk {
@@ -51,13 +52,13 @@ export interface OpenRequestChunk {
   length: number;
 }
 
-export type OpenResult =
-  | { ok: true; plain: Buffer; offsets: number[]; lengths: number[] }
-  | { ok: false; index: number; reason: string };
+export type OpenResult = { ok: true; offsets: number[]; lengths: number[] } | { ok: false; index: number; reason: string };
 
-/** Opens and verifies sealed chunks held in `data`; plaintexts come back back to back. */
-export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestChunk[], ids: Buffer, maxPlainBytes: number): OpenResult {
-  const plain = Buffer.allocUnsafeSlow(maxPlainBytes * chunks.length);
+/**
+ * Opens and verifies sealed chunks held in `data`; plaintexts go back to back into `out`
+ * (at least chunks.length x maxPlainBytes). Stops at the first chunk that does not verify.
+ */
+export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestChunk[], ids: Uint8Array, maxPlainBytes: number, out: Buffer): OpenResult {
   const offsets: number[] = [];
   const lengths: number[] = [];
   let at = 0;
@@ -65,15 +66,15 @@ export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestCh
     const c = chunks[i]!;
     try {
       if (c.offset + c.length > data.length) throw new ChunkIntegrityError('sealed chunk lies beyond the data read');
-      const out = openChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), data.subarray(c.offset, c.offset + c.length));
-      if (out.length > maxPlainBytes) throw new ChunkIntegrityError('chunk is larger than a block');
-      plain.set(out, at);
+      const plain = openChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), data.subarray(c.offset, c.offset + c.length), maxPlainBytes);
+      if (plain.length > maxPlainBytes) throw new ChunkIntegrityError('chunk is larger than a block');
+      out.set(plain, at);
       offsets.push(at);
-      lengths.push(out.length);
-      at += out.length;
+      lengths.push(plain.length);
+      at += plain.length;
     } catch (err) {
       return { ok: false, index: i, reason: err instanceof Error ? err.message : String(err) };
     }
   }
-  return { ok: true, plain: plain.subarray(0, at), offsets, lengths };
+  return { ok: true, offsets, lengths };
 }

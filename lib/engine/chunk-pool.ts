@@ -1,38 +1,58 @@
 // A pool of worker threads for the per-chunk CPU work (hash, compress, encrypt and the reverse).
-// Buffers move to a worker and back (transfer, no copy). With size 0 the same operations run inline,
-// which is what a single-vCPU Lambda or a bundle without the worker file uses.
+//
+// Data never moves between threads: batches and results live in slots, SharedArrayBuffers that every
+// worker is given once, and messages carry slot numbers. Moving (transferring) an ArrayBuffer per batch
+// instead counts as fresh external memory for V8 each time and drove garbage collection hard enough to
+// cost ~40% of the pipeline once the AWS SDK was loaded (see bench/engine.ts). A request reuses the
+// smallest free slot that fits without wasting more than the request itself; free slots beyond
+// `maxFreeBytes` are dropped, so the pool holds about its callers' peak and no more.
+// With size 0 the same operations run inline on the calling thread (a single-vCPU Lambda).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DomainKeys } from './chunk-codec.ts';
-import { digestBlocks, openChunks, sealBlocks } from './chunk-ops.ts';
-import type { DigestResult, OpenRequestChunk, OpenResult, SealResult } from './chunk-ops.ts';
+import { digestBlocks, openChunks, sealBlocks, sealCapacity } from './chunk-ops.ts';
+import type { DigestResult, OpenRequestChunk } from './chunk-ops.ts';
 
 export type WorkerRequest =
   | { op: 'keys'; domainId: string; idKey: Uint8Array; encKey: Uint8Array }
-  | { op: 'digest'; taskId: number; domainId: string; data: ArrayBuffer; length: number; blockSize: number }
-  | { op: 'seal'; taskId: number; domainId: string; data: ArrayBuffer; length: number; blockSize: number; blocks: number[]; ids: Uint8Array }
-  | { op: 'open'; taskId: number; domainId: string; data: ArrayBuffer; length: number; chunks: OpenRequestChunk[]; ids: Uint8Array; maxPlainBytes: number };
+  | { op: 'slot'; slot: number; memory: SharedArrayBuffer }
+  | { op: 'drop'; slot: number }
+  | { op: 'digest'; taskId: number; domainId: string; slot: number; length: number; blockSize: number }
+  | { op: 'seal'; taskId: number; domainId: string; slot: number; length: number; blockSize: number; blocks: number[]; ids: Uint8Array; out: number }
+  | { op: 'open'; taskId: number; domainId: string; slot: number; length: number; chunks: OpenRequestChunk[]; ids: Uint8Array; maxPlainBytes: number; out: number };
 
 export type WorkerResponse =
-  | { taskId: number; op: 'digest'; data: ArrayBuffer; ids: ArrayBuffer; zero: Uint8Array }
-  | { taskId: number; op: 'seal'; data: ArrayBuffer; sealed: ArrayBuffer; lengths: number[] }
-  | { taskId: number; op: 'open'; plain: ArrayBuffer; offsets: number[]; lengths: number[] }
+  | { taskId: number; op: 'digest'; ids: Uint8Array; zero: Uint8Array }
+  | { taskId: number; op: 'seal'; lengths: number[] }
+  | { taskId: number; op: 'open'; offsets: number[]; lengths: number[] }
   | { taskId: number; op: 'open'; failedIndex: number; reason: string }
   | { taskId: number; op: 'error'; message: string };
 
 const WORKER_URL = new URL('./chunk-worker.ts', import.meta.url);
+const SLOT_GRANULE = 1024 * 1024;
+const DEFAULT_MAX_FREE_BYTES = 256 * 1024 * 1024;
 
-/** A buffer that owns its whole ArrayBuffer, so it can be moved to a worker. */
-export function allocTransferable(size: number): Buffer {
-  return Buffer.from(new ArrayBuffer(size));
+/** A shared buffer owned by the pool; give it back with `release`. */
+export interface Slot {
+  readonly id: number;
+  /** The whole slot; callers use the prefix they asked for. */
+  readonly buf: Buffer;
 }
+
+export interface SealOutput {
+  /** Holds the sealed chunks back to back; release it once they are copied out. */
+  out: Slot;
+  lengths: number[];
+}
+
+export type OpenOutput = { ok: true; out: Slot; offsets: number[]; lengths: number[] } | { ok: false; index: number; reason: string };
 
 interface Pending {
   resolve(r: WorkerResponse): void;
   reject(e: Error): void;
 }
 
-interface Slot {
+interface WorkerSlot {
   worker: Worker;
   inflight: number;
 }
@@ -40,18 +60,25 @@ interface Slot {
 export interface ChunkPoolOptions {
   /** Worker threads; 0 runs everything inline on the calling thread. Default: all cores. */
   workers?: number;
+  /** Free slot memory kept for reuse; more is given back. Default 256 MiB. */
+  maxFreeBytes?: number;
 }
 
 export class ChunkPool {
   readonly size: number;
-  private readonly slots: Slot[] = [];
+  private readonly workers: WorkerSlot[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly inlineKeys = new Map<string, DomainKeys>();
+  private readonly free: Slot[] = [];
+  private freeBytes = 0;
+  private readonly maxFreeBytes: number;
   private nextTask = 1;
+  private nextSlot = 1;
   private closed = false;
 
   constructor(options: ChunkPoolOptions = {}) {
     this.size = options.workers ?? Math.max(1, availableParallelism());
+    this.maxFreeBytes = options.maxFreeBytes ?? DEFAULT_MAX_FREE_BYTES;
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(WORKER_URL);
       worker.on('message', (msg: WorkerResponse) => this.settle(msg));
@@ -59,7 +86,7 @@ export class ChunkPool {
       // After the listeners (adding a 'message' listener refs the port again): an idle pool must not
       // keep the process alive; run() refs a worker while it has work.
       worker.unref();
-      this.slots.push({ worker, inflight: 0 });
+      this.workers.push({ worker, inflight: 0 });
     }
   }
 
@@ -67,51 +94,92 @@ export class ChunkPool {
   registerDomain(domainId: string, keys: DomainKeys): void {
     if (this.inlineKeys.has(domainId)) return;
     this.inlineKeys.set(domainId, keys);
-    for (const slot of this.slots) {
-      slot.worker.postMessage({ op: 'keys', domainId, idKey: new Uint8Array(keys.idKey), encKey: new Uint8Array(keys.encKey) } satisfies WorkerRequest);
+    for (const w of this.workers) {
+      w.worker.postMessage({ op: 'keys', domainId, idKey: new Uint8Array(keys.idKey), encKey: new Uint8Array(keys.encKey) } satisfies WorkerRequest);
     }
   }
 
-  /** Ids and zero flags for each `blockSize` block of `data`. `data` must own its ArrayBuffer; it is returned. */
-  async digest(domainId: string, data: Buffer, blockSize: number): Promise<DigestResult & { data: Buffer }> {
-    if (this.size === 0) return { ...digestBlocks(this.keys(domainId), data, blockSize), data };
-    const length = data.length; // read before the transfer detaches `data`
-    const r = await this.run({ op: 'digest', taskId: 0, domainId, data: data.buffer as ArrayBuffer, length, blockSize }, [data.buffer as ArrayBuffer]);
+  /** A slot of at least `bytes`: the smallest free one that fits (within twice the request), or a new one. */
+  acquire(bytes: number): Slot {
+    const capacity = Math.max(SLOT_GRANULE, Math.ceil(bytes / SLOT_GRANULE) * SLOT_GRANULE);
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      const size = this.free[i]!.buf.length;
+      if (size >= capacity && size <= 2 * capacity && (best < 0 || size < this.free[best]!.buf.length)) best = i;
+    }
+    if (best >= 0) {
+      const [slot] = this.free.splice(best, 1);
+      this.freeBytes -= slot!.buf.length;
+      return slot!;
+    }
+    const memory = new SharedArrayBuffer(capacity);
+    const slot: Slot = { id: this.nextSlot++, buf: Buffer.from(memory) };
+    for (const w of this.workers) w.worker.postMessage({ op: 'slot', slot: slot.id, memory } satisfies WorkerRequest);
+    return slot;
+  }
+
+  release(slot: Slot): void {
+    this.free.push(slot);
+    this.freeBytes += slot.buf.length;
+    // Give back the oldest free slots beyond the cap (the workers forget them too).
+    while (this.freeBytes > this.maxFreeBytes && this.free.length > 1) {
+      const dropped = this.free.shift()!;
+      this.freeBytes -= dropped.buf.length;
+      for (const w of this.workers) w.worker.postMessage({ op: 'drop', slot: dropped.id } satisfies WorkerRequest);
+    }
+  }
+
+  /** Bytes of slot memory held free for reuse. */
+  get freeSlotBytes(): number {
+    return this.freeBytes;
+  }
+
+  /** Ids and zero flags for each `blockSize` block of the first `length` bytes of `slot`. */
+  async digest(domainId: string, slot: Slot, length: number, blockSize: number): Promise<DigestResult> {
+    if (this.size === 0) return digestBlocks(this.keys(domainId), slot.buf.subarray(0, length), blockSize);
+    const r = await this.run({ op: 'digest', taskId: 0, domainId, slot: slot.id, length, blockSize });
     if (r.op !== 'digest') throw new Error('unexpected worker response');
-    const back = Buffer.from(r.data, 0, length);
-    return { ids: Buffer.from(r.ids), zero: r.zero, data: back };
+    return { ids: Buffer.from(r.ids.buffer, r.ids.byteOffset, r.ids.byteLength), zero: r.zero };
   }
 
-  /** Seals the listed blocks of `data`; `data` must own its ArrayBuffer and is returned. */
-  async seal(domainId: string, data: Buffer, blockSize: number, blocks: number[], ids: Buffer): Promise<SealResult & { data: Buffer }> {
-    if (this.size === 0) return { ...sealBlocks(this.keys(domainId), data, blockSize, blocks, ids), data };
-    const length = data.length;
-    const r = await this.run(
-      { op: 'seal', taskId: 0, domainId, data: data.buffer as ArrayBuffer, length, blockSize, blocks, ids: new Uint8Array(ids) },
-      [data.buffer as ArrayBuffer],
-    );
-    if (r.op !== 'seal') throw new Error('unexpected worker response');
-    const total = r.lengths.reduce((a, b) => a + b, 0);
-    return { sealed: Buffer.from(r.sealed, 0, total), lengths: r.lengths, data: Buffer.from(r.data, 0, length) };
+  /** Seals the listed blocks of the first `length` bytes of `slot` into a new output slot. */
+  async seal(domainId: string, slot: Slot, length: number, blockSize: number, blocks: number[], ids: Uint8Array): Promise<SealOutput> {
+    const out = this.acquire(sealCapacity(length, blockSize, blocks));
+    try {
+      if (this.size === 0) return { out, lengths: sealBlocks(this.keys(domainId), slot.buf.subarray(0, length), blockSize, blocks, ids, out.buf) };
+      const r = await this.run({ op: 'seal', taskId: 0, domainId, slot: slot.id, length, blockSize, blocks, ids, out: out.id });
+      if (r.op !== 'seal') throw new Error('unexpected worker response');
+      return { out, lengths: r.lengths };
+    } catch (err) {
+      this.release(out);
+      throw err;
+    }
   }
 
-  /** Opens and verifies sealed chunks in `data` (which is consumed). */
-  async open(domainId: string, data: Buffer, chunks: OpenRequestChunk[], ids: Buffer, maxPlainBytes: number): Promise<OpenResult> {
-    if (this.size === 0) return openChunks(this.keys(domainId), data, chunks, ids, maxPlainBytes);
-    const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(data);
-    const r = await this.run(
-      { op: 'open', taskId: 0, domainId, data: owned.buffer as ArrayBuffer, length: owned.length, chunks, ids: new Uint8Array(ids), maxPlainBytes },
-      [owned.buffer as ArrayBuffer],
-    );
-    if (r.op !== 'open') throw new Error('unexpected worker response');
-    if ('failedIndex' in r) return { ok: false, index: r.failedIndex, reason: r.reason };
-    const total = r.lengths.reduce((a, b) => a + b, 0);
-    return { ok: true, plain: Buffer.from(r.plain, 0, total), offsets: r.offsets, lengths: r.lengths };
+  /** Opens and verifies sealed chunks in the first `length` bytes of `slot`; plaintexts land in a new output slot. */
+  async open(domainId: string, slot: Slot, length: number, chunks: OpenRequestChunk[], ids: Uint8Array, maxPlainBytes: number): Promise<OpenOutput> {
+    const out = this.acquire(chunks.length * maxPlainBytes);
+    let result: OpenOutput;
+    try {
+      if (this.size === 0) {
+        const r = openChunks(this.keys(domainId), slot.buf.subarray(0, length), chunks, ids, maxPlainBytes, out.buf);
+        result = r.ok ? { ...r, out } : r;
+      } else {
+        const r = await this.run({ op: 'open', taskId: 0, domainId, slot: slot.id, length, chunks, ids, maxPlainBytes, out: out.id });
+        if (r.op !== 'open') throw new Error('unexpected worker response');
+        result = 'failedIndex' in r ? { ok: false, index: r.failedIndex, reason: r.reason } : { ok: true, out, offsets: r.offsets, lengths: r.lengths };
+      }
+    } catch (err) {
+      this.release(out);
+      throw err;
+    }
+    if (!result.ok) this.release(out);
+    return result;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
     this.failAll(new Error('chunk pool closed'));
   }
 
@@ -121,21 +189,21 @@ export class ChunkPool {
     return keys;
   }
 
-  private run(request: Exclude<WorkerRequest, { op: 'keys' }>, transfer: ArrayBuffer[]): Promise<WorkerResponse> {
+  private run(request: Extract<WorkerRequest, { taskId: number }>): Promise<WorkerResponse> {
     if (this.closed) return Promise.reject(new Error('chunk pool closed'));
     const taskId = this.nextTask++;
-    const slot = this.slots.reduce((a, b) => (b.inflight < a.inflight ? b : a));
+    const w = this.workers.reduce((a, b) => (b.inflight < a.inflight ? b : a));
     // A worker with work keeps the process alive; an idle one does not.
-    if (slot.inflight++ === 0) slot.worker.ref();
+    if (w.inflight++ === 0) w.worker.ref();
     const idle = () => {
-      if (--slot.inflight === 0) slot.worker.unref();
+      if (--w.inflight === 0) w.worker.unref();
     };
     const { promise, resolve, reject } = Promise.withResolvers<WorkerResponse>();
     this.pending.set(taskId, {
       resolve: (r) => { idle(); resolve(r); },
       reject: (e) => { idle(); reject(e); },
     });
-    slot.worker.postMessage({ ...request, taskId }, transfer);
+    w.worker.postMessage({ ...request, taskId });
     return promise.then((r) => {
       if (r.op === 'error') throw new Error(`chunk worker failed: ${r.message}`);
       return r;

@@ -1,15 +1,23 @@
 // Collects sealed chunks into packs of ~target size, uploads them with bounded concurrency and records
 // each chunk in the index only after its pack is stored, so the index never points at a missing pack.
-import { buildPack, newPackKey } from './pack.ts';
+// Chunks are copied into the pack body as they arrive, so the caller's buffers are free at once; pack
+// bodies are reused once their upload is done.
+import { finishPack, newPackKey } from './pack.ts';
+import type { PackEntry } from './pack.ts';
 import type { KeyDomain } from './key-domains.ts';
 import type { ChunkIndex, ObjectStore } from './ports.ts';
 import { createLimiter } from '../util/concurrency.ts';
 
+/** Room for the sealed header of a typical pack, so it is written in place. */
+const HEADER_RESERVE = 256 * 1024;
+
 export class PackWriter {
   packsWritten = 0;
   packBytes = 0;
-  private chunks: Array<{ id: Buffer; sealed: Buffer }> = [];
-  private bytes = 0;
+  private body: Buffer | undefined;
+  private used = 0;
+  private entries: PackEntry[] = [];
+  private readonly spare: Buffer[] = [];
   private readonly uploads = new Set<Promise<void>>();
   private failure: unknown;
   private readonly limit: ReturnType<typeof createLimiter>;
@@ -17,22 +25,27 @@ export class PackWriter {
   private readonly index: ChunkIndex;
   private readonly domain: KeyDomain;
   private readonly targetBytes: number;
+  private readonly capacity: number;
   private readonly uploadConcurrency: number;
 
-  constructor(store: ObjectStore, index: ChunkIndex, domain: KeyDomain, targetBytes: number, uploadConcurrency: number) {
+  constructor(store: ObjectStore, index: ChunkIndex, domain: KeyDomain, targetBytes: number, maxChunkBytes: number, uploadConcurrency: number) {
     this.store = store;
     this.index = index;
     this.domain = domain;
     this.targetBytes = targetBytes;
+    this.capacity = targetBytes + maxChunkBytes + HEADER_RESERVE;
     this.uploadConcurrency = uploadConcurrency;
     this.limit = createLimiter(uploadConcurrency);
   }
 
-  add(id: Buffer, sealed: Buffer): void {
+  /** Copies one sealed chunk into the current pack. */
+  add(id: Uint8Array, sealed: Uint8Array): void {
     this.throwIfFailed();
-    this.chunks.push({ id, sealed });
-    this.bytes += sealed.length;
-    if (this.bytes >= this.targetBytes) this.seal();
+    this.body ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(this.capacity);
+    this.body.set(sealed, this.used);
+    this.entries.push({ id: Buffer.from(id), offset: this.used, length: sealed.length });
+    this.used += sealed.length;
+    if (this.used >= this.targetBytes) this.seal();
   }
 
   /** Waits while too many packs are queued, so memory stays bounded when S3 is slower than the CPU. */
@@ -43,7 +56,7 @@ export class PackWriter {
 
   /** Uploads what is left and waits for every pack and index write. */
   async finish(): Promise<void> {
-    if (this.chunks.length) this.seal();
+    if (this.entries.length) this.seal();
     while (this.uploads.size) await Promise.race(this.uploads);
     this.throwIfFailed();
   }
@@ -53,12 +66,15 @@ export class PackWriter {
   }
 
   private seal(): void {
-    const chunks = this.chunks;
-    this.chunks = [];
-    this.bytes = 0;
+    const data = this.body!;
+    const dataBytes = this.used;
+    const entries = this.entries;
+    this.body = undefined;
+    this.used = 0;
+    this.entries = [];
     const upload = this.limit(async () => {
       const key = newPackKey(this.domain.domainId);
-      const { body, entries } = buildPack(this.domain.keys, key, chunks);
+      const body = finishPack(this.domain.keys, key, data, dataBytes, entries);
       await this.store.put(key, body);
       await this.index.record(
         this.domain.domainId,
@@ -66,6 +82,7 @@ export class PackWriter {
       );
       this.packsWritten++;
       this.packBytes += body.length;
+      this.spare.push(data);
     })
       .catch((err) => {
         this.failure ??= err;

@@ -24,30 +24,26 @@ export function newPackKey(domainId: string): string {
   return `packs/${domainId}/${packId.slice(0, 2)}/${packId}`;
 }
 
-/** Assembles the pack body from sealed chunks: one copy of each chunk, then header and trailer. */
-export function buildPack(keys: DomainKeys, packKey: string, chunks: Array<{ id: Buffer; sealed: Buffer }>): { body: Buffer; entries: PackEntry[] } {
-  const entries: PackEntry[] = [];
-  const header = Buffer.allocUnsafe(chunks.length * ENTRY_BYTES);
-  let dataBytes = 0;
-  chunks.forEach((c, i) => {
-    entries.push({ id: c.id, offset: dataBytes, length: c.sealed.length });
-    header.set(c.id, i * ENTRY_BYTES);
-    header.writeUInt32LE(dataBytes, i * ENTRY_BYTES + CHUNK_ID_BYTES);
-    header.writeUInt32LE(c.sealed.length, i * ENTRY_BYTES + CHUNK_ID_BYTES + 4);
-    dataBytes += c.sealed.length;
+/**
+ * Completes a pack whose chunks already fill `data[0, dataBytes)`: appends the sealed header and the
+ * trailer, in place when `data` has room, and returns the whole pack body.
+ */
+export function finishPack(keys: DomainKeys, packKey: string, data: Buffer, dataBytes: number, entries: PackEntry[]): Buffer {
+  const header = Buffer.allocUnsafe(entries.length * ENTRY_BYTES);
+  entries.forEach((e, i) => {
+    header.set(e.id, i * ENTRY_BYTES);
+    header.writeUInt32LE(e.offset, i * ENTRY_BYTES + CHUNK_ID_BYTES);
+    header.writeUInt32LE(e.length, i * ENTRY_BYTES + CHUNK_ID_BYTES + 4);
   });
   const sealedHeader = sealMetadata(keys, `pack:${packKey}`, header);
-  const body = Buffer.allocUnsafe(dataBytes + sealedHeader.length + TRAILER_BYTES);
-  let at = 0;
-  for (const c of chunks) {
-    body.set(c.sealed, at);
-    at += c.sealed.length;
-  }
+  const total = dataBytes + sealedHeader.length + TRAILER_BYTES;
+  const body = total <= data.length ? data.subarray(0, total) : Buffer.concat([data.subarray(0, dataBytes)], total);
+  let at = dataBytes;
   body.set(sealedHeader, at);
   at += sealedHeader.length;
   body.writeUInt32LE(sealedHeader.length, at);
   PACK_MAGIC.copy(body, at + 4);
-  return { body, entries };
+  return body;
 }
 
 /** Reads and authenticates a pack's header: the basis for re-indexing and for checking a pack. */

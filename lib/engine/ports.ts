@@ -3,6 +3,7 @@
 
 /** Where packs and manifests live (S3). */
 export interface ObjectStore {
+  /** Stores `body`; the caller may reuse `body` once this resolves, so a store must not keep it. */
   put(key: string, body: Uint8Array): Promise<void>;
   /** Whole object; throws ObjectNotFoundError when absent. */
   get(key: string): Promise<Buffer>;

@@ -10,6 +10,7 @@ import type { SegmentManifest } from './manifest.ts';
 import type { BackupRecord, BlockWriter, ChunkLocation } from './ports.ts';
 import { ObjectNotFoundError } from './ports.ts';
 import { mapLimit } from '../util/concurrency.ts';
+import type { OpenOutput } from './chunk-pool.ts';
 
 /** Longest ranged GET; chunks further apart than MAX_GAP in a pack are fetched separately. */
 const MAX_RANGE_BYTES = 16 * 1024 * 1024;
@@ -160,29 +161,56 @@ async function restoreSegment(deps: EngineDeps, rec: BackupRecord, domain: KeyDo
       throw new RestoreIntegrityError(rec.backupId, first.blocks[0]!, range.pack, reason);
     }
     const ids = Buffer.concat(range.chunks.map((c) => c.id));
-    const opened = await deps.pool.open(
-      domain.domainId,
-      data,
-      range.chunks.map((c) => ({ offset: c.location.offset - range.start, length: c.location.length })),
-      ids,
-      bs,
-    );
+    const slot = deps.pool.acquire(data.length);
+    data.copy(slot.buf);
+    let opened: OpenOutput;
+    try {
+      opened = await deps.pool.open(
+        domain.domainId,
+        slot,
+        data.length,
+        range.chunks.map((c) => ({ offset: c.location.offset - range.start, length: c.location.length })),
+        ids,
+        bs,
+      );
+    } finally {
+      deps.pool.release(slot);
+    }
     if (!opened.ok) {
       const bad = range.chunks[opened.index]!;
       throw new RestoreIntegrityError(rec.backupId, bad.blocks[0]!, range.pack, opened.reason);
     }
     let blocks = 0;
-    for (let i = 0; i < range.chunks.length; i++) {
-      const chunk = range.chunks[i]!;
-      const plain = opened.plain.subarray(opened.offsets[i]!, opened.offsets[i]! + opened.lengths[i]!);
-      for (const block of chunk.blocks) {
-        if (plain.length !== blockLength(block)) {
-          throw new RestoreIntegrityError(rec.backupId, block, range.pack, `chunk holds ${plain.length} bytes, block needs ${blockLength(block)}`);
+    try {
+      // Chunks that are neighbours in the pack and on the volume (the common case after a full backup)
+      // go out in one write; blocks that share a chunk (dedup) are written on their own.
+      let run: { from: number; to: number; target: number } | undefined;
+      const flush = async () => {
+        if (!run) return;
+        await writer.write(opened.out.buf.subarray(run.from, run.to), run.target);
+        run = undefined;
+      };
+      for (let i = 0; i < range.chunks.length; i++) {
+        const chunk = range.chunks[i]!;
+        const from = opened.offsets[i]!;
+        const length = opened.lengths[i]!;
+        for (const [k, block] of chunk.blocks.entries()) {
+          if (length !== blockLength(block)) {
+            throw new RestoreIntegrityError(rec.backupId, block, range.pack, `chunk holds ${length} bytes, block needs ${blockLength(block)}`);
+          }
+          const target = block * bs;
+          if (k === 0 && run && run.to === from && run.target + (run.to - run.from) === target) run.to += length;
+          else if (k === 0) {
+            await flush();
+            run = { from, to: from + length, target };
+          } else await writer.write(opened.out.buf.subarray(from, from + length), target);
+          written += length;
+          blocks++;
         }
-        await writer.write(plain, block * bs);
-        written += plain.length;
-        blocks++;
       }
+      await flush();
+    } finally {
+      deps.pool.release(opened.out);
     }
     progress(blocks);
   });

@@ -1,5 +1,6 @@
 // Per-chunk codec: keyed ids, zstd + AES-GCM sealing, integrity failures, zero detection.
 import { randomBytes } from 'node:crypto';
+import { zstdCompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
   CHUNK_ID_BYTES,
@@ -11,6 +12,7 @@ import {
   openChunk,
   openMetadata,
   sealChunk,
+  sealInto,
   sealMetadata,
 } from '../../lib/engine/chunk-codec.ts';
 import type { DomainKeys } from '../../lib/engine/chunk-codec.ts';
@@ -146,6 +148,36 @@ describe('seal and open', () => {
     const wrongId = chunkId(keys, randomBytes(64));
     const { sealed } = seal(keys, data, wrongId);
     expect(() => openChunk(keys, wrongId, sealed)).toThrow(/does not match its chunk id/);
+  });
+});
+
+describe('bounded decompression', () => {
+  /** A correctly keyed chunk (flags: zstd) whose payload decompresses to `plain`: what a forger with the key could write. */
+  function sealedZstd(plain: Buffer) {
+    const id = chunkId(keys, plain);
+    const payload = zstdCompressSync(plain);
+    const out = Buffer.alloc(payload.length + SEAL_OVERHEAD);
+    const len = sealInto(keys.encKey, 1, Buffer.concat([id, Buffer.of(1)]), payload, out, 0);
+    return { id, sealed: out.subarray(0, len), payloadBytes: payload.length };
+  }
+
+  it('refuses a payload that decompresses beyond maxPlainBytes, and opens it when allowed', () => {
+    const bomb = Buffer.alloc(8 * 1024 * 1024); // 8 MiB of zeros: a few hundred bytes compressed
+    const { id, sealed, payloadBytes } = sealedZstd(bomb);
+    expect(payloadBytes).toBeLessThan(4096);
+    expect(() => openChunk(keys, id, sealed, 512 * 1024)).toThrow(ChunkIntegrityError);
+    expect(() => openChunk(keys, id, sealed, 512 * 1024)).toThrow(/at most a block/);
+    expect(() => openChunk(keys, id, sealed)).toThrow(/at most a block/); // the default bound is 4 MiB
+    expect(() => openChunk(keys, id, sealed, bomb.length - 1)).toThrow(/at most a block/);
+    expectSameBytes(openChunk(keys, id, sealed, bomb.length), bomb);
+  });
+
+  it('opens a chunk of exactly maxPlainBytes and refuses it one byte lower', () => {
+    const data = text(64 * 1024);
+    const { id, sealed } = seal(keys, data);
+    expect(sealed[0]! & 1).toBe(1);
+    expectSameBytes(openChunk(keys, id, sealed, data.length), data);
+    expect(() => openChunk(keys, id, sealed, data.length - 1)).toThrow(/at most a block/);
   });
 });
 

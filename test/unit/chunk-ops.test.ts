@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_ID_BYTES, SEAL_OVERHEAD, chunkId, deriveDomainKeys } from '../../lib/engine/chunk-codec.ts';
-import { digestBlocks, openChunks, sealBlocks } from '../../lib/engine/chunk-ops.ts';
+import { digestBlocks, openChunks, sealBlocks, sealCapacity } from '../../lib/engine/chunk-ops.ts';
 import { expectSameBytes } from './bytes.ts';
 
 const BS = 4096;
@@ -21,6 +21,24 @@ function sample(): Buffer {
 
 const blockOf = (data: Buffer, b: number) => data.subarray(b * BS, Math.min(data.length, (b + 1) * BS));
 const idOf = (ids: Buffer, i: number) => ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES);
+
+/** Back-to-back chunk positions for these sealed lengths. */
+function layout(lengths: number[]): Array<{ offset: number; length: number }> {
+  let at = 0;
+  return lengths.map((length) => {
+    const c = { offset: at, length };
+    at += length;
+    return c;
+  });
+}
+
+/** Seals `blocks` of `data` into a fresh output buffer of exactly sealCapacity bytes. */
+function seal(data: Buffer, blocks: number[], ids: Buffer) {
+  const out = Buffer.alloc(sealCapacity(data.length, BS, blocks));
+  const lengths = sealBlocks(keys, data, BS, blocks, ids, out);
+  const total = lengths.reduce((a, b) => a + b, 0);
+  return { out, lengths, sealed: out.subarray(0, total) };
+}
 
 describe('digestBlocks', () => {
   it('ids every block including the short last one and flags zero blocks', () => {
@@ -47,6 +65,28 @@ describe('digestBlocks', () => {
     expect(zero).toEqual(new Uint8Array([0]));
     expect(ids).toEqual(chunkId(keys, data));
   });
+
+  it('sees a single non-zero byte anywhere in a block larger than the zero page, at any offset', () => {
+    const big = 200 * 1024; // more than one 64 KiB zero page, not a multiple of it
+    const backing = Buffer.alloc(2 * big + 3);
+    const data = backing.subarray(3); // unaligned view
+    expect(digestBlocks(keys, data, big).zero).toEqual(new Uint8Array([1, 1]));
+    for (const at of [0, 64 * 1024 - 1, 64 * 1024, big - 1, big + 150_000, 2 * big - 1]) {
+      data[at] = 1;
+      const expected = at < big ? [0, 1] : [1, 0];
+      expect(Array.from(digestBlocks(keys, data, big).zero), `byte ${at}`).toEqual(expected);
+      data[at] = 0;
+    }
+  });
+});
+
+describe('sealCapacity', () => {
+  it('is each listed block (the short one at its length) plus the seal overhead', () => {
+    const length = 4 * BS + 1000;
+    expect(sealCapacity(length, BS, [])).toBe(0);
+    expect(sealCapacity(length, BS, [0])).toBe(BS + SEAL_OVERHEAD);
+    expect(sealCapacity(length, BS, [0, 2, 4])).toBe(2 * (BS + SEAL_OVERHEAD) + 1000 + SEAL_OVERHEAD);
+  });
 });
 
 describe('sealBlocks and openChunks', () => {
@@ -55,28 +95,39 @@ describe('sealBlocks and openChunks', () => {
     const { ids } = digestBlocks(keys, data, BS);
     const blocks = [0, 2, 4];
     const listed = Buffer.concat(blocks.map((b) => idOf(ids, b)));
-    const { sealed, lengths } = sealBlocks(keys, data, BS, blocks, listed);
+    const { out, lengths, sealed } = seal(data, blocks, listed);
     expect(lengths).toHaveLength(3);
-    expect(sealed.length).toBe(lengths.reduce((a, b) => a + b, 0));
+    expect(sealed.length).toBeLessThanOrEqual(out.length); // fits in sealCapacity
     expect(lengths[0]).toBeLessThan(BS); // text compresses
     expect(lengths[1]).toBe(BS + SEAL_OVERHEAD); // random stays raw
     expect(lengths[2]).toBe(1000 + SEAL_OVERHEAD); // short random tail
-    // the sealed buffer owns its memory (it is moved between threads)
-    expect(sealed.byteOffset).toBe(0);
 
-    let at = 0;
-    const chunks = lengths.map((length) => {
-      const c = { offset: at, length };
-      at += length;
-      return c;
-    });
-    const opened = openChunks(keys, sealed, chunks, listed, BS);
+    const plain = Buffer.alloc(blocks.length * BS);
+    const opened = openChunks(keys, sealed, layout(lengths), listed, BS, plain);
     expect(opened.ok).toBe(true);
     if (!opened.ok) return;
     expect(opened.lengths).toEqual([BS, BS, 1000]);
+    expect(opened.offsets).toEqual([0, BS, 2 * BS]); // back to back in the output
     blocks.forEach((b, i) => {
-      expectSameBytes(opened.plain.subarray(opened.offsets[i]!, opened.offsets[i]! + opened.lengths[i]!), blockOf(data, b), `block ${b}`);
+      expectSameBytes(plain.subarray(opened.offsets[i]!, opened.offsets[i]! + opened.lengths[i]!), blockOf(data, b), `block ${b}`);
     });
+  });
+
+  it('writes into the output it is given and nowhere else', () => {
+    const data = sample();
+    const { ids } = digestBlocks(keys, data, BS);
+    const blocks = [2, 4]; // raw: sealed length known exactly
+    const listed = Buffer.concat(blocks.map((b) => idOf(ids, b)));
+    const capacity = sealCapacity(data.length, BS, blocks);
+    const out = Buffer.alloc(capacity + 64, 0xee);
+    const lengths = sealBlocks(keys, data, BS, blocks, listed, out.subarray(0, capacity));
+    expect(lengths.reduce((a, b) => a + b, 0)).toBe(capacity);
+    expect(out.subarray(capacity).every((b) => b === 0xee)).toBe(true);
+
+    const plain = Buffer.alloc(2 * BS + 64, 0xdd);
+    const opened = openChunks(keys, out.subarray(0, capacity), layout(lengths), listed, BS, plain.subarray(0, 2 * BS));
+    expect(opened.ok).toBe(true);
+    expect(plain.subarray(2 * BS).every((b) => b === 0xdd)).toBe(true);
   });
 
   it('reports the index of the first chunk that does not verify', () => {
@@ -84,15 +135,11 @@ describe('sealBlocks and openChunks', () => {
     const { ids } = digestBlocks(keys, data, BS);
     const blocks = [0, 2, 3];
     const listed = Buffer.concat(blocks.map((b) => idOf(ids, b)));
-    const { sealed, lengths } = sealBlocks(keys, data, BS, blocks, listed);
-    const chunks = [
-      { offset: 0, length: lengths[0]! },
-      { offset: lengths[0]!, length: lengths[1]! },
-      { offset: lengths[0]! + lengths[1]!, length: lengths[2]! },
-    ];
+    const { lengths, sealed } = seal(data, blocks, listed);
+    const chunks = layout(lengths);
     const bad = Buffer.from(sealed);
     bad[lengths[0]! + 20] = bad[lengths[0]! + 20]! ^ 0xff;
-    const r = openChunks(keys, bad, chunks, listed, BS);
+    const r = openChunks(keys, bad, chunks, listed, BS, Buffer.alloc(3 * BS));
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.index).toBe(1);
@@ -100,24 +147,36 @@ describe('sealBlocks and openChunks', () => {
     }
     // ids in the wrong order: the first chunk already fails
     const swapped = Buffer.concat([idOf(listed, 1), idOf(listed, 0), idOf(listed, 2)]);
-    const r2 = openChunks(keys, sealed, chunks, swapped, BS);
+    const r2 = openChunks(keys, sealed, chunks, swapped, BS, Buffer.alloc(3 * BS));
     expect(r2.ok ? -1 : r2.index).toBe(0);
+    // the untouched data still opens
+    expect(openChunks(keys, sealed, chunks, listed, BS, Buffer.alloc(3 * BS)).ok).toBe(true);
   });
 
   it('refuses a chunk that lies beyond the data or opens larger than a block', () => {
     const data = sample();
     const { ids } = digestBlocks(keys, data, BS);
-    const listed = idOf(ids, 0);
-    const { sealed, lengths } = sealBlocks(keys, data, BS, [0], Buffer.from(listed));
-    const beyond = openChunks(keys, sealed, [{ offset: 0, length: lengths[0]! + 1 }], Buffer.from(listed), BS);
+    const blocks = [0, 2]; // 0 compressed text, 2 raw random
+    const listed = Buffer.concat(blocks.map((b) => idOf(ids, b)));
+    const { lengths, sealed } = seal(data, blocks, listed);
+    const chunks = layout(lengths);
+    const out = Buffer.alloc(2 * BS);
+
+    const beyond = openChunks(keys, sealed, [{ offset: 0, length: lengths[0]! + lengths[1]! + 1 }], listed, BS, out);
     expect(beyond.ok ? '' : beyond.reason).toMatch(/beyond/);
-    const tooBig = openChunks(keys, sealed, [{ offset: 0, length: lengths[0]! }], Buffer.from(listed), BS - 1);
-    expect(tooBig.ok ? '' : tooBig.reason).toMatch(/larger than a block/);
+    // a compressed chunk is stopped while decompressing, a raw one after decryption
+    const compressed = openChunks(keys, sealed, [chunks[0]!], idOf(listed, 0), BS - 1, out);
+    expect(compressed.ok ? '' : compressed.reason).toMatch(/at most a block/);
+    const raw = openChunks(keys, sealed, [chunks[1]!], idOf(listed, 1), BS - 1, out);
+    expect(raw.ok ? '' : raw.reason).toMatch(/larger than a block/);
+    // with a block's room both open
+    expect(openChunks(keys, sealed, chunks, listed, BS, out).ok).toBe(true);
   });
 
   it('seals nothing for an empty block list', () => {
-    const { sealed, lengths } = sealBlocks(keys, sample(), BS, [], Buffer.alloc(0));
-    expect(sealed.length).toBe(0);
+    const out = Buffer.alloc(16, 0xee);
+    const lengths = sealBlocks(keys, sample(), BS, [], Buffer.alloc(0), out);
     expect(lengths).toEqual([]);
+    expect(out.every((b) => b === 0xee)).toBe(true);
   });
 });

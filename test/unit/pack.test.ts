@@ -1,10 +1,13 @@
 // Pack objects: build, store in an in-memory object store, read the header back; tampering is detected.
 import { randomBytes } from 'node:crypto';
+import { setImmediate } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ChunkIntegrityError, SEAL_OVERHEAD, chunkId, deriveDomainKeys, openChunk, sealChunk } from '../../lib/engine/chunk-codec.ts';
-import { PACK_MAGIC, buildPack, newPackKey, readPackHeader } from '../../lib/engine/pack.ts';
+import { PACK_MAGIC, finishPack, newPackKey, readPackHeader } from '../../lib/engine/pack.ts';
+import type { PackEntry } from '../../lib/engine/pack.ts';
+import { PackWriter } from '../../lib/engine/pack-writer.ts';
 import { ObjectNotFoundError } from '../../lib/engine/ports.ts';
-import type { ObjectStore } from '../../lib/engine/ports.ts';
+import type { ChunkIndex, ChunkLocation, ObjectStore } from '../../lib/engine/ports.ts';
 import { expectSameBytes } from './bytes.ts';
 
 /** ObjectStore in memory, with the same not-found and range semantics as the S3 adapter. */
@@ -63,12 +66,27 @@ function someChunks() {
   ];
 }
 
-async function storedPack(store: MemoryStore) {
+/** Lays the sealed chunks out back to back at the start of a buffer with `room` spare bytes, as PackWriter does. */
+function laidOut(chunks: Array<{ id: Buffer; sealed: Buffer }>, room: number) {
+  const dataBytes = chunks.reduce((a, c) => a + c.sealed.length, 0);
+  const data = Buffer.alloc(dataBytes + room, 0xee);
+  const entries: PackEntry[] = [];
+  let at = 0;
+  for (const c of chunks) {
+    c.sealed.copy(data, at);
+    entries.push({ id: c.id, offset: at, length: c.sealed.length });
+    at += c.sealed.length;
+  }
+  return { data, dataBytes, entries };
+}
+
+async function storedPack(store: MemoryStore, room = 64 * 1024) {
   const chunks = someChunks();
   const key = newPackKey(DOMAIN);
-  const { body, entries } = buildPack(keys, key, chunks.map(({ id, sealed }) => ({ id, sealed })));
+  const { data, dataBytes, entries } = laidOut(chunks, room);
+  const body = finishPack(keys, key, data, dataBytes, entries);
   await store.put(key, body);
-  return { chunks, key, body, entries };
+  return { chunks, key, body, entries, data, dataBytes };
 }
 
 describe('packs', () => {
@@ -79,19 +97,37 @@ describe('packs', () => {
     expect(newPackKey(DOMAIN)).not.toBe(a);
   });
 
-  it('round-trips: the header read back from the store lists every chunk where buildPack put it', async () => {
+  it.each([
+    ['in place, when the buffer has room for header and trailer', 64 * 1024, true],
+    ['in a new buffer, when the header does not fit', 0, false],
+    ['in a new buffer, when the room is one byte short', -1, false],
+  ] as const)('round-trips %s: the header read back lists every chunk where it lies', async (_how, room, inPlace) => {
     const store = new MemoryStore();
-    const { chunks, key, body, entries } = await storedPack(store);
+    const chunks = someChunks();
+    const key = newPackKey(DOMAIN);
+    const probe = laidOut(chunks, 64 * 1024);
+    const exact = finishPack(keys, newPackKey(DOMAIN), probe.data, probe.dataBytes, probe.entries).length - probe.dataBytes;
+    // room -1: one byte less than header + trailer need; 0: no room at all
+    const { data, dataBytes, entries } = laidOut(chunks, room === -1 ? exact - 1 : room);
+    const before = Buffer.from(data);
+    const body = finishPack(keys, key, data, dataBytes, entries);
+    expect(body.buffer === data.buffer).toBe(inPlace);
+    if (inPlace) expect(body.byteOffset).toBe(data.byteOffset);
+    else expect(data).toEqual(before); // the caller's buffer is left as it was
+    expect(body.length).toBe(dataBytes + exact); // header sealed with a fresh nonce, same size
     expect(body.subarray(body.length - PACK_MAGIC.length)).toEqual(PACK_MAGIC);
+    expect(body.subarray(0, dataBytes)).toEqual(before.subarray(0, dataBytes)); // chunks where they were laid out
+    await store.put(key, body);
+
+    const header = await readPackHeader(store, keys, key, body.length);
+    expect(header).toEqual(entries);
     let at = 0;
-    entries.forEach((e, i) => {
+    header.forEach((e, i) => {
       expect(e.id).toEqual(chunks[i]!.id);
       expect(e.offset).toBe(at);
       expect(e.length).toBe(chunks[i]!.sealed.length);
       at += e.length;
     });
-    const header = await readPackHeader(store, keys, key, body.length);
-    expect(header).toEqual(entries);
     // every chunk opens from a ranged read at the offset the header names
     for (const [i, e] of header.entries()) {
       const blob = await store.getRange(key, e.offset, e.length);
@@ -99,17 +135,18 @@ describe('packs', () => {
     }
   });
 
-  it('builds an empty pack whose header lists nothing', async () => {
+  it('finishes an empty pack whose header lists nothing, in place or not', async () => {
     const store = new MemoryStore();
-    const key = newPackKey(DOMAIN);
-    const { body, entries } = buildPack(keys, key, []);
-    await store.put(key, body);
-    expect(entries).toEqual([]);
-    expect(await readPackHeader(store, keys, key, body.length)).toEqual([]);
+    for (const room of [0, 4096]) {
+      const key = newPackKey(DOMAIN);
+      const body = finishPack(keys, key, Buffer.alloc(room), 0, []);
+      await store.put(key, body);
+      expect(await readPackHeader(store, keys, key, body.length)).toEqual([]);
+    }
   });
 
   /** Where the sealed header lies in the pack body: [start, end). */
-  function headerSpan(body: Buffer, entries: Array<{ offset: number; length: number }>) {
+  function headerSpan(body: Buffer, entries: PackEntry[]) {
     const last = entries[entries.length - 1]!;
     return { start: last.offset + last.length, end: body.length - 4 - PACK_MAGIC.length };
   }
@@ -155,5 +192,61 @@ describe('packs', () => {
   it('fails when the pack is missing', async () => {
     const store = new MemoryStore();
     await expect(readPackHeader(store, keys, 'packs/none', 1000)).rejects.toThrow(ObjectNotFoundError);
+  });
+});
+
+describe('PackWriter', () => {
+  class MemoryIndex implements ChunkIndex {
+    readonly entries = new Map<string, ChunkLocation>();
+    async lookup(_domainId: string, ids: string[]) {
+      return new Map(ids.filter((id) => this.entries.has(id)).map((id) => [id, this.entries.get(id)!]));
+    }
+    async record(_domainId: string, entries: Array<{ id: string; location: ChunkLocation }>) {
+      for (const e of entries) this.entries.set(e.id, e.location);
+    }
+  }
+
+  it('copies each chunk on add, so the caller may reuse its buffer at once, and reuses pack bodies safely', async () => {
+    const store = new MemoryStore();
+    const index = new MemoryIndex();
+    const domain = { projectId: 'p', domainId: DOMAIN, kmsKeyId: 'k', keys };
+    const maxChunk = 40_000 + SEAL_OVERHEAD;
+    const bodies = new Set<ArrayBufferLike>();
+    const watched: ObjectStore = Object.assign(Object.create(store) as MemoryStore, {
+      put: (key: string, body: Uint8Array) => {
+        bodies.add(body.buffer);
+        return store.put(key, body); // copies, as S3 does by sending it
+      },
+    });
+    const packs = new PackWriter(watched, index, domain, 50_000, maxChunk, 1);
+    const scratch = Buffer.alloc(maxChunk); // one buffer for every sealed chunk, like a pool slot
+    const plains: Buffer[] = [];
+    for (let i = 0; i < 24; i++) {
+      const plain = i % 3 === 0 ? randomBytes(40_000) : Buffer.from(`chunk ${i} `.repeat(500 + 300 * i));
+      const id = chunkId(keys, plain);
+      const len = sealChunk(keys, id, plain, scratch, 0);
+      packs.add(id, scratch.subarray(0, len));
+      scratch.fill(0xaa); // overwritten before the pack is uploaded
+      plains.push(plain);
+      await setImmediate(); // let uploads finish, so later packs reuse earlier bodies
+      await packs.backpressure();
+    }
+    await packs.finish();
+    expect(packs.packsWritten).toBeGreaterThan(4);
+    expect(bodies.size).toBeLessThan(packs.packsWritten); // pack bodies were reused
+    expect(store.objects.size).toBe(packs.packsWritten);
+    expect(packs.packBytes).toBe([...store.objects.values()].reduce((a, b) => a + b.length, 0));
+    for (const plain of plains) {
+      const id = chunkId(keys, plain);
+      const loc = index.entries.get(id.toString('hex'))!;
+      expect(loc, 'indexed').toBeDefined();
+      expectSameBytes(openChunk(keys, id, await store.getRange(loc.pack, loc.offset, loc.length), 40_000 * 4), plain);
+    }
+    // every pack's own header agrees with the index
+    for (const [key, body] of store.objects) {
+      const header = await readPackHeader(store, keys, key, body.length);
+      expect(header.length).toBeGreaterThan(0);
+      for (const e of header) expect(index.entries.get(e.id.toString('hex'))).toEqual({ pack: key, offset: e.offset, length: e.length });
+    }
   });
 });
