@@ -199,6 +199,7 @@ function timedVolumes(files: Map<string, string>): VolumeProvider {
         sizeBytes: w.sizeBytes,
         zeroed: w.zeroed,
         write: (data, offset) => meters.write.time(() => w.write(data, offset), data.length),
+        read: (into, offset) => w.read(into, offset),
         flush: () => meters.flush.time(() => w.flush()),
         close: () => w.close(),
       };

@@ -26,9 +26,30 @@ export class S3ObjectStore implements ObjectStore {
     return this.read(key);
   }
 
-  async getRange(key: string, start: number, length: number): Promise<Buffer> {
-    const body = await this.read(key, `bytes=${start}-${start + length - 1}`);
-    if (body.length !== length) throw new Error(`short read of ${key}: wanted ${length} bytes at ${start}, got ${body.length}`);
+  async getRange(key: string, start: number, length: number, into?: Buffer): Promise<Buffer> {
+    const range = `bytes=${start}-${start + length - 1}`;
+    let got: number;
+    let body: Buffer;
+    if (into) {
+      // Stream the body into the caller's buffer: no 16 MiB allocation per GET for V8 to collect.
+      got = 0;
+      try {
+        const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
+        for await (const piece of res.Body as AsyncIterable<Uint8Array>) {
+          if (got + piece.length > length) throw new Error(`${key} returned more than the ${length} bytes asked for`);
+          into.set(piece, got);
+          got += piece.length;
+        }
+      } catch (err) {
+        if (isNotFound(err)) throw new ObjectNotFoundError(key);
+        throw err;
+      }
+      body = into.subarray(0, got);
+    } else {
+      body = await this.read(key, range);
+      got = body.length;
+    }
+    if (got !== length) throw new Error(`short read of ${key}: wanted ${length} bytes at ${start}, got ${got}`);
     return body;
   }
 

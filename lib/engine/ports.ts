@@ -7,8 +7,11 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array): Promise<void>;
   /** Whole object; throws ObjectNotFoundError when absent. */
   get(key: string): Promise<Buffer>;
-  /** Bytes [start, start + length); throws ObjectNotFoundError when absent. */
-  getRange(key: string, start: number, length: number): Promise<Buffer>;
+  /**
+   * Bytes [start, start + length); throws ObjectNotFoundError when absent. A store may read straight
+   * into `into` (at least `length` bytes) and return a view of it, saving an allocation and a copy.
+   */
+  getRange(key: string, start: number, length: number, into?: Buffer): Promise<Buffer>;
   exists(key: string): Promise<boolean>;
   list(prefix: string): AsyncIterable<{ key: string; size: number }>;
   delete(keys: string[]): Promise<void>;
@@ -130,6 +133,8 @@ export interface BlockWriter {
   /** True when the target reads as zeros everywhere (new sparse image): zero blocks need no write. */
   readonly zeroed: boolean;
   write(data: Uint8Array, offset: number): Promise<void>;
+  /** Reads the target back (restore skips zero blocks the target already holds as zeros). */
+  read(into: Buffer, offset: number): Promise<number>;
   /** Makes the written data durable. */
   flush(): Promise<void>;
   close(): Promise<void>;

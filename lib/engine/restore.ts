@@ -1,7 +1,7 @@
 // Restore: per segment, read the manifest, locate chunks in the index, fetch them with ranged GETs
 // (adjacent chunks of a pack in one request), verify each (GCM tag and chunk id) and write the blocks.
 // Any missing or corrupt piece stops the restore with a RestoreIntegrityError naming backup, block and pack.
-import { CHUNK_ID_BYTES } from './chunk-codec.ts';
+import { CHUNK_ID_BYTES, isAllZero } from './chunk-codec.ts';
 import type { EngineDeps, Progress } from './engine.ts';
 import { EngineStateError, RestoreIntegrityError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
@@ -134,13 +134,7 @@ async function restoreSegment(deps: EngineDeps, rec: BackupRecord, domain: KeyDo
   }
 
   let written = 0;
-  if (!writer.zeroed && zeroBlocks.length) {
-    const zeros = Buffer.alloc(bs);
-    for (const block of zeroBlocks) {
-      await writer.write(zeros.subarray(0, blockLength(block)), block * bs);
-      written += blockLength(block);
-    }
-  }
+  if (!writer.zeroed) written += await zeroTarget(writer, zeroBlocks, bs, blockLength);
   progress(zeroBlocks.length);
 
   const locations = await deps.index.lookup(domain.domainId, [...byChunk.keys()]);
@@ -153,24 +147,23 @@ async function restoreSegment(deps: EngineDeps, rec: BackupRecord, domain: KeyDo
   const ranges = planRanges([...byChunk.values()]);
   await mapLimit(ranges, deps.config.restoreConcurrency, async (range) => {
     const first = range.chunks[0]!;
-    let data: Buffer;
-    try {
-      data = await deps.store.getRange(range.pack, range.start, range.end - range.start);
-    } catch (err) {
-      const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
-      throw new RestoreIntegrityError(rec.backupId, first.blocks[0]!, range.pack, reason);
-    }
-    const ids = Buffer.concat(range.chunks.map((c) => c.id));
-    const slot = deps.pool.acquire(data.length);
-    data.copy(slot.buf);
+    const length = range.end - range.start;
+    const slot = deps.pool.acquire(length);
     let opened: OpenOutput;
     try {
+      try {
+        const data = await deps.store.getRange(range.pack, range.start, length, slot.buf.subarray(0, length));
+        if (data.buffer !== slot.buf.buffer) data.copy(slot.buf); // a store that did not read into the slot
+      } catch (err) {
+        const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
+        throw new RestoreIntegrityError(rec.backupId, first.blocks[0]!, range.pack, reason);
+      }
       opened = await deps.pool.open(
         domain.domainId,
         slot,
-        data.length,
+        length,
         range.chunks.map((c) => ({ offset: c.location.offset - range.start, length: c.location.length })),
-        ids,
+        Buffer.concat(range.chunks.map((c) => c.id)),
         bs,
       );
     } finally {
@@ -214,6 +207,35 @@ async function restoreSegment(deps: EngineDeps, rec: BackupRecord, domain: KeyDo
     }
     progress(blocks);
   });
+  return written;
+}
+
+/** Longest run of zero blocks read back at once. */
+const ZERO_RUN_BLOCKS = 16;
+
+/**
+ * Makes the target read as zeros at these blocks. Blocks that already are zero (a fresh sparse image,
+ * or unchanged data) are only read back, which is far cheaper than writing zeros over them.
+ */
+async function zeroTarget(writer: BlockWriter, blocks: number[], bs: number, blockLength: (block: number) => number): Promise<number> {
+  let written = 0;
+  const scratch = Buffer.alloc(ZERO_RUN_BLOCKS * bs);
+  const zeros = Buffer.alloc(bs);
+  for (let i = 0; i < blocks.length; ) {
+    let j = i + 1;
+    while (j < blocks.length && j - i < ZERO_RUN_BLOCKS && blocks[j] === blocks[j - 1]! + 1) j++;
+    const first = blocks[i]!;
+    const length = (blocks[j - 1]! - first) * bs + blockLength(blocks[j - 1]!);
+    const got = await writer.read(scratch.subarray(0, length), first * bs);
+    for (let k = i; k < j; k++) {
+      const at = (blocks[k]! - first) * bs;
+      const len = blockLength(blocks[k]!);
+      if (at + len <= got && isAllZero(scratch.subarray(at, at + len))) continue;
+      await writer.write(zeros.subarray(0, len), blocks[k]! * bs);
+      written += len;
+    }
+    i = j;
+  }
   return written;
 }
 

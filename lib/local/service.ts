@@ -62,7 +62,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   try {
     const config = await provisionLocalResources(clients, options.prefix ?? 'openvbs');
     // The handlers read their configuration from the environment, as on Lambda.
-    const env = { ...awsEnv, ...serviceConfigEnv(config), POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN', POWERTOOLS_METRICS_DISABLED: 'true', POWERTOOLS_TRACE_ENABLED: 'false' };
+    const env = { ...awsEnv, ...serviceConfigEnv(config) };
     Object.assign(process.env, env);
 
     const template = synthesizeTemplate({ bundling: false }) as CfnTemplate;

@@ -92,6 +92,7 @@ export class FileVolumeProvider implements VolumeProvider {
           done += bytesWritten;
         }
       },
+      read: (into, offset) => readFully(fh, into, offset),
       flush: () => fh.datasync(),
       close: () => fh.close(),
     };
