@@ -3,19 +3,12 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { BackupCatalog, BackupRecord, BackupStatus, KeyDomainRecord } from '../engine/ports.ts';
-import { CATALOG_GSI1, backupSortKey, domainSortKey, projectKey, volumeBackupsKey } from './tables.ts';
+import { CATALOG_GSI1, backupSortKey, domainSortKey, fromItem, projectKey, volumeBackupsKey } from './tables.ts';
 
 export class BackupStateError extends Error {
   override name = 'BackupStateError';
 }
 
-const KEY_ATTRS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
-
-function stripKeys<T>(item: Record<string, unknown>): T {
-  const out: Record<string, unknown> = { ...item };
-  for (const k of KEY_ATTRS) delete out[k];
-  return out as T;
-}
 
 export class DynamoBackupCatalog implements BackupCatalog {
   private readonly ddb: DynamoDBDocumentClient;
@@ -46,7 +39,7 @@ export class DynamoBackupCatalog implements BackupCatalog {
     const res = await this.ddb.send(
       new GetCommand({ TableName: this.table, Key: { pk: projectKey(projectId), sk: backupSortKey(backupId) }, ConsistentRead: true }),
     );
-    return res.Item ? stripKeys<BackupRecord>(res.Item) : undefined;
+    return res.Item ? fromItem<BackupRecord>(res.Item) : undefined;
   }
 
   async updateBackup(projectId: string, backupId: string, patch: Partial<BackupRecord>, expectStatus?: BackupStatus[]): Promise<BackupRecord> {
@@ -82,7 +75,7 @@ export class DynamoBackupCatalog implements BackupCatalog {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return stripKeys<BackupRecord>(res.Attributes!);
+      return fromItem<BackupRecord>(res.Attributes!);
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) {
         throw new BackupStateError(
@@ -107,7 +100,7 @@ export class DynamoBackupCatalog implements BackupCatalog {
         }),
       );
       for (const item of res.Items ?? []) {
-        if (item.status === status && (!domainId || item.domainId === domainId)) return stripKeys<BackupRecord>(item);
+        if (item.status === status && (!domainId || item.domainId === domainId)) return fromItem<BackupRecord>(item);
       }
       startKey = res.LastEvaluatedKey;
     } while (startKey);
@@ -140,7 +133,7 @@ export class DynamoBackupCatalog implements BackupCatalog {
               },
         ),
       );
-      for (const item of res.Items ?? []) out.push(stripKeys<BackupRecord>(item));
+      for (const item of res.Items ?? []) out.push(fromItem<BackupRecord>(item));
       startKey = res.LastEvaluatedKey;
     } while (startKey);
     return out;
@@ -151,7 +144,7 @@ export class DynamoBackupCatalog implements BackupCatalog {
       new GetCommand({ TableName: this.table, Key: { pk: projectKey(projectId), sk: domainSortKey(kmsKeyId) }, ConsistentRead: true }),
     );
     if (!res.Item) return undefined;
-    const rec = stripKeys<KeyDomainRecord>(res.Item);
+    const rec = fromItem<KeyDomainRecord>(res.Item);
     return { ...rec, wrappedKey: Buffer.from(rec.wrappedKey) };
   }
 

@@ -8,7 +8,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { BackupRecord } from '../engine/ports.ts';
-import { backupSortKey, projectKey } from './tables.ts';
+import { backupSortKey, fromItem, projectKey } from './tables.ts';
 
 export const GC_QUEUE_KEY = 'GCQ';
 
@@ -58,5 +58,5 @@ export async function removeBackupAndQueueGc(ddb: DynamoDBDocumentClient, table:
 
 export async function listGcQueue(ddb: DynamoDBDocumentClient, table: string): Promise<GcQueueEntry[]> {
   const res = await ddb.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :q', ExpressionAttributeValues: { ':q': GC_QUEUE_KEY } }));
-  return (res.Items ?? []).map(({ pk: _pk, sk: _sk, ...e }) => e as GcQueueEntry);
+  return (res.Items ?? []).map((item) => fromItem<GcQueueEntry>(item));
 }

@@ -2,7 +2,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { jobSortKey, projectKey } from './tables.ts';
+import { fromItem, jobSortKey, projectKey } from './tables.ts';
 
 export type JobStatus = 'INIT' | 'RUNNING' | 'SUCCESS' | 'FAIL';
 export type JobType = 'bksCreateBackup' | 'bksRestoreBackup' | 'bksDeleteBackup';
@@ -53,8 +53,7 @@ export class JobStore {
   async get(projectId: string, jobId: string): Promise<JobRecord | undefined> {
     const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: projectKey(projectId), sk: jobSortKey(jobId) }, ConsistentRead: true }));
     if (!res.Item) return undefined;
-    const { pk: _pk, sk: _sk, ...job } = res.Item;
-    return job as JobRecord;
+    return fromItem<JobRecord>(res.Item);
   }
 
   /** Sets fields; a job that already ended (SUCCESS/FAIL) is left alone, so retried tasks cannot reopen it. */

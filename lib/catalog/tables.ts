@@ -22,3 +22,12 @@ export const volumeBackupsKey = (projectId: string, volumeId: string) => `VOL#${
 export const jobSortKey = (jobId: string) => `JOB#${jobId}`;
 export const volumeSortKey = (volumeId: string) => `VOLUME#${volumeId}`;
 export const tokenKey = (tokenHash: string) => `TOKEN#${tokenHash}`;
+
+const KEY_ATTRS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
+
+/** The stored record of an item: its attributes without the table's key attributes. */
+export function fromItem<T>(item: Record<string, unknown>): T {
+  const out: Record<string, unknown> = { ...item };
+  for (const k of KEY_ATTRS) delete out[k];
+  return out as T;
+}

@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { tokenKey } from './tables.ts';
+import { fromItem, tokenKey } from './tables.ts';
 
 export interface TokenRecord {
   tokenId: string;
@@ -37,7 +37,6 @@ export class TokenStore {
     if (!token || token.length > 512) return undefined;
     const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: tokenKey(hashToken(token)), sk: 'TOKEN' } }));
     if (!res.Item) return undefined;
-    const { pk: _pk, sk: _sk, ...rec } = res.Item;
-    return rec as TokenRecord;
+    return fromItem<TokenRecord>(res.Item);
   }
 }

@@ -3,7 +3,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { projectKey, volumeSortKey } from './tables.ts';
+import { fromItem, projectKey, volumeSortKey } from './tables.ts';
 
 export type VolumeStatus = 'available' | 'in-use' | 'backing-up' | 'restoring' | 'error';
 
@@ -51,8 +51,7 @@ export class VolumeStore {
   async get(projectId: string, volumeId: string): Promise<VolumeRecord | undefined> {
     const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: this.key(projectId, volumeId), ConsistentRead: true }));
     if (!res.Item) return undefined;
-    const { pk: _pk, sk: _sk, ...v } = res.Item;
-    return v as VolumeRecord;
+    return fromItem<VolumeRecord>(res.Item);
   }
 
   async list(projectId: string): Promise<VolumeRecord[]> {
@@ -68,8 +67,7 @@ export class VolumeStore {
         }),
       );
       for (const item of res.Items ?? []) {
-        const { pk: _pk, sk: _sk, ...v } = item;
-        out.push(v as VolumeRecord);
+        out.push(fromItem<VolumeRecord>(item));
       }
       startKey = res.LastEvaluatedKey;
     } while (startKey);
@@ -106,8 +104,7 @@ export class VolumeStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      const { pk: _pk, sk: _sk, ...v } = res.Attributes!;
-      return v as VolumeRecord;
+      return fromItem<VolumeRecord>(res.Attributes!);
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
       const current = await this.get(projectId, volumeId);

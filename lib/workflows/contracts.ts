@@ -48,11 +48,6 @@ export const SegmentTask = z.object({
 });
 export type SegmentTask = z.infer<typeof SegmentTask>;
 
-/** What prepare returns: the segments the Map fans out over. */
-export const PreparedWork = z.object({
-  segments: z.array(z.number().int().min(0)),
-});
-
 /** The failure path's input: the original input plus the caught error (ResultPath $.error). */
 export const FailureInput = z.object({
   projectId: id,

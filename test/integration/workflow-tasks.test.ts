@@ -3,10 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../lib/aws/s3-object-store.ts';
 import { ChunkPool } from '../../lib/engine/chunk-pool.ts';
-import { VolumeBackupInput, VolumeRestoreInput } from '../../lib/workflows/contracts.ts';
+import { listGcQueue } from '../../lib/catalog/gc-queue.ts';
+import { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from '../../lib/workflows/contracts.ts';
 import { buildTaskDeps } from '../../lib/workflows/runtime.ts';
 import type { TaskDeps } from '../../lib/workflows/tasks.ts';
-import { backupCommit, backupFail, backupPrepare, backupSegmentTask, failureReason, restoreCommit, restorePrepare, restoreSegmentTask } from '../../lib/workflows/tasks.ts';
+import { backupCommit, backupFail, backupPrepare, deleteBackupTask, backupSegmentTask, failureReason, restoreCommit, restorePrepare, restoreSegmentTask } from '../../lib/workflows/tasks.ts';
 import { sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { createServiceEnv } from '../service/service-env.ts';
 import type { ServiceEnv } from '../service/service-env.ts';
@@ -80,6 +81,25 @@ describe('workflow steps', () => {
     expect(await sha256File(target.path)).toBe(await sha256File(vol.path));
     expect((await env.catalog.getBackup('p1', input.backupId))!.status).toBe('available');
     expect((await env.volumes.get('p1', target.volumeId))!.status).toBe('available');
+  });
+
+  it('deletes a backup from the catalog and queues it for GC, once, also when retried', async () => {
+    const vol = await env.service.createVolume('p2', { name: 'd', sizeBytes: 4 * 1024 * 1024 });
+    await writeDiskImage(vol.path, 4 * 1024 * 1024, 4, { zero: 0, text: 1, random: 0, copy: 0 });
+    await env.service.createBackup('p2', { volumeId: vol.volumeId, name: 'doomed' });
+    const input = VolumeBackupInput.parse(env.workflows.last().input);
+    for (const segment of (await backupPrepare(deps, input)).segments) await backupSegmentTask(deps, { ...input, segment });
+    await backupCommit(deps, input);
+    const backup = (await env.catalog.getBackup('p2', input.backupId))!;
+
+    const { jobId } = await env.service.deleteBackup('p2', input.backupId);
+    const del = BackupDeleteInput.parse(env.workflows.last().input);
+    await deleteBackupTask(deps, del);
+    await deleteBackupTask(deps, del); // retried after the first attempt succeeded
+    expect(await env.catalog.getBackup('p2', input.backupId)).toBeUndefined();
+    expect((await env.jobs.get('p2', jobId))!.status).toBe('SUCCESS');
+    const queued = (await listGcQueue(env.clients.ddb, env.config.catalogTable)).filter((e) => e.backupId === input.backupId);
+    expect(queued).toEqual([expect.objectContaining({ projectId: 'p2', domainId: backup.domainId, manifestPrefix: backup.manifestPrefix, segmentCount: 1 })]);
   });
 
   it('reads the failure reason from Lambda and from the local runner', () => {
