@@ -10,6 +10,12 @@
 // chunks table (OPENVBS_CHUNK_TABLE) — key `pk` (S) = "<domainId>#<chunk id hex>"; see dynamo-chunk-index.ts.
 export const CATALOG_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
 export const CATALOG_GSI1 = { indexName: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' } as const;
+/**
+ * The catalog table's secondary indexes: the one list the DynamoDB table (CDK stack, provisioning) and the
+ * SQLite adapter are built from. An item appears in an index when it has both of the index's key attributes.
+ */
+export const CATALOG_INDEXES = { gsi1: CATALOG_GSI1 } as const;
+export type CatalogIndexName = keyof typeof CATALOG_INDEXES;
 export const CHUNK_KEYS = { partitionKey: 'pk' } as const;
 
 export const projectKey = (projectId: string) => `P#${projectId}`;

@@ -3,8 +3,13 @@
 
 /** Where packs and manifests live (S3). */
 export interface ObjectStore {
-  /** Stores `body`; the caller may reuse `body` once this resolves, so a store must not keep it. */
+  /**
+   * Stores `body` whole: a reader sees the old object, the new one or nothing, never part of one. The caller
+   * may reuse `body` once this resolves, so a store must not keep it.
+   */
   put(key: string, body: Uint8Array): Promise<void>;
+  /** Stores `body` only if no object has this key; false (and nothing written) when one does. */
+  putIfAbsent(key: string, body: Uint8Array): Promise<boolean>;
   /** Whole object; throws ObjectNotFoundError when absent. */
   get(key: string): Promise<Buffer>;
   /**
@@ -39,10 +44,38 @@ export interface ChunkIndex {
   record(domainId: string, entries: Array<{ id: string; location: ChunkLocation }>): Promise<void>;
 }
 
-/** Wraps and unwraps data keys (KMS). */
+/** A master key of the key service (a KMS key on AWS, a key file locally). */
+export interface KeyInfo {
+  /** The key's id (a UUID on KMS). */
+  keyId: string;
+  /** Its ARN: the name key domains record. */
+  arn: string;
+  alias?: string;
+  description?: string;
+  enabled: boolean;
+  /** The project that created it through the API; undefined for the service's own key. */
+  owner?: string;
+  createdAt: string;
+}
+
+/**
+ * Wraps and unwraps data keys (KMS), and manages the customer keys projects create. A key may be named by
+ * id, ARN or `alias/<name>`.
+ */
 export interface KeyService {
   generateDataKey(kmsKeyId: string, context: Record<string, string>): Promise<{ plaintext: Buffer; wrapped: Buffer }>;
+  /** Fails (KeyAccessError) when the blob was wrapped by another key or under another context. */
   unwrap(kmsKeyId: string, wrapped: Buffer, context: Record<string, string>): Promise<Buffer>;
+  createKey(options: { owner?: string; alias?: string; description?: string }): Promise<KeyInfo>;
+  /** undefined when no key answers to this id, ARN or alias. */
+  describeKey(keyId: string): Promise<KeyInfo | undefined>;
+  /** The keys `owner` created, oldest first. */
+  listKeys(owner: string): Promise<KeyInfo[]>;
+}
+
+/** A key service refused to wrap or unwrap (unknown or disabled key, wrong key, wrong context, damaged blob). */
+export class KeyAccessError extends Error {
+  override name = 'KeyAccessError';
 }
 
 export interface KeyDomainRecord {
