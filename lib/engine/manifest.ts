@@ -1,9 +1,13 @@
 // Backup manifests, one object per segment: block index -> chunk id (32 zero bytes for a zero block).
-// Sealed with the domain key and bound to (backup, segment), so a manifest cannot be replayed elsewhere.
-// Payload: json length (u32 LE) | json { firstBlock, blockCount, stats } | ids (blockCount x 32 bytes)
-import { CHUNK_ID_BYTES, openMetadata, sealMetadata } from './chunk-codec.ts';
+// Layout (docs/format.md): version(1) | sealed metadata (flags | nonce | ciphertext | tag)
+// The version byte is in clear, so a reader can refuse a newer format before it needs a key, and is bound
+// into the associated data with (backup, segment), so a manifest cannot be replayed elsewhere or relabelled.
+// Payload of version 1: json length (u32 LE) | json { firstBlock, blockCount, stats } | ids (blockCount x 32 bytes)
+import { CHUNK_ID_BYTES, ChunkIntegrityError, openMetadata, sealMetadata } from './chunk-codec.ts';
 import type { DomainKeys } from './chunk-codec.ts';
 import type { BackupStats } from './ports.ts';
+
+export const MANIFEST_VERSION = 1;
 
 export interface SegmentManifest {
   firstBlock: number;
@@ -14,12 +18,31 @@ export interface SegmentManifest {
 
 export const ZERO_ID = Buffer.alloc(CHUNK_ID_BYTES);
 
-export function manifestKey(prefix: string, segment: number): string {
-  return `${prefix}seg-${String(segment).padStart(6, '0')}`;
+/** A manifest written in a format this reader does not know (a newer OpenVBS, or a damaged version byte). */
+export class ManifestVersionError extends Error {
+  override name = 'ManifestVersionError';
+  readonly backupId: string;
+  readonly segment: number;
+  readonly version: number;
+
+  constructor(backupId: string, segment: number, version: number) {
+    super(`manifest ${segmentName(segment)} of backup ${backupId} has format version ${version}; this OpenVBS reads only version ${MANIFEST_VERSION}`);
+    this.backupId = backupId;
+    this.segment = segment;
+    this.version = version;
+  }
 }
 
-function context(backupId: string, segment: number) {
-  return `manifest:${backupId}:${segment}`;
+function segmentName(segment: number): string {
+  return `seg-${String(segment).padStart(6, '0')}`;
+}
+
+export function manifestKey(prefix: string, segment: number): string {
+  return `${prefix}${segmentName(segment)}`;
+}
+
+function context(version: number, backupId: string, segment: number) {
+  return `manifest:v${version}:${backupId}:${segment}`;
 }
 
 export function encodeManifest(keys: DomainKeys, backupId: string, segment: number, m: SegmentManifest): Buffer {
@@ -28,11 +51,15 @@ export function encodeManifest(keys: DomainKeys, backupId: string, segment: numb
   payload.writeUInt32LE(json.length, 0);
   json.copy(payload, 4);
   m.ids.copy(payload, 4 + json.length);
-  return sealMetadata(keys, context(backupId, segment), payload);
+  return Buffer.concat([Buffer.of(MANIFEST_VERSION), sealMetadata(keys, context(MANIFEST_VERSION, backupId, segment), payload)]);
 }
 
-export function decodeManifest(keys: DomainKeys, backupId: string, segment: number, sealed: Buffer): SegmentManifest {
-  const payload = openMetadata(keys, context(backupId, segment), sealed);
+/** Throws ManifestVersionError for an unknown version, ChunkIntegrityError when it does not verify. */
+export function decodeManifest(keys: DomainKeys, backupId: string, segment: number, stored: Buffer): SegmentManifest {
+  if (stored.length === 0) throw new ChunkIntegrityError(`manifest ${segmentName(segment)} of backup ${backupId} is empty`);
+  const version = stored[0]!;
+  if (version !== MANIFEST_VERSION) throw new ManifestVersionError(backupId, segment, version);
+  const payload = openMetadata(keys, context(version, backupId, segment), stored.subarray(1));
   const jsonLength = payload.readUInt32LE(0);
   const meta = JSON.parse(payload.subarray(4, 4 + jsonLength).toString('utf8')) as Omit<SegmentManifest, 'ids'>;
   const ids = payload.subarray(4 + jsonLength);

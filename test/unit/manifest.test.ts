@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_ID_BYTES, ChunkIntegrityError, deriveDomainKeys, sealMetadata } from '../../lib/engine/chunk-codec.ts';
-import { ZERO_ID, addStats, decodeManifest, emptyStats, encodeManifest, manifestKey } from '../../lib/engine/manifest.ts';
+import { MANIFEST_VERSION, ManifestVersionError, ZERO_ID, addStats, decodeManifest, emptyStats, encodeManifest, manifestKey } from '../../lib/engine/manifest.ts';
 import type { SegmentManifest } from '../../lib/engine/manifest.ts';
 
 const keys = deriveDomainKeys(randomBytes(32), 'd-man');
@@ -12,6 +12,11 @@ function manifest(blockCount: number): SegmentManifest {
   for (let j = 0; j < blockCount; j++) if (j % 3 !== 1) randomBytes(CHUNK_ID_BYTES).copy(ids, j * CHUNK_ID_BYTES);
   const stats = { ...emptyStats(), blocks: blockCount, zeroBlocks: Math.floor((blockCount + 1) / 3), chunkCount: 7, newChunks: 5, dedupHits: 2, storedBytes: 12345, logicalBytes: 99999, packsWritten: 1 };
   return { firstBlock: 2048, blockCount, stats, ids };
+}
+
+/** A manifest object framed by hand as docs/format.md describes it: version byte, then the sealed payload. */
+function framed(version: number, backupId: string, segment: number, payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.of(version), sealMetadata(keys, `manifest:v${version}:${backupId}:${segment}`, payload)]);
 }
 
 describe('manifests', () => {
@@ -49,9 +54,9 @@ describe('manifests', () => {
     expect(() => decodeManifest(deriveDomainKeys(randomBytes(32), 'd-man'), 'backup-1', 1, sealed)).toThrow(ChunkIntegrityError);
   });
 
-  it('fails when any byte is flipped, the flags byte included', () => {
+  it('fails when any byte after the version is flipped, the flags byte included', () => {
     const sealed = encodeManifest(keys, 'b', 3, manifest(10));
-    for (let at = 0; at < sealed.length; at++) {
+    for (let at = 1; at < sealed.length; at++) {
       const bad = Buffer.from(sealed);
       bad[at] = bad[at]! ^ 4;
       expect(() => decodeManifest(keys, 'b', 3, bad)).toThrow(ChunkIntegrityError);
@@ -63,8 +68,56 @@ describe('manifests', () => {
     const payload = Buffer.alloc(4 + json.length + 2 * CHUNK_ID_BYTES);
     payload.writeUInt32LE(json.length, 0);
     json.copy(payload, 4);
-    const sealed = sealMetadata(keys, 'manifest:b:0', payload);
-    expect(() => decodeManifest(keys, 'b', 0, sealed)).toThrow(/inconsistent/);
+    expect(() => decodeManifest(keys, 'b', 0, framed(MANIFEST_VERSION, 'b', 0, payload))).toThrow(/inconsistent/);
+  });
+
+  it('starts with the format version in clear, and decodes an object framed by hand from the documented layout', () => {
+    const m = manifest(5);
+    const sealed = encodeManifest(keys, 'b', 2, m);
+    expect(MANIFEST_VERSION).toBe(1);
+    expect(sealed[0]).toBe(MANIFEST_VERSION);
+    expect(sealed[1]).toBe(1); // the sealed payload's flags: zstd
+
+    const json = Buffer.from(JSON.stringify({ firstBlock: m.firstBlock, blockCount: m.blockCount, stats: m.stats }));
+    const payload = Buffer.concat([Buffer.alloc(4), json, m.ids]);
+    payload.writeUInt32LE(json.length, 0);
+    const back = decodeManifest(keys, 'b', 2, framed(1, 'b', 2, payload));
+    expect(back).toEqual({ firstBlock: m.firstBlock, blockCount: m.blockCount, stats: m.stats, ids: m.ids });
+  });
+
+  it.each([0, 2, 255])('refuses version %i, naming the manifest and the version it found', (version) => {
+    const sealed = encodeManifest(keys, 'backup-9', 4, manifest(3));
+    sealed[0] = version;
+    let caught: unknown;
+    try {
+      decodeManifest(keys, 'backup-9', 4, sealed);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ManifestVersionError);
+    expect((caught as Error).message).toBe(`manifest seg-000004 of backup backup-9 has format version ${version}; this OpenVBS reads only version 1`);
+    expect(caught).toMatchObject({ backupId: 'backup-9', segment: 4, version });
+  });
+
+  it('refuses a newer version even when its payload is sealed correctly for it', () => {
+    const payload = Buffer.alloc(4 + 2);
+    payload.writeUInt32LE(2, 0);
+    payload.write('{}', 4);
+    expect(() => decodeManifest(keys, 'b', 0, framed(2, 'b', 0, payload))).toThrow(ManifestVersionError);
+  });
+
+  it('binds the version into the associated data: a manifest sealed for version 2 but labelled 1 does not verify', () => {
+    const m = manifest(3);
+    const json = Buffer.from(JSON.stringify({ firstBlock: m.firstBlock, blockCount: m.blockCount, stats: m.stats }));
+    const payload = Buffer.concat([Buffer.alloc(4), json, m.ids]);
+    payload.writeUInt32LE(json.length, 0);
+    const sealedAsV2 = framed(2, 'b', 0, payload);
+    sealedAsV2[0] = 1; // claims version 1, but its associated data named version 2
+    expect(() => decodeManifest(keys, 'b', 0, sealedAsV2)).toThrow(ChunkIntegrityError);
+  });
+
+  it('refuses an empty object as an integrity error', () => {
+    expect(() => decodeManifest(keys, 'b', 0, Buffer.alloc(0))).toThrow(ChunkIntegrityError);
   });
 
   it('adds stats field by field', () => {
