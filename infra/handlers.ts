@@ -1,24 +1,8 @@
 // The Lambda handlers of docs/service-contract.md and what each one needs: sizing and the least privilege it
 // runs with. Plain data, so the local runtime and the tests can read it without building the stack.
 
-/** Every handler module `functions/<name>.ts`, in contract order. */
-export const HANDLER_NAMES = [
-  'api',
-  'authorizer',
-  'backup-prepare',
-  'backup-segment',
-  'backup-commit',
-  'backup-fail',
-  'restore-prepare',
-  'restore-segment',
-  'restore-commit',
-  'restore-fail',
-  'delete-backup',
-  'delete-fail',
-  'notify',
-  'policy-tick',
-] as const;
-export type HandlerName = (typeof HANDLER_NAMES)[number];
+// The handler names themselves are in the registry, lib/workflows/registry.ts.
+import type { HandlerName } from '../lib/workflows/registry.ts';
 
 /** DynamoDB access: `getItem` is a single GetItem on the table, `read` adds Query/BatchGetItem (and the GSI). */
 export type TableAccess = 'none' | 'getItem' | 'read' | 'readWrite';

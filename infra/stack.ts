@@ -2,21 +2,14 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { WorkflowName } from '../lib/workflows/contracts.ts';
+import { WORKFLOWS, WORKFLOW_NAMES } from '../lib/workflows/registry.ts';
 import { Api } from './constructs/api.ts';
 import { ServiceFunctions } from './constructs/functions.ts';
 import { Schedules } from './constructs/schedules.ts';
 import { Storage } from './constructs/storage.ts';
-import { WORKFLOW_IDS, Workflows } from './constructs/workflows.ts';
+import { Workflows } from './constructs/workflows.ts';
 
 export const STACK_NAME = 'OpenVbsStack';
-
-/** The api function's environment variable holding each workflow's state machine ARN. */
-export const WORKFLOW_ARN_ENV = {
-  'volume-backup': 'OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN',
-  'volume-restore': 'OPENVBS_WORKFLOW_VOLUME_RESTORE_ARN',
-  'backup-delete': 'OPENVBS_WORKFLOW_BACKUP_DELETE_ARN',
-} as const satisfies Record<WorkflowName, string>;
 
 export interface OpenVbsStackProps extends StackProps {
   /** MaxConcurrency of the backup and restore segment Maps. Default 4. */
@@ -55,10 +48,11 @@ export class OpenVbsStack extends Stack {
     });
 
     const apiFn = this.functions.fn('api');
-    for (const [workflow, machine] of Object.entries(this.workflows.machines) as Array<[WorkflowName, Workflows['machines'][WorkflowName]]>) {
-      apiFn.addEnvironment(WORKFLOW_ARN_ENV[workflow], machine.stateMachineArn);
+    for (const workflow of WORKFLOW_NAMES) {
+      const machine = this.workflows.machines[workflow];
+      apiFn.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
       machine.grantStartExecution(apiFn);
-      new CfnOutput(this, `${WORKFLOW_IDS[workflow]}StateMachineArn`, { value: machine.stateMachineArn });
+      new CfnOutput(this, `${WORKFLOWS[workflow].id}StateMachineArn`, { value: machine.stateMachineArn });
     }
 
     this.api = new Api(this, 'Api', {

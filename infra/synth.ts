@@ -6,12 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import type { WorkflowName } from '../lib/workflows/contracts.ts';
-import { HANDLER_NAMES } from './handlers.ts';
-import type { HandlerName } from './handlers.ts';
+import { HANDLER_NAMES, WORKFLOW_NAMES, stateMachineLogicalId } from '../lib/workflows/registry.ts';
+import type { HandlerName, WorkflowName } from '../lib/workflows/registry.ts';
 import type { OpenVbsStackProps } from './stack.ts';
 import { OpenVbsStack, STACK_NAME } from './stack.ts';
-import { WORKFLOW_IDS, stateMachineLogicalId } from './constructs/workflows.ts';
 
 export interface SynthesizeOptions {
   /** Bundle the handlers with esbuild (slow). Default false. */
@@ -73,6 +71,7 @@ export const LOCAL_FUNCTION_ARN_PREFIX = 'arn:aws:lambda:us-east-1:000000000000:
  * Each workflow's state machine definition (ASL as an object), with every intrinsic reference resolved for local
  * execution: a Lambda function reference becomes `arn:aws:lambda:us-east-1:000000000000:function:openvbs-<handler>`
  * (the handler from the function's OPENVBS_HANDLER variable), anything else `<LogicalId>` / `<LogicalId.Attr>`.
+ * The one resolver from the template to executable definitions: the local runtime and the tests both use it.
  */
 export function workflowDefinitions(template: CfnTemplate): Record<WorkflowName, Record<string, unknown>> {
   const handlerOf = (logicalId: string): HandlerName | undefined => {
@@ -100,7 +99,7 @@ export function workflowDefinitions(template: CfnTemplate): Record<WorkflowName,
     throw new Error(`OpenVBS: unexpected intrinsic in a state machine definition: ${JSON.stringify(part)}`);
   };
   const out = {} as Record<WorkflowName, Record<string, unknown>>;
-  for (const workflow of Object.keys(WORKFLOW_IDS) as WorkflowName[]) {
+  for (const workflow of WORKFLOW_NAMES) {
     const res = template.Resources[stateMachineLogicalId(workflow)];
     if (!res) throw new Error(`OpenVBS: no state machine ${stateMachineLogicalId(workflow)} in the template`);
     out[workflow] = JSON.parse(flatten(res.Properties?.DefinitionString)) as Record<string, unknown>;

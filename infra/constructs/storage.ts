@@ -10,7 +10,7 @@ import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { CfnTopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CATALOG_GSI1, CATALOG_KEYS, CHUNK_KEYS } from '../../lib/catalog/tables.ts';
+import { CATALOG_INDEXES, CATALOG_KEYS, CHUNK_KEYS } from '../../lib/catalog/tables.ts';
 
 /** Stable logical ids: the IAM findings acknowledged elsewhere and the local runtime refer to them. */
 export const STORAGE_LOGICAL_IDS = {
@@ -87,12 +87,14 @@ export class Storage extends Construct {
       encryptionKey: this.key,
       removalPolicy,
     });
-    this.catalogTable.addGlobalSecondaryIndex({
-      indexName: CATALOG_GSI1.indexName,
-      partitionKey: { name: CATALOG_GSI1.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: CATALOG_GSI1.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
-    });
+    for (const index of Object.values(CATALOG_INDEXES)) {
+      this.catalogTable.addGlobalSecondaryIndex({
+        indexName: index.indexName,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+        projectionType: ProjectionType.ALL,
+      });
+    }
     (this.catalogTable.node.defaultChild as CfnTable).overrideLogicalId(STORAGE_LOGICAL_IDS.catalogTable);
 
     this.chunkTable = new Table(this, 'ChunkTable', {

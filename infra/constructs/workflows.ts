@@ -1,4 +1,4 @@
-// The three state machines of docs/service-contract.md. The local runtime executes these very definitions
+// The state machines of the workflow registry (lib/workflows/registry.ts). The local runtime executes these very definitions
 // (taken from the synthesized template), so they stay within what aws-local-stepfunctions runs: JSONPath only,
 // LambdaInvoke with payloadResponseOnly (Resource = the function ARN), Map with ItemProcessor/ItemSelector.
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -8,22 +8,12 @@ import type { CfnStateMachine, IChainable, RetryProps } from 'aws-cdk-lib/aws-st
 import { DefinitionBody, Fail, JsonPath, LogLevel, Map as MapState, StateMachine, StateMachineType, Succeed, TaskInput } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import type { WorkflowName } from '../../lib/workflows/contracts.ts';
-import type { HandlerName } from '../handlers.ts';
+import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
+import type { NotifyEvent } from '../../lib/notify/notifier.ts';
+import type { HandlerName, SegmentedWorkflowSpec, SingleStepWorkflowSpec, WorkflowName, WorkflowSpec } from '../../lib/workflows/registry.ts';
 import { functionLogicalId } from '../handlers.ts';
 import { acknowledgeWildcardResource, REASONS } from '../nag.ts';
 import type { ServiceFunctions } from './functions.ts';
-
-/** Workflow -> PascalCase id; the state machine's logical id is `<id>StateMachine`. */
-export const WORKFLOW_IDS = {
-  'volume-backup': 'VolumeBackup',
-  'volume-restore': 'VolumeRestore',
-  'backup-delete': 'BackupDelete',
-} as const satisfies Record<WorkflowName, string>;
-
-export function stateMachineLogicalId(workflow: WorkflowName): string {
-  return `${WORKFLOW_IDS[workflow]}StateMachine`;
-}
 
 /** Errors worth another attempt: Lambda service hiccups, AWS throttling, and the handlers' own TransientError. */
 export const RETRYABLE_ERRORS = [
@@ -47,101 +37,82 @@ export interface WorkflowsProps {
   logRetention?: RetentionDays;
 }
 
-type NotifyEvent = 'backup' | 'restore' | 'delete';
-
+/**
+ * One state machine per entry of the workflow registry, built by the entry's shape. Every machine ends its
+ * failures in one path: the workflow's fail step (job FAIL, resources put back), then a failure notification.
+ */
 export class Workflows extends Construct {
   readonly machines: Record<WorkflowName, StateMachine>;
+  private readonly fns: ServiceFunctions;
+  private readonly maxConcurrency: number;
+  private readonly logRetention: RetentionDays | undefined;
 
   constructor(scope: Construct, id: string, props: WorkflowsProps) {
     super(scope, id);
-    const maxConcurrency = props.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
-    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new Error(`OpenVBS: maxConcurrency must be a positive integer, got ${maxConcurrency}`);
-    const fns = props.functions;
-    // The handlers each workflow invokes, for the IAM5 acknowledgements below.
-    const invoked: Record<WorkflowName, Set<HandlerName>> = { 'volume-backup': new Set(), 'volume-restore': new Set(), 'backup-delete': new Set() };
-    let current: WorkflowName = 'volume-backup';
-    const fn = (name: HandlerName): IFunction => {
-      invoked[current].add(name);
-      return fns.fn(name);
-    };
-
-    const segmented = (workflow: 'volume-backup' | 'volume-restore', event: NotifyEvent, mapName: string, steps: { prepare: HandlerName; segment: HandlerName; commit: HandlerName; fail: HandlerName }) => {
-      current = workflow;
-      const scope = new Construct(this, WORKFLOW_IDS[workflow]);
-      const done = new Succeed(scope, 'Done');
-      const failed = new Fail(scope, 'Failed', { error: 'OpenVBS.JobFailed', cause: 'The job failed; its fail_reason says why.' });
-      const markFailed = lambdaTask(scope, 'MarkFailed', fn(steps.fail), { resultPath: JsonPath.DISCARD });
-      const notifyFailure = notifyTask(scope, 'NotifyFailure', fn('notify'), event, 'failure', failed);
-      markFailed.next(notifyFailure);
-      notifyFailure.next(failed);
-
-      const prepare = lambdaTask(scope, 'Prepare', fn(steps.prepare), { resultPath: '$.work' });
-      const segment = lambdaTask(scope, 'Segment', fn(steps.segment), {});
-      const map = new MapState(scope, mapName, {
-        itemsPath: '$.work.segments',
-        itemSelector: {
-          projectId: JsonPath.stringAt('$.projectId'),
-          jobId: JsonPath.stringAt('$.jobId'),
-          backupId: JsonPath.stringAt('$.backupId'),
-          volumeId: JsonPath.stringAt('$.volumeId'),
-          segment: JsonPath.stringAt('$$.Map.Item.Value'),
-        },
-        maxConcurrency,
-        resultPath: JsonPath.DISCARD,
-      });
-      map.itemProcessor(segment);
-      const commit = lambdaTask(scope, 'Commit', fn(steps.commit), { resultPath: JsonPath.DISCARD });
-      const notifySuccess = notifyTask(scope, 'NotifySuccess', fn('notify'), event, 'success', done);
-      for (const step of [prepare, map, commit]) step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
-      return this.machine(workflow, prepare.next(map).next(commit).next(notifySuccess).next(done), props.logRetention);
-    };
-
-    const backupDelete = () => {
-      current = 'backup-delete';
-      const scope = new Construct(this, WORKFLOW_IDS['backup-delete']);
-      const done = new Succeed(scope, 'Done');
-      const failed = new Fail(scope, 'Failed', { error: 'OpenVBS.JobFailed', cause: 'The job failed; its fail_reason says why.' });
-      const markFailed = lambdaTask(scope, 'MarkFailed', fn('delete-fail'), { resultPath: JsonPath.DISCARD });
-      const notifyFailure = notifyTask(scope, 'NotifyFailure', fn('notify'), 'delete', 'failure', failed);
-      markFailed.next(notifyFailure);
-      notifyFailure.next(failed);
-      const del = lambdaTask(scope, 'DeleteBackup', fn('delete-backup'), { resultPath: JsonPath.DISCARD });
-      del.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
-      const notifySuccess = notifyTask(scope, 'NotifySuccess', fn('notify'), 'delete', 'success', done);
-      return this.machine('backup-delete', del.next(notifySuccess).next(done), props.logRetention);
-    };
-
-    this.machines = {
-      'volume-backup': segmented('volume-backup', 'backup', 'BackupSegments', {
-        prepare: 'backup-prepare',
-        segment: 'backup-segment',
-        commit: 'backup-commit',
-        fail: 'backup-fail',
-      }),
-      'volume-restore': segmented('volume-restore', 'restore', 'RestoreSegments', {
-        prepare: 'restore-prepare',
-        segment: 'restore-segment',
-        commit: 'restore-commit',
-        fail: 'restore-fail',
-      }),
-      'backup-delete': backupDelete(),
-    };
-
-    // CDK grants lambda:InvokeFunction on `<arn>` and `<arn>:*` (any version or alias) of each invoked function.
-    for (const [workflow, machine] of Object.entries(this.machines) as Array<[WorkflowName, StateMachine]>) {
-      acknowledgeWildcardResource(machine.role, '*', `${REASONS.xray} The same holds for the CloudWatch Logs delivery actions (CreateLogDelivery, PutResourcePolicy, DescribeLogGroups, ...) that vended state machine logging needs.`);
-      for (const name of invoked[workflow]) {
-        acknowledgeWildcardResource(machine.role, `<${functionLogicalId(name)}.Arn>:*`, `Step Functions invokes ${name} as its LambdaInvoke task; the ":*" form covers the function's versions and aliases, nothing else.`);
-      }
-    }
+    this.maxConcurrency = props.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
+    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) throw new Error(`OpenVBS: maxConcurrency must be a positive integer, got ${this.maxConcurrency}`);
+    this.fns = props.functions;
+    this.logRetention = props.logRetention;
+    this.machines = Object.fromEntries(WORKFLOW_NAMES.map((name) => [name, this.build(name, WORKFLOWS[name])])) as Record<WorkflowName, StateMachine>;
   }
 
-  private machine(workflow: WorkflowName, definition: IChainable, retention: RetentionDays | undefined): StateMachine {
-    const id = WORKFLOW_IDS[workflow];
+  private build(workflow: WorkflowName, spec: WorkflowSpec): StateMachine {
+    const scope = new Construct(this, spec.id);
+    const invoked = new Set<HandlerName>();
+    const fn = (name: HandlerName): IFunction => {
+      invoked.add(name);
+      return this.fns.fn(name);
+    };
+    const done = new Succeed(scope, 'Done');
+    const failed = new Fail(scope, 'Failed', { error: 'OpenVBS.JobFailed', cause: 'The job failed; its fail_reason says why.' });
+    const markFailed = lambdaTask(scope, 'MarkFailed', fn(spec.fail), { resultPath: JsonPath.DISCARD });
+    const notifyFailure = notifyTask(scope, 'NotifyFailure', fn('notify'), spec.notifyEvent, 'failure', failed);
+    markFailed.next(notifyFailure);
+    notifyFailure.next(failed);
+    const notifySuccess = notifyTask(scope, 'NotifySuccess', fn('notify'), spec.notifyEvent, 'success', done);
+    const work = spec.shape === 'segmented' ? this.segmentedSteps(scope, spec, fn) : this.singleStep(scope, spec, fn);
+    for (const step of work.catching) step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
+    const machine = this.machine(workflow, work.chain.next(notifySuccess).next(done));
+    // CDK grants lambda:InvokeFunction on `<arn>` and `<arn>:*` (any version or alias) of each invoked function.
+    acknowledgeWildcardResource(machine.role, '*', `${REASONS.xray} The same holds for the CloudWatch Logs delivery actions (CreateLogDelivery, PutResourcePolicy, DescribeLogGroups, ...) that vended state machine logging needs.`);
+    for (const name of invoked) {
+      acknowledgeWildcardResource(machine.role, `<${functionLogicalId(name)}.Arn>:*`, `Step Functions invokes ${name} as its LambdaInvoke task; the ":*" form covers the function's versions and aliases, nothing else.`);
+    }
+    return machine;
+  }
+
+  /** Prepare → Map over the segments the prepare step returns → commit. */
+  private segmentedSteps(scope: Construct, spec: SegmentedWorkflowSpec, fn: (name: HandlerName) => IFunction) {
+    const prepare = lambdaTask(scope, 'Prepare', fn(spec.prepare), { resultPath: '$.work' });
+    const segment = lambdaTask(scope, 'Segment', fn(spec.segment), {});
+    const map = new MapState(scope, spec.mapName, {
+      itemsPath: '$.work.segments',
+      itemSelector: {
+        projectId: JsonPath.stringAt('$.projectId'),
+        jobId: JsonPath.stringAt('$.jobId'),
+        backupId: JsonPath.stringAt('$.backupId'),
+        volumeId: JsonPath.stringAt('$.volumeId'),
+        segment: JsonPath.stringAt('$$.Map.Item.Value'),
+      },
+      maxConcurrency: this.maxConcurrency,
+      resultPath: JsonPath.DISCARD,
+    });
+    map.itemProcessor(segment);
+    const commit = lambdaTask(scope, 'Commit', fn(spec.commit), { resultPath: JsonPath.DISCARD });
+    return { chain: prepare.next(map).next(commit), catching: [prepare, map, commit] };
+  }
+
+  private singleStep(scope: Construct, spec: SingleStepWorkflowSpec, fn: (name: HandlerName) => IFunction) {
+    const step = lambdaTask(scope, spec.stepName, fn(spec.step), { resultPath: JsonPath.DISCARD });
+    return { chain: step, catching: [step] };
+  }
+
+  private machine(workflow: WorkflowName, definition: IChainable): StateMachine {
+    const id = WORKFLOWS[workflow].id;
     const logGroup = new LogGroup(this, `${id}Logs`, {
       // The vendedlogs prefix keeps the CloudWatch Logs resource policy small however many machines log.
       logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${id}`,
-      retention: retention ?? RetentionDays.ONE_MONTH,
+      retention: this.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const machine = new StateMachine(this, `${id}StateMachine`, {

@@ -3,9 +3,6 @@
 // The same zod schemas validate handler input on Lambda and in the local runtime.
 import { z } from 'zod';
 
-export const WORKFLOWS = ['volume-backup', 'volume-restore', 'backup-delete'] as const;
-export type WorkflowName = (typeof WORKFLOWS)[number];
-
 const id = z.string().min(1).max(128);
 
 /** Input of the volume-backup state machine (written by the API). */
@@ -57,8 +54,3 @@ export const FailureInput = z.object({
   error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough().optional(),
 });
 export type FailureInput = z.infer<typeof FailureInput>;
-
-/** Starts a workflow execution (Step Functions on AWS, aws-local-stepfunctions locally). */
-export interface WorkflowStarter {
-  start(workflow: WorkflowName, name: string, input: unknown): Promise<{ executionArn: string }>;
-}

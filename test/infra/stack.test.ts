@@ -2,7 +2,8 @@
 // REST API and the policy schedule. Synthesized in-process with bundling skipped.
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HANDLER_NAMES, HANDLER_SPECS, functionLogicalId } from '../../infra/handlers.ts';
+import { HANDLER_SPECS, functionLogicalId } from '../../infra/handlers.ts';
+import { HANDLER_NAMES } from '../../lib/workflows/registry.ts';
 import type { CfnTemplate } from '../../infra/synth.ts';
 import { actionsOf, resourcesOf, roleStatements, template } from './helpers.ts';
 

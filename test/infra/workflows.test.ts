@@ -2,7 +2,7 @@
 // DefinitionString (an Fn::Join; intrinsics become placeholder strings).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionLogicalId } from '../../infra/handlers.ts';
-import type { HandlerName } from '../../infra/handlers.ts';
+import type { HandlerName } from '../../lib/workflows/registry.ts';
 import { LOCAL_FUNCTION_ARN_PREFIX, synthesizeTemplate, workflowDefinitions } from '../../infra/synth.ts';
 import type { CfnTemplate } from '../../infra/synth.ts';
 import { RETRYABLE_ERRORS } from '../../infra/constructs/workflows.ts';

@@ -1,0 +1,121 @@
+// The one list of workflows and Lambda handlers. The CDK app (state machines, function environment),
+// the Step Functions starter, the local runtime and the handler wrapper all read it; adding a workflow
+// adds an entry here and its steps, nothing else to keep in step by hand.
+import type { z } from 'zod';
+import type { JobType } from '../catalog/jobs.ts';
+import type { NotifyEvent } from '../notify/notifier.ts';
+import { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from './contracts.ts';
+
+/** Every handler module `functions/<name>.ts`. */
+export const HANDLER_NAMES = [
+  'api',
+  'authorizer',
+  'backup-prepare',
+  'backup-segment',
+  'backup-commit',
+  'backup-fail',
+  'restore-prepare',
+  'restore-segment',
+  'restore-commit',
+  'restore-fail',
+  'delete-backup',
+  'delete-fail',
+  'notify',
+  'policy-tick',
+] as const;
+export type HandlerName = (typeof HANDLER_NAMES)[number];
+
+interface WorkflowSpecBase {
+  /** PascalCase id: the state machine's logical id is `<id>StateMachine`, its output `<id>StateMachineArn`. */
+  id: string;
+  /** The api function's environment variable holding the state machine ARN. */
+  arnEnv: string;
+  /** Validates the execution input (what the API starts it with). */
+  input: z.ZodType<{ projectId: string; jobId: string; backupId: string }>;
+  notifyEvent: NotifyEvent;
+  /** The VBS job type of the jobs this workflow runs. */
+  jobType: JobType;
+  /** The failure path's step: marks the job failed and puts its resources back. */
+  fail: HandlerName;
+}
+
+/** prepare → Map over segments → commit, as backups and restores run. */
+export interface SegmentedWorkflowSpec extends WorkflowSpecBase {
+  shape: 'segmented';
+  prepare: HandlerName;
+  segment: HandlerName;
+  commit: HandlerName;
+  /** The Map state's name. */
+  mapName: string;
+}
+
+/** One step, then notify. */
+export interface SingleStepWorkflowSpec extends WorkflowSpecBase {
+  shape: 'single';
+  step: HandlerName;
+  /** The step's state name. */
+  stepName: string;
+}
+
+export type WorkflowSpec = SegmentedWorkflowSpec | SingleStepWorkflowSpec;
+
+export const WORKFLOWS = {
+  'volume-backup': {
+    shape: 'segmented',
+    id: 'VolumeBackup',
+    arnEnv: 'OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN',
+    input: VolumeBackupInput,
+    notifyEvent: 'backup',
+    jobType: 'bksCreateBackup',
+    prepare: 'backup-prepare',
+    segment: 'backup-segment',
+    commit: 'backup-commit',
+    fail: 'backup-fail',
+    mapName: 'BackupSegments',
+  },
+  'volume-restore': {
+    shape: 'segmented',
+    id: 'VolumeRestore',
+    arnEnv: 'OPENVBS_WORKFLOW_VOLUME_RESTORE_ARN',
+    input: VolumeRestoreInput,
+    notifyEvent: 'restore',
+    jobType: 'bksRestoreBackup',
+    prepare: 'restore-prepare',
+    segment: 'restore-segment',
+    commit: 'restore-commit',
+    fail: 'restore-fail',
+    mapName: 'RestoreSegments',
+  },
+  'backup-delete': {
+    shape: 'single',
+    id: 'BackupDelete',
+    arnEnv: 'OPENVBS_WORKFLOW_BACKUP_DELETE_ARN',
+    input: BackupDeleteInput,
+    notifyEvent: 'delete',
+    jobType: 'bksDeleteBackup',
+    step: 'delete-backup',
+    stepName: 'DeleteBackup',
+    fail: 'delete-fail',
+  },
+} as const satisfies Record<string, WorkflowSpec>;
+
+export type WorkflowName = keyof typeof WORKFLOWS;
+export const WORKFLOW_NAMES = Object.keys(WORKFLOWS) as WorkflowName[];
+
+export function workflowSpec(name: WorkflowName): WorkflowSpec {
+  return WORKFLOWS[name];
+}
+
+/** The workflow that runs jobs of this type. */
+export function workflowOfJobType(jobType: JobType): WorkflowName | undefined {
+  return WORKFLOW_NAMES.find((name) => WORKFLOWS[name].jobType === jobType);
+}
+
+export function stateMachineLogicalId(workflow: WorkflowName): string {
+  return `${WORKFLOWS[workflow].id}StateMachine`;
+}
+
+/** Starts a workflow execution (Step Functions on AWS, the local runtime locally). */
+export interface WorkflowStarter {
+  start(workflow: WorkflowName, name: string, input: unknown): Promise<{ executionArn: string }>;
+}
