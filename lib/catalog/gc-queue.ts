@@ -3,14 +3,11 @@
 // drains the queue: it removes the backup's manifests and sweeps chunks that no committed manifest
 // references any more, with time margins. Nothing a live backup references is deleted here.
 //
-// queue item: pk "GCQ"  sk "<deletedAt ISO>#<project>#<backupId>"  { projectId, backupId, domainId, manifestPrefix, segmentCount }
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+// queue item: pk "GCQ"  sk "<deletedAt ISO>#<project>#<backupId>"  { projectId, backupId, domainId, manifestPrefix, segmentCount, deletedAt }
 import type { BackupRecord } from '../engine/ports.ts';
-import { backupSortKey, fromItem, projectKey } from './tables.ts';
-
-export const GC_QUEUE_KEY = 'GCQ';
+import { ConditionFailedError, cond, queryAll } from './table.ts';
+import type { Table } from './table.ts';
+import { GC_QUEUE_KEY, backupSortKey, fromItem, projectKey } from './tables.ts';
 
 export interface GcQueueEntry {
   projectId: string;
@@ -21,42 +18,44 @@ export interface GcQueueEntry {
   deletedAt: string;
 }
 
-/** Removes a `deleting` backup from the catalog and queues it for GC. False when it is not `deleting`. */
-export async function removeBackupAndQueueGc(ddb: DynamoDBDocumentClient, table: string, backup: BackupRecord): Promise<boolean> {
-  const deletedAt = new Date().toISOString();
-  const entry: GcQueueEntry = {
-    projectId: backup.projectId,
-    backupId: backup.backupId,
-    domainId: backup.domainId,
-    manifestPrefix: backup.manifestPrefix,
-    segmentCount: backup.segmentCount,
-    deletedAt,
-  };
-  try {
-    await ddb.send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Delete: {
-              TableName: table,
-              Key: { pk: projectKey(backup.projectId), sk: backupSortKey(backup.backupId) },
-              ConditionExpression: '#status = :deleting',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':deleting': 'deleting' },
-            },
-          },
-          { Put: { TableName: table, Item: { pk: GC_QUEUE_KEY, sk: `${deletedAt}#${backup.projectId}#${backup.backupId}`, ...entry } } },
-        ],
-      }),
-    );
-    return true;
-  } catch (err) {
-    if (err instanceof TransactionCanceledException) return false;
-    throw err;
-  }
+export interface GcQueue {
+  /** Removes a `deleting` backup from the catalog and queues it for GC. False when it is not `deleting`. */
+  removeBackupAndQueue(backup: BackupRecord): Promise<boolean>;
+  /** The queue, oldest deletion first. */
+  list(): Promise<GcQueueEntry[]>;
 }
 
-export async function listGcQueue(ddb: DynamoDBDocumentClient, table: string): Promise<GcQueueEntry[]> {
-  const res = await ddb.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :q', ExpressionAttributeValues: { ':q': GC_QUEUE_KEY } }));
-  return (res.Items ?? []).map((item) => fromItem<GcQueueEntry>(item));
+export class TableGcQueue implements GcQueue {
+  private readonly table: Table;
+
+  constructor(table: Table) {
+    this.table = table;
+  }
+
+  async removeBackupAndQueue(backup: BackupRecord): Promise<boolean> {
+    const entry: GcQueueEntry = {
+      projectId: backup.projectId,
+      backupId: backup.backupId,
+      domainId: backup.domainId,
+      manifestPrefix: backup.manifestPrefix,
+      segmentCount: backup.segmentCount,
+      deletedAt: new Date().toISOString(),
+    };
+    try {
+      await this.table.transact([
+        { delete: { pk: projectKey(backup.projectId), sk: backupSortKey(backup.backupId) }, if: cond.eq('status', 'deleting') },
+        { put: { pk: GC_QUEUE_KEY, sk: `${entry.deletedAt}#${backup.projectId}#${backup.backupId}`, ...entry } },
+      ]);
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionFailedError) return false;
+      throw err;
+    }
+  }
+
+  async list(): Promise<GcQueueEntry[]> {
+    const out: GcQueueEntry[] = [];
+    for await (const item of queryAll(this.table, { partition: GC_QUEUE_KEY })) out.push(fromItem<GcQueueEntry>(item));
+    return out;
+  }
 }

@@ -1,8 +1,8 @@
-// Jobs: long operations (backup, restore, delete) as the VBS job API shows them.
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { fromItem, jobSortKey, projectKey } from './tables.ts';
+// Jobs: long operations (backup, restore, delete) as the VBS job API shows them. While a job is open (INIT
+// or RUNNING) it is also in the index of open jobs, so a restarted runtime finds every unfinished job.
+import { ConditionFailedError, cond, queryAll } from './table.ts';
+import type { Table } from './table.ts';
+import { CATALOG_GSI1, OPEN_JOBS_KEY, fromItem, jobSortKey, openJobSortKey, projectKey } from './tables.ts';
 
 export type JobStatus = 'INIT' | 'RUNNING' | 'SUCCESS' | 'FAIL';
 export type JobType = 'bksCreateBackup' | 'bksRestoreBackup' | 'bksDeleteBackup';
@@ -31,63 +31,75 @@ export function jobProgress(job: JobRecord): number {
   return Math.min(99, Math.floor((job.bytesDone / job.bytesTotal) * 100));
 }
 
-export class JobStore {
-  private readonly ddb: DynamoDBDocumentClient;
-  private readonly table: string;
+const ENDED: JobStatus[] = ['SUCCESS', 'FAIL'];
+const isOpen = (status: JobStatus) => !ENDED.includes(status);
 
-  constructor(ddb: DynamoDBDocumentClient, table: string) {
-    this.ddb = ddb;
+export interface JobStore {
+  create(job: JobRecord): Promise<void>;
+  get(projectId: string, jobId: string): Promise<JobRecord | undefined>;
+  /** Sets fields; a job that already ended (SUCCESS/FAIL) is left alone (false), so retried tasks cannot reopen it. */
+  update(projectId: string, jobId: string, patch: Partial<Omit<JobRecord, 'projectId' | 'jobId'>>): Promise<boolean>;
+  /** Adds to the progress counter (atomic, so parallel segments can report). */
+  addProgress(projectId: string, jobId: string, bytes: number): Promise<void>;
+  /** Every job of the project, by job id. */
+  list(projectId: string): Promise<JobRecord[]>;
+  /** Jobs in INIT or RUNNING across all projects, oldest first: what a restart must resume or end. */
+  listUnfinished(): Promise<JobRecord[]>;
+}
+
+const jobKey = (projectId: string, jobId: string) => ({ pk: projectKey(projectId), sk: jobSortKey(jobId) });
+
+export class TableJobStore implements JobStore {
+  private readonly table: Table;
+
+  constructor(table: Table) {
     this.table = table;
   }
 
   async create(job: JobRecord): Promise<void> {
-    await this.ddb.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: projectKey(job.projectId), sk: jobSortKey(job.jobId), ...job },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
+    const openEntry = isOpen(job.status)
+      ? { [CATALOG_GSI1.partitionKey]: OPEN_JOBS_KEY, [CATALOG_GSI1.sortKey]: openJobSortKey(job.createdAt, job.projectId, job.jobId) }
+      : {};
+    await this.table.put({ ...jobKey(job.projectId, job.jobId), ...openEntry, ...job }, cond.notExists());
   }
 
   async get(projectId: string, jobId: string): Promise<JobRecord | undefined> {
-    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: projectKey(projectId), sk: jobSortKey(jobId) }, ConsistentRead: true }));
-    if (!res.Item) return undefined;
-    return fromItem<JobRecord>(res.Item);
+    const item = await this.table.get(jobKey(projectId, jobId));
+    return item ? fromItem<JobRecord>(item) : undefined;
   }
 
-  /** Sets fields; a job that already ended (SUCCESS/FAIL) is left alone, so retried tasks cannot reopen it. */
   async update(projectId: string, jobId: string, patch: Partial<Omit<JobRecord, 'projectId' | 'jobId'>>): Promise<boolean> {
-    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
-    if (!entries.length) return true;
+    const fields = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    if (!Object.keys(fields).length) return true;
+    const ends = patch.status !== undefined && !isOpen(patch.status);
     try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: projectKey(projectId), sk: jobSortKey(jobId) },
-          UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
-          ConditionExpression: 'attribute_exists(pk) AND NOT (#status IN (:done, :failed))',
-          ExpressionAttributeNames: { '#status': 'status', ...Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])) },
-          ExpressionAttributeValues: { ':done': 'SUCCESS', ':failed': 'FAIL', ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])) },
-        }),
+      await this.table.update(
+        jobKey(projectId, jobId),
+        { set: fields, ...(ends ? { remove: [CATALOG_GSI1.partitionKey, CATALOG_GSI1.sortKey] } : {}) },
+        cond.and(cond.exists(), cond.notIn('status', ENDED)),
       );
       return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
+      if (err instanceof ConditionFailedError) return false;
       throw err;
     }
   }
 
-  /** Adds to the progress counter (atomic, so parallel segments can report). */
   async addProgress(projectId: string, jobId: string, bytes: number): Promise<void> {
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: projectKey(projectId), sk: jobSortKey(jobId) },
-        UpdateExpression: 'ADD bytesDone :n',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':n': bytes },
-      }),
-    );
+    await this.table.update(jobKey(projectId, jobId), { add: { bytesDone: bytes } }, cond.exists());
+  }
+
+  async list(projectId: string): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    for await (const item of queryAll(this.table, { partition: projectKey(projectId), sortKey: { prefix: jobSortKey('') } })) out.push(fromItem<JobRecord>(item));
+    return out;
+  }
+
+  async listUnfinished(): Promise<JobRecord[]> {
+    const keys: Array<{ projectId: string; jobId: string }> = [];
+    for await (const item of queryAll(this.table, { index: 'gsi1', partition: OPEN_JOBS_KEY })) keys.push(fromItem<JobRecord>(item));
+    // Index reads may lag the table: read each job again and keep those still open.
+    const jobs = await Promise.all(keys.map(({ projectId, jobId }) => this.get(projectId, jobId)));
+    return jobs.filter((job): job is JobRecord => job !== undefined && isOpen(job.status));
   }
 }

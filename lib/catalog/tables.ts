@@ -1,11 +1,18 @@
-// DynamoDB table design, shared by the local provisioning and the CDK stack.
+// Catalog table design, shared by the DynamoDB table (CDK stack, local provisioning), the SQLite table and
+// the stores. The stores reach the table only through the port in table.ts.
 //
 // catalog table (OPENVBS_CATALOG_TABLE) — single table, keys `pk` (S) + `sk` (S):
-//   backup       pk "P#<project>"   sk "BACKUP#<backupId>"
+//   backup       pk "P#<project>"   sk "BACKUP#<backupId>"                      (backups.ts)
 //                gsi1pk "VOL#<project>#<volumeId>"  gsi1sk "<createdAt ISO>#<backupId>"  (a volume's backups by time)
 //   key domain   pk "P#<project>"   sk "DOMAIN#<kmsKeyId>"   (wrapped data key; one per project and KMS key)
-//   The service layer adds jobs, volumes and tokens to the same table under their own sk prefixes.
-// GSI `gsi1` (gsi1pk, gsi1sk), projection ALL.
+//   job          pk "P#<project>"   sk "JOB#<jobId>"                            (jobs.ts)
+//                while INIT or RUNNING: gsi1pk "JOBS#OPEN"  gsi1sk "<createdAt ISO>#<project>#<jobId>"
+//                (removed when the job ends, so unfinished jobs of every project cost one Query)
+//   volume       pk "P#<project>"   sk "VOLUME#<volumeId>"                      (volumes.ts, local-mode inventory)
+//   token        pk "TOKEN#<sha256 of token>"  sk "TOKEN"  (tokens.ts; the token itself is never stored)
+//   GC queue     pk "GCQ"           sk "<deletedAt ISO>#<project>#<backupId>"  (gc-queue.ts)
+// Secondary indexes: CATALOG_INDEXES below (projection ALL). An item is in an index when it has both of the
+// index's key attributes, which are strings like `pk` and `sk`.
 //
 // chunks table (OPENVBS_CHUNK_TABLE) — key `pk` (S) = "<domainId>#<chunk id hex>"; see dynamo-chunk-index.ts.
 export const CATALOG_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
@@ -22,14 +29,19 @@ export const projectKey = (projectId: string) => `P#${projectId}`;
 export const backupSortKey = (backupId: string) => `BACKUP#${backupId}`;
 export const domainSortKey = (kmsKeyId: string) => `DOMAIN#${kmsKeyId}`;
 export const volumeBackupsKey = (projectId: string, volumeId: string) => `VOL#${projectId}#${volumeId}`;
-//   job          pk "P#<project>"   sk "JOB#<jobId>"          (jobs.ts)
-//   volume       pk "P#<project>"   sk "VOLUME#<volumeId>"    (volumes.ts, local-mode inventory)
-//   token        pk "TOKEN#<sha256 of token>"  sk "TOKEN"     (tokens.ts; the token itself is never stored)
 export const jobSortKey = (jobId: string) => `JOB#${jobId}`;
+export const OPEN_JOBS_KEY = 'JOBS#OPEN';
+export const openJobSortKey = (createdAt: string, projectId: string, jobId: string) => `${createdAt}#${projectId}#${jobId}`;
 export const volumeSortKey = (volumeId: string) => `VOLUME#${volumeId}`;
 export const tokenKey = (tokenHash: string) => `TOKEN#${tokenHash}`;
+export const TOKEN_SORT_KEY = 'TOKEN';
+export const GC_QUEUE_KEY = 'GCQ';
 
-const KEY_ATTRS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
+const KEY_ATTRS = [
+  CATALOG_KEYS.partitionKey,
+  CATALOG_KEYS.sortKey,
+  ...Object.values(CATALOG_INDEXES).flatMap((index) => [index.partitionKey, index.sortKey]),
+];
 
 /** The stored record of an item: its attributes without the table's key attributes. */
 export function fromItem<T>(item: Record<string, unknown>): T {

@@ -1,8 +1,7 @@
 // Local-mode volume inventory: raw images (or block devices) registered per project, with the VBS-like
 // status a backup or restore holds while it runs. A volume is locked by exactly one job at a time.
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionFailedError, cond, queryAll } from './table.ts';
+import type { Table } from './table.ts';
 import { fromItem, projectKey, volumeSortKey } from './tables.ts';
 
 export type VolumeStatus = 'available' | 'in-use' | 'backing-up' | 'restoring' | 'error';
@@ -29,105 +28,96 @@ export class VolumeLockedError extends Error {
   override name = 'VolumeLockedError';
 }
 
-export class VolumeStore {
-  private readonly ddb: DynamoDBDocumentClient;
-  private readonly table: string;
-
-  constructor(ddb: DynamoDBDocumentClient, table: string) {
-    this.ddb = ddb;
-    this.table = table;
-  }
-
-  private key(projectId: string, volumeId: string) {
-    return { pk: projectKey(projectId), sk: volumeSortKey(volumeId) };
-  }
-
-  async create(volume: VolumeRecord): Promise<void> {
-    await this.ddb.send(
-      new PutCommand({ TableName: this.table, Item: { ...this.key(volume.projectId, volume.volumeId), ...volume }, ConditionExpression: 'attribute_not_exists(pk)' }),
-    );
-  }
-
-  async get(projectId: string, volumeId: string): Promise<VolumeRecord | undefined> {
-    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: this.key(projectId, volumeId), ConsistentRead: true }));
-    if (!res.Item) return undefined;
-    return fromItem<VolumeRecord>(res.Item);
-  }
-
-  async list(projectId: string): Promise<VolumeRecord[]> {
-    const out: VolumeRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const res = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': projectKey(projectId), ':prefix': 'VOLUME#' },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of res.Items ?? []) {
-        out.push(fromItem<VolumeRecord>(item));
-      }
-      startKey = res.LastEvaluatedKey;
-    } while (startKey);
-    return out;
-  }
-
+export interface VolumeStore {
+  create(volume: VolumeRecord): Promise<void>;
+  get(projectId: string, volumeId: string): Promise<VolumeRecord | undefined>;
+  list(projectId: string): Promise<VolumeRecord[]>;
   /** Deletes an unlocked volume; false when it is locked or gone. */
-  async delete(projectId: string, volumeId: string): Promise<boolean> {
-    try {
-      await this.ddb.send(
-        new DeleteCommand({ TableName: this.table, Key: this.key(projectId, volumeId), ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(lockJobId)' }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
-  }
-
+  delete(projectId: string, volumeId: string): Promise<boolean>;
   /**
    * Locks the volume for `jobId` and sets `busyStatus`, if it is in one of `from` and not locked.
    * Idempotent for the same job. Throws VolumeLockedError otherwise.
    */
-  async lock(projectId: string, volumeId: string, jobId: string, busyStatus: VolumeStatus, from: VolumeStatus[]): Promise<VolumeRecord> {
+  lock(projectId: string, volumeId: string, jobId: string, busyStatus: VolumeStatus, from: VolumeStatus[]): Promise<VolumeRecord>;
+  /** Releases the lock `jobId` holds, back to the status before it (or `status`). No-op if not held. */
+  release(projectId: string, volumeId: string, jobId: string, status?: VolumeStatus): Promise<void>;
+}
+
+/** Lock attempts that lose a race against another status change before giving up. */
+const LOCK_ATTEMPTS = 5;
+
+const volumeKey = (projectId: string, volumeId: string) => ({ pk: projectKey(projectId), sk: volumeSortKey(volumeId) });
+
+export class TableVolumeStore implements VolumeStore {
+  private readonly table: Table;
+
+  constructor(table: Table) {
+    this.table = table;
+  }
+
+  async create(volume: VolumeRecord): Promise<void> {
+    await this.table.put({ ...volumeKey(volume.projectId, volume.volumeId), ...volume }, cond.notExists());
+  }
+
+  async get(projectId: string, volumeId: string): Promise<VolumeRecord | undefined> {
+    const item = await this.table.get(volumeKey(projectId, volumeId));
+    return item ? fromItem<VolumeRecord>(item) : undefined;
+  }
+
+  async list(projectId: string): Promise<VolumeRecord[]> {
+    const out: VolumeRecord[] = [];
+    for await (const item of queryAll(this.table, { partition: projectKey(projectId), sortKey: { prefix: volumeSortKey('') } })) {
+      out.push(fromItem<VolumeRecord>(item));
+    }
+    return out;
+  }
+
+  async delete(projectId: string, volumeId: string): Promise<boolean> {
     try {
-      const res = await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: this.key(projectId, volumeId),
-          UpdateExpression: 'SET statusBeforeLock = #status, #status = :busy, lockJobId = :job, updatedAt = :now',
-          ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(lockJobId) AND #status IN (${from.map((_, i) => `:f${i}`).join(', ')})`,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':busy': busyStatus, ':job': jobId, ':now': new Date().toISOString(), ...Object.fromEntries(from.map((s, i) => [`:f${i}`, s])) },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return fromItem<VolumeRecord>(res.Attributes!);
+      await this.table.delete(volumeKey(projectId, volumeId), cond.and(cond.exists(), cond.absent('lockJobId')));
+      return true;
     } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      const current = await this.get(projectId, volumeId);
-      if (current?.lockJobId === jobId) return current;
-      throw new VolumeLockedError(current ? `volume ${volumeId} is ${current.status}${current.lockJobId ? ` (job ${current.lockJobId})` : ''}` : `volume ${volumeId} not found`);
+      if (err instanceof ConditionFailedError) return false;
+      throw err;
     }
   }
 
-  /** Releases the lock `jobId` holds, back to the status before it (or `status`). No-op if not held. */
+  async lock(projectId: string, volumeId: string, jobId: string, busyStatus: VolumeStatus, from: VolumeStatus[]): Promise<VolumeRecord> {
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+      const current = await this.get(projectId, volumeId);
+      if (current?.lockJobId === jobId) return current;
+      if (!current || current.lockJobId || !from.includes(current.status)) throw lockedError(volumeId, current);
+      // The status to return to is the one read above; the condition makes sure it is still the status.
+      try {
+        const item = await this.table.update(
+          volumeKey(projectId, volumeId),
+          { set: { statusBeforeLock: current.status, status: busyStatus, lockJobId: jobId, updatedAt: new Date().toISOString() } },
+          cond.and(cond.exists(), cond.absent('lockJobId'), cond.eq('status', current.status)),
+        );
+        return fromItem<VolumeRecord>(item);
+      } catch (err) {
+        if (!(err instanceof ConditionFailedError)) throw err;
+      }
+    }
+    throw lockedError(volumeId, await this.get(projectId, volumeId));
+  }
+
   async release(projectId: string, volumeId: string, jobId: string, status?: VolumeStatus): Promise<void> {
+    const current = await this.get(projectId, volumeId);
+    if (current?.lockJobId !== jobId) return;
     try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: this.key(projectId, volumeId),
-          UpdateExpression: 'SET #status = :status, updatedAt = :now REMOVE lockJobId, statusBeforeLock',
-          ConditionExpression: 'lockJobId = :job',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':job': jobId, ':now': new Date().toISOString(), ':status': status ?? (await this.get(projectId, volumeId))?.statusBeforeLock ?? 'available' },
-        }),
+      await this.table.update(
+        volumeKey(projectId, volumeId),
+        { set: { status: status ?? current.statusBeforeLock ?? 'available', updatedAt: new Date().toISOString() }, remove: ['lockJobId', 'statusBeforeLock'] },
+        cond.eq('lockJobId', jobId),
       );
     } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      if (!(err instanceof ConditionFailedError)) throw err;
     }
   }
+}
+
+function lockedError(volumeId: string, current: VolumeRecord | undefined): VolumeLockedError {
+  if (!current) return new VolumeLockedError(`volume ${volumeId} not found`);
+  return new VolumeLockedError(`volume ${volumeId} is ${current.status}${current.lockJobId ? ` (job ${current.lockJobId})` : ''}`);
 }

@@ -5,8 +5,8 @@ import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, NotFoundExcep
 import { CreateBucketCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import type { AwsClients } from '../aws/clients.ts';
-import { CATALOG_GSI1, CATALOG_KEYS, CHUNK_KEYS } from '../catalog/tables.ts';
-import type { ServiceConfig } from '../config.ts';
+import { CATALOG_INDEXES, CATALOG_KEYS, CHUNK_KEYS } from '../catalog/tables.ts';
+import type { AwsServiceConfig } from '../config.ts';
 
 async function ensureTable(clients: AwsClients, input: ConstructorParameters<typeof CreateTableCommand>[0]) {
   try {
@@ -30,7 +30,7 @@ async function ensureKey(clients: AwsClients, alias: string): Promise<string> {
 }
 
 /** `prefix`: lower-case letters, digits and dashes; names every resource. */
-export async function provisionLocalResources(clients: AwsClients, prefix = 'openvbs'): Promise<ServiceConfig> {
+export async function provisionLocalResources(clients: AwsClients, prefix = 'openvbs'): Promise<AwsServiceConfig> {
   const bucket = `${prefix}-data`;
   try {
     await clients.s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -38,29 +38,24 @@ export async function provisionLocalResources(clients: AwsClients, prefix = 'ope
     if (!(err instanceof S3ServiceException && (err.name === 'BucketAlreadyOwnedByYou' || err.name === 'BucketAlreadyExists'))) throw err;
   }
   const catalogTable = `${prefix}-catalog`;
+  const indexes = Object.values(CATALOG_INDEXES);
+  const keyAttributes = new Set([CATALOG_KEYS.partitionKey, CATALOG_KEYS.sortKey, ...indexes.flatMap((index) => [index.partitionKey, index.sortKey])]);
   await ensureTable(clients, {
     TableName: catalogTable,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [
-      { AttributeName: CATALOG_KEYS.partitionKey, AttributeType: 'S' },
-      { AttributeName: CATALOG_KEYS.sortKey, AttributeType: 'S' },
-      { AttributeName: CATALOG_GSI1.partitionKey, AttributeType: 'S' },
-      { AttributeName: CATALOG_GSI1.sortKey, AttributeType: 'S' },
-    ],
+    AttributeDefinitions: [...keyAttributes].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
     KeySchema: [
       { AttributeName: CATALOG_KEYS.partitionKey, KeyType: 'HASH' },
       { AttributeName: CATALOG_KEYS.sortKey, KeyType: 'RANGE' },
     ],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: CATALOG_GSI1.indexName,
-        KeySchema: [
-          { AttributeName: CATALOG_GSI1.partitionKey, KeyType: 'HASH' },
-          { AttributeName: CATALOG_GSI1.sortKey, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-    ],
+    GlobalSecondaryIndexes: indexes.map((index) => ({
+      IndexName: index.indexName,
+      KeySchema: [
+        { AttributeName: index.partitionKey, KeyType: 'HASH' },
+        { AttributeName: index.sortKey, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    })),
   });
   const chunkTable = `${prefix}-chunks`;
   await ensureTable(clients, {
@@ -71,5 +66,5 @@ export async function provisionLocalResources(clients: AwsClients, prefix = 'ope
   });
   const serviceKeyId = await ensureKey(clients, `alias/${prefix}-service`);
   const topic = await clients.sns.send(new CreateTopicCommand({ Name: `${prefix}-events` }));
-  return { bucket, catalogTable, chunkTable, serviceKeyId, topicArn: topic.TopicArn };
+  return { backend: 'aws', bucket, catalogTable, chunkTable, serviceKeyId, topicArn: topic.TopicArn };
 }

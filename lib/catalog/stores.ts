@@ -1,0 +1,30 @@
+// Every catalog store over one table: what the services and workflow steps are given.
+import { TableBackupStore } from './backups.ts';
+import type { BackupStore } from './backups.ts';
+import { TableGcQueue } from './gc-queue.ts';
+import type { GcQueue } from './gc-queue.ts';
+import { TableJobStore } from './jobs.ts';
+import type { JobStore } from './jobs.ts';
+import type { Table } from './table.ts';
+import { TableTokenStore } from './tokens.ts';
+import type { TokenStore } from './tokens.ts';
+import { TableVolumeStore } from './volumes.ts';
+import type { VolumeStore } from './volumes.ts';
+
+export interface CatalogStores {
+  backups: BackupStore;
+  jobs: JobStore;
+  volumes: VolumeStore;
+  tokens: TokenStore;
+  gcQueue: GcQueue;
+}
+
+export function createCatalogStores(table: Table): CatalogStores {
+  return {
+    backups: new TableBackupStore(table),
+    jobs: new TableJobStore(table),
+    volumes: new TableVolumeStore(table),
+    tokens: new TableTokenStore(table),
+    gcQueue: new TableGcQueue(table),
+  };
+}
