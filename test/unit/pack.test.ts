@@ -250,3 +250,40 @@ describe('PackWriter', () => {
     }
   });
 });
+
+describe('pack format version', () => {
+  /** A stored pack whose trailer magic is replaced by `magic` (8 bytes). */
+  async function withMagic(magic: string) {
+    const store = new MemoryStore();
+    const { key, body } = await storedPack(store);
+    const changed = Buffer.from(body);
+    changed.write(magic, changed.length - PACK_MAGIC.length, 'latin1');
+    await store.put(key, changed);
+    return { store, key, size: changed.length };
+  }
+
+  it('writes format version 01 in the trailer magic', async () => {
+    const { body } = await storedPack(new MemoryStore());
+    expect(body.subarray(body.length - 8).toString('latin1')).toBe('OVBSPK01');
+  });
+
+  it.each(['02', '99', '00'])('refuses a pack of format version %s, naming the pack and the version it found', async (version) => {
+    const { store, key, size } = await withMagic(`OVBSPK${version}`);
+    const read = readPackHeader(store, keys, key, size);
+    await expect(read).rejects.toMatchObject({ name: 'PackFormatError', packKey: key, version });
+    await expect(read).rejects.toThrow(`${key} is not an OpenVBS pack of a known version: its trailer says format version "${version}"; this OpenVBS reads only 01`);
+  });
+
+  it('refuses an object without a pack magic, naming it and what it found', async () => {
+    const { store, key, size } = await withMagic('NOTAPACK');
+    const read = readPackHeader(store, keys, key, size);
+    await expect(read).rejects.toMatchObject({ name: 'PackFormatError', packKey: key, version: undefined });
+    await expect(read).rejects.toThrow(`${key} is not an OpenVBS pack: it does not end in OVBSPK01 (found 0x${Buffer.from('NOTAPACK').toString('hex')})`);
+  });
+
+  it('refuses an object shorter than a pack trailer without reading past its start', async () => {
+    const store = new MemoryStore();
+    await store.put('packs/x/tiny', Buffer.from('OVBSPK1'));
+    await expect(readPackHeader(store, keys, 'packs/x/tiny', 7)).rejects.toMatchObject({ name: 'PackFormatError', packKey: 'packs/x/tiny' });
+  });
+});
