@@ -22,6 +22,23 @@ export class S3ObjectStore implements ObjectStore {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength }));
   }
 
+  async putIfAbsent(key: string, body: Uint8Array): Promise<boolean> {
+    // S3 conditional write: 412 when the key exists. A 409 means a concurrent conditional write to the same
+    // key was in flight; asking again yields the outcome once it settles.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.s3.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.byteLength, IfNoneMatch: '*' }),
+        );
+        return true;
+      } catch (err) {
+        const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+        if (status === 412) return false;
+        if (status !== 409 || attempt === 3) throw err;
+      }
+    }
+  }
+
   async get(key: string): Promise<Buffer> {
     return this.read(key);
   }
