@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 const REEXEC_MARK = 'OPENVBS_CLI_REEXEC';
 
 if (process.features.typescript) {
-  await import('../lib/cli/main.ts');
+  const { main } = await import('../lib/cli/main.ts');
+  await main();
 } else {
   const pinned = fileURLToPath(new URL('../node_modules/.bin/node', import.meta.url));
   if (process.env[REEXEC_MARK] || !existsSync(pinned)) {

@@ -50,6 +50,22 @@ export interface Backup {
   [key: string]: unknown;
 }
 
+/** A customer key (`POST|GET /v1/{project_id}/keys`): a volume names one as its `kms_key_id`. */
+export interface Key {
+  id: string;
+  arn: string;
+  alias?: string | null;
+  description?: string | null;
+  enabled: boolean;
+  created_at: string;
+  [key: string]: unknown;
+}
+
+export interface KeyCreateRequest {
+  alias?: string;
+  description?: string;
+}
+
 export interface Link {
   rel: string;
   href: string;
@@ -232,6 +248,19 @@ export class OpenVbsClient {
 
   showVolume(id: string) {
     return this.request<{ volume: Volume }>('GET', this.v2(`/volumes/${encodeURIComponent(id)}`));
+  }
+
+  /** 204, no body. */
+  async deleteVolume(id: string): Promise<void> {
+    await this.request<undefined>('DELETE', this.v2(`/volumes/${encodeURIComponent(id)}`));
+  }
+
+  createKey(key: KeyCreateRequest) {
+    return this.request<{ key: Key }>('POST', this.v1('/keys'), { key });
+  }
+
+  listKeys() {
+    return this.request<{ keys: Key[] }>('GET', this.v1('/keys'));
   }
 
   createBackup(backup: BackupCreateRequest) {

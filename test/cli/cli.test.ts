@@ -1,7 +1,10 @@
 // The whole CLI as a user runs it: `node bin/openvbs.mjs …` in a child process against the fake API
 // (a real HTTP server on 127.0.0.1), checking exit codes, stdout and stderr.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT, startFakeApi, TOKEN } from './fake-api.ts';
@@ -12,14 +15,26 @@ const NODE = `${repo}node_modules/.bin/node`;
 const BIN = `${repo}bin/openvbs.mjs`;
 
 let api: FakeApi;
+// OPENVBS_HOME of every run: empty unless a test writes a connection file into it.
+let home: string;
 
 beforeAll(async () => {
   api = await startFakeApi();
+  home = mkdtempSync(join(tmpdir(), 'openvbs-cli-'));
 });
 
 afterAll(async () => {
   await api?.close();
+  rmSync(home, { recursive: true, force: true });
 });
+
+function writeConnectionFile(connection: { url: string; project_id: string; token: string }): string {
+  const dir = mkdtempSync(join(home, 'home-'));
+  writeFileSync(join(dir, 'connection.json'), JSON.stringify(connection), { mode: 0o600 });
+  return dir;
+}
+
+const NO_CONNECTION_ENV = { OPENVBS_URL: undefined, OPENVBS_PROJECT: undefined, OPENVBS_TOKEN: undefined };
 
 interface Result {
   code: number;
@@ -29,7 +44,7 @@ interface Result {
 
 function openvbs(args: string[], env: Record<string, string | undefined> = {}, node = NODE): Promise<Result> {
   const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, OPENVBS_URL: api.url, OPENVBS_PROJECT: PROJECT, OPENVBS_TOKEN: TOKEN, ...env })) {
+  for (const [k, v] of Object.entries({ ...process.env, OPENVBS_HOME: home, OPENVBS_URL: api.url, OPENVBS_PROJECT: PROJECT, OPENVBS_TOKEN: TOKEN, ...env })) {
     if (v !== undefined) childEnv[k] = v;
   }
   return new Promise((resolve) => {
@@ -58,18 +73,34 @@ describe('openvbs (child process)', () => {
   it('prints help with --help and exits 0', async () => {
     const r = await openvbs(['--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^usage: openvbs <command>/);
-    expect(r.stdout).toContain('backup restore ID --volume TARGET');
+    expect(r.stdout).toMatch(/^Usage: openvbs \[options\] \[command\]/);
+    expect(r.stdout).toMatch(/^ {2}backup create\|list\|show\|delete\|restore /m);
   });
 
-  it('prints usage and exits 2 on a usage error', async () => {
+  it('prints the help of a subcommand with its options', async () => {
+    const r = await openvbs(['backup', 'create', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: openvbs backup create \[options\]\n/);
+    expect(r.stdout).toMatch(/^ {2}--volume <id> +the volume to back up$/m);
+    expect(r.stdout).toMatch(/^ {2}--timeout <seconds> +give up waiting/m);
+    expect(r.stdout).toMatch(/^Global Options:$/m);
+  });
+
+  it('prints a usage error as one line and exits 2', async () => {
     const r = await openvbs(['backup', 'create', '--volume', 'vol-1']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^error: missing --name\n\nusage: openvbs backup create /);
+    expect(r.stderr).toBe("error: required option '--name <name>' not specified (see `openvbs backup create --help`)\n");
     const unknown = await openvbs(['snapshot', 'list']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/^error: unknown command "snapshot"\n\nusage: openvbs <command>/);
+    expect(unknown.stderr).toBe("error: unknown command 'snapshot' (see `openvbs --help`)\n");
+  });
+
+  it('prints a usage error as JSON with --json', async () => {
+    const r = await openvbs(['--json', 'backup', 'create', '--volume', 'vol-1']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'usage', message: "required option '--name <name>' not specified" } });
   });
 
   it('sends the token and prints a show as key: value', async () => {
@@ -116,10 +147,18 @@ describe('openvbs (child process)', () => {
     expect(r.stderr).toBe('error: VolumeBackup.0005: backup name must not start with "auto"\n');
   });
 
+  it('prints an API error as JSON on stderr with --json and exits 1', async () => {
+    const r = await openvbs(['backup', 'create', '--volume', 'vol-1', '--name', 'autobk_manual', '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.endsWith('\n')).toBe(true);
+    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'VolumeBackup.0005', message: 'backup name must not start with "auto"' } });
+  });
+
   it('prints a 401 with a hint about the token and exits 1', async () => {
     const r = await openvbs(['volume', 'list'], { OPENVBS_TOKEN: 'not-the-token' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: OpenVBS\.0401: missing or invalid X-Auth-Token\nhint: check OPENVBS_TOKEN/);
+    expect(r.stderr).toMatch(/^error: OpenVBS\.0401: missing or invalid X-Auth-Token\nhint: check the token/);
     noStack(r);
   });
 
@@ -172,14 +211,53 @@ describe('openvbs (child process)', () => {
     const r = await openvbs(['backup', 'list'], { OPENVBS_URL: `http://127.0.0.1:${port}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      `error: cannot reach the OpenVBS API at http://127.0.0.1:${port}: connection refused (ECONNREFUSED); is the server running? (\`npm start\` prints OPENVBS_URL)\n`,
+      `error: cannot reach the OpenVBS API at http://127.0.0.1:${port}: connection refused (ECONNREFUSED); is the server running? (\`npm start\` starts one)\n`,
     );
   });
 
-  it('exits 2 when not configured', async () => {
-    const r = await openvbs(['volume', 'list'], { OPENVBS_URL: undefined, OPENVBS_PROJECT: undefined, OPENVBS_TOKEN: undefined });
+  it('exits 2 saying how to get a service when none is found', async () => {
+    const r = await openvbs(['volume', 'list'], NO_CONNECTION_ENV);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: not configured: set OPENVBS_URL \(or --url\), OPENVBS_PROJECT \(or --project\), OPENVBS_TOKEN \(or --token\)/);
+    expect(r.stderr).toBe(
+      'error: no OpenVBS service found: start one with `npm start` or set OPENVBS_URL, OPENVBS_PROJECT and OPENVBS_TOKEN ' +
+        `(or --url, --project, --token); there is no ${join(home, 'connection.json')}\n`,
+    );
+  });
+
+  it("finds the local service in $OPENVBS_HOME/connection.json with nothing exported", async () => {
+    const dir = writeConnectionFile({ url: api.url, project_id: PROJECT, token: TOKEN });
+    const r = await openvbs(['volume', 'show', 'vol-1'], { ...NO_CONNECTION_ENV, OPENVBS_HOME: dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^id: +vol-1$/m);
+    expect(api.requests.at(-1)).toMatchObject({ path: `/v2/${PROJECT}/volumes/vol-1`, token: TOKEN });
+  });
+
+  it('lets the environment override the connection file', async () => {
+    // The file's token is stale; the exported one is used.
+    const stale = writeConnectionFile({ url: api.url, project_id: PROJECT, token: 'stale-token' });
+    const r = await openvbs(['volume', 'list', '--json'], { ...NO_CONNECTION_ENV, OPENVBS_HOME: stale, OPENVBS_TOKEN: TOKEN });
+    expect(r.code).toBe(0);
+    expect(api.requests.at(-1)).toMatchObject({ path: `/v2/${PROJECT}/volumes`, token: TOKEN });
+
+    // The file names a service that is gone; the exported one is used, with the exported settings.
+    const gone = writeConnectionFile({ url: `http://127.0.0.1:${await closedPort()}`, project_id: 'other', token: 'other-token' });
+    const other = await openvbs(['backup', 'show', 'bk-1', '--json'], { OPENVBS_HOME: gone });
+    expect(other.code).toBe(0);
+    expect(JSON.parse(other.stdout).backup.id).toBe('bk-1');
+  });
+
+  it('deletes a volume and creates and lists keys', async () => {
+    api.volumes.push({ ...api.volumes[0]!, id: 'vol-spare' });
+    const deleted = await openvbs(['volume', 'delete', 'vol-spare']);
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toBe('volume vol-spare deleted\n');
+    expect(api.volumes.map((v) => v.id)).not.toContain('vol-spare');
+    const created = await openvbs(['key', 'create', '--alias', 'child', '--json']);
+    expect(created.code).toBe(0);
+    const { key } = JSON.parse(created.stdout) as { key: { id: string } };
+    const listed = await openvbs(['key', 'list']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`^${key.id} +child +true `, 'm'));
   });
 
   it('runs under a Node without type stripping by re-running itself with the pinned Node', async () => {

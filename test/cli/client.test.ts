@@ -30,6 +30,9 @@ describe('OpenVbsClient', () => {
     await c.createVolume({ name: 'd', size: 2 });
     await c.listVolumes();
     await c.showVolume('v/1');
+    await c.deleteVolume('v/1');
+    await c.createKey({ alias: 'finance' });
+    await c.listKeys();
     await c.createBackup({ volume_id: 'v1', name: 'b', extend_param: { FullBackup: 'true' } });
     await c.listBackups({ status: 'available', limit: 2, marker: undefined });
     await c.listBackups();
@@ -42,6 +45,9 @@ describe('OpenVbsClient', () => {
       'POST https://api.example/prod/v2/p%201/volumes',
       'GET https://api.example/prod/v2/p%201/volumes',
       'GET https://api.example/prod/v2/p%201/volumes/v%2F1',
+      'DELETE https://api.example/prod/v2/p%201/volumes/v%2F1',
+      'POST https://api.example/prod/v1/p%201/keys',
+      'GET https://api.example/prod/v1/p%201/keys',
       'POST https://api.example/prod/v2/p%201/cloudbackups',
       'GET https://api.example/prod/v2/p%201/backups/detail?status=available&limit=2',
       'GET https://api.example/prod/v2/p%201/backups/detail',
@@ -54,9 +60,11 @@ describe('OpenVbsClient', () => {
     expect(calls[0]!.body).toEqual({ token: { description: 'ci' } });
     expect(calls[0]!.headers['Content-Type']).toBe('application/json');
     expect(calls[1]!.body).toEqual({ volume: { name: 'd', size: 2 } });
-    expect(calls[4]!.body).toEqual({ backup: { volume_id: 'v1', name: 'b', extend_param: { FullBackup: 'true' } } });
-    expect(calls[8]!.body).toBeUndefined();
-    expect(calls[9]!.body).toEqual({ restore: { volume_id: 'v2' } });
+    expect(calls[4]!.body).toBeUndefined();
+    expect(calls[5]!.body).toEqual({ key: { alias: 'finance' } });
+    expect(calls[7]!.body).toEqual({ backup: { volume_id: 'v1', name: 'b', extend_param: { FullBackup: 'true' } } });
+    expect(calls[11]!.body).toBeUndefined();
+    expect(calls[12]!.body).toEqual({ restore: { volume_id: 'v2' } });
   });
 
   it('turns error answers into ApiError with the code and message', async () => {
@@ -75,6 +83,12 @@ describe('OpenVbsClient', () => {
     const err = await c.listVolumes().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as Error).message).toBe('cannot reach the OpenVBS API at http://127.0.0.1:9: connection refused (ECONNREFUSED)');
+  });
+
+  it('takes a 204 without a body', async () => {
+    const fn = (async () => new Response(null, { status: 204 })) as typeof fetch;
+    const c = new OpenVbsClient({ url: 'http://h', project: 'p', token: 't', fetch: fn });
+    await expect(c.deleteVolume('v1')).resolves.toBeUndefined();
   });
 
   it('rejects a success answer that is not JSON', async () => {

@@ -1,7 +1,7 @@
 // A test double of the OpenVBS HTTP API for the CLI tests: node:http on 127.0.0.1, just the endpoints
 // the CLI calls, with the request and response shapes of docs/service-contract.md. Jobs follow a
-// script: every GET of a job returns its next state (the last one repeats). The real server is tested
-// end to end elsewhere.
+// script: every GET of a job returns its next state (the last one repeats). Each instance has its own
+// volumes and keys. The real server is tested end to end elsewhere.
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +26,8 @@ export interface FakeApi {
   requests: RecordedRequest[];
   /** Job scripts by job id (states returned by successive GETs). */
   jobs: Map<string, { script: JobState[]; polls: number }>;
+  volumes: Volume[];
+  keys: Key[];
   /** Adds a job with a script; returns its id. */
   addJob(script: JobState[]): string;
   close(): Promise<void>;
@@ -81,7 +83,18 @@ export function failScript(jobId: string, jobType: string, entities: Record<stri
   ];
 }
 
-const volumes = [
+type Volume = (typeof initialVolumes)[number];
+
+interface Key {
+  id: string;
+  arn: string;
+  alias: string | null;
+  description: string | null;
+  enabled: boolean;
+  created_at: string;
+}
+
+const initialVolumes = [
   {
     id: 'vol-1',
     name: 'data',
@@ -166,6 +179,8 @@ export async function startFakeApi(): Promise<FakeApi> {
     return id;
   };
   const newJobId = () => `job-${nextJob++}`;
+  const volumes: Volume[] = initialVolumes.map((v) => ({ ...v }));
+  const keys: Key[] = [];
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -219,6 +234,32 @@ export async function startFakeApi(): Promise<FakeApi> {
           const v = volumes.find((x) => x.id === id);
           return v ? send(res, 200, { volume: v }) : error(res, 404, 'OpenVBS.0404', `Volume ${id} could not be found.`);
         }
+        case 'DELETE /v2/volumes/:id': {
+          const i = volumes.findIndex((x) => x.id === id);
+          if (i < 0) return error(res, 404, 'OpenVBS.0404', `Volume ${id} could not be found.`);
+          if (volumes[i]!.status !== 'available') return error(res, 400, 'VolumeBackup.0012', `volume ${id} is ${volumes[i]!.status}`);
+          volumes.splice(i, 1);
+          return send(res, 204);
+        }
+        case 'POST /v1/keys': {
+          const k = b.key ?? {};
+          if (k.alias !== undefined && (typeof k.alias !== 'string' || keys.some((x) => x.alias === k.alias))) {
+            return error(res, 409, 'OpenVBS.0409', `alias ${String(k.alias)} is already in use`);
+          }
+          const keyId = `key-${keys.length + 1}`;
+          const key: Key = {
+            id: keyId,
+            arn: `arn:openvbs:kms:local:${PROJECT}:key/${keyId}`,
+            alias: typeof k.alias === 'string' ? k.alias : null,
+            description: typeof k.description === 'string' ? k.description : null,
+            enabled: true,
+            created_at: '2025-01-01T12:00:00.000Z',
+          };
+          keys.push(key);
+          return send(res, 201, { key });
+        }
+        case 'GET /v1/keys':
+          return send(res, 200, { keys });
         case 'POST /v2/cloudbackups': {
           const bk = b.backup ?? {};
           if (typeof bk.name === 'string' && bk.name.startsWith('auto')) {
@@ -280,6 +321,8 @@ export async function startFakeApi(): Promise<FakeApi> {
     url: `http://127.0.0.1:${port}`,
     requests,
     jobs,
+    volumes,
+    keys,
     addJob,
     close: () =>
       new Promise<void>((resolve) => {

@@ -11,7 +11,7 @@ import {
   formatRate,
   formatTable,
 } from '../../lib/cli/render.ts';
-import { backupType, formatBackupTable, nextMarker } from '../../lib/cli/run.ts';
+import { backupType, formatBackupTable, nextMarker } from '../../lib/cli/commands/backups.ts';
 import type { Backup } from '../../lib/cli/client.ts';
 
 describe('formatProgress', () => {

@@ -1,19 +1,26 @@
 // `run` in-process against the fake API, with a fake clock: output shapes, the progress display on a
-// terminal, and the request bodies the commands send.
+// terminal, the request bodies the commands send, and errors in text and in JSON.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../lib/cli/run.ts';
-import type { CliIO } from '../../lib/cli/run.ts';
+import type { CliIO } from '../../lib/cli/context.ts';
+import { run } from '../../lib/cli/main.ts';
 import { PROJECT, startFakeApi, TOKEN } from './fake-api.ts';
 import type { FakeApi } from './fake-api.ts';
 
 let api: FakeApi;
+// An empty home: no connection file of a real local service is found.
+let home: string;
 
 beforeAll(async () => {
   api = await startFakeApi();
+  home = mkdtempSync(join(tmpdir(), 'openvbs-cli-'));
 });
 
 afterAll(async () => {
   await api?.close();
+  rmSync(home, { recursive: true, force: true });
 });
 
 async function cli(argv: string[], options: { tty?: boolean; env?: Record<string, string | undefined> } = {}) {
@@ -23,9 +30,9 @@ async function cli(argv: string[], options: { tty?: boolean; env?: Record<string
   const io: CliIO = {
     stdout: { write: (s: string) => stdout.push(s) },
     stderr: { write: (s: string) => stderr.push(s), isTTY: options.tty ?? false, columns: 200 },
-    env: { OPENVBS_URL: api.url, OPENVBS_PROJECT: PROJECT, OPENVBS_TOKEN: TOKEN, ...options.env },
+    env: { OPENVBS_HOME: home, OPENVBS_URL: api.url, OPENVBS_PROJECT: PROJECT, OPENVBS_TOKEN: TOKEN, ...options.env },
     now: () => t,
-    sleep: async (ms) => {
+    sleep: async (ms: number) => {
       t += ms;
     },
   };
@@ -91,11 +98,15 @@ describe('run', () => {
   });
 
   it('follows restore and delete jobs', async () => {
-    let r = await cli(['backup', 'restore', 'bk-1', '--volume', 'vol-1', '--wait', '--json']);
+    let r = await cli(['backup', 'restore', 'bk-1', '--volume', 'vol-1', '--wait']);
     expect(r.code).toBe(0);
     expect(api.requests.find((q) => q.path.endsWith('/restore'))?.body).toEqual({ restore: { volume_id: 'vol-1' } });
-    expect(JSON.parse(r.stdout)).toMatchObject({ job_type: 'bksRestoreBackup', status: 'SUCCESS' });
     expect(r.stderr).toMatch(/^restore job job-\d+ SUCCESS/);
+    expect(r.stdout).toMatch(/^job_type: +bksRestoreBackup$/m);
+
+    r = await cli(['backup', 'restore', 'bk-1', '--volume', 'vol-1', '--wait', '--json']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ job_type: 'bksRestoreBackup', status: 'SUCCESS' });
+    expect(r.stderr).toBe('');
 
     r = await cli(['backup', 'delete', 'bk-2', '--wait']);
     expect(r.code).toBe(0);
@@ -131,24 +142,114 @@ describe('run', () => {
     expect(r.stderr).toBe('error: itemNotFound: Backup bk-missing could not be found.\n');
   });
 
-  it('prints usage and exits 2 for a usage error, without calling the API', async () => {
+  it('prints a usage error as one line and exits 2, without calling the API', async () => {
     const before = api.requests.length;
     const r = await cli(['backup', 'create', '--name', 'x']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: missing --volume\n\nusage: openvbs backup create/);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe("error: required option '--volume <id>' not specified (see `openvbs backup create --help`)\n");
     expect(api.requests.length).toBe(before);
   });
 
   it('exits 2 naming the settings that are missing', async () => {
-    const r = await cli(['volume', 'list'], { env: { OPENVBS_TOKEN: undefined, OPENVBS_URL: undefined } });
+    const r = await cli(['volume', 'list'], { env: { OPENVBS_TOKEN: undefined } });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('error: not configured: set OPENVBS_URL (or --url), OPENVBS_TOKEN (or --token); `npm start` prints them\n');
+    expect(r.stderr).toBe(`error: not configured for ${api.url}: set OPENVBS_TOKEN (or --token)\n`);
   });
 
   it('prints help on stdout and exits 0', async () => {
     const r = await cli(['job', 'wait', '--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^usage: openvbs job wait ID \[--timeout S\]/);
+    expect(r.stdout).toMatch(/^Usage: openvbs job wait \[options\] <id>\n/);
+    expect(r.stdout).toContain('--timeout <seconds>');
     expect(r.stderr).toBe('');
+  });
+
+  it('deletes a volume', async () => {
+    api.volumes.push({ ...api.volumes[0]!, id: 'vol-spare' });
+    const r = await cli(['volume', 'delete', 'vol-spare']);
+    expect(r.code).toBe(0);
+    expect(lastRequest()).toMatchObject({ method: 'DELETE', path: `/v2/${PROJECT}/volumes/vol-spare`, token: TOKEN, body: undefined });
+    expect(r.stdout).toBe('volume vol-spare deleted\n');
+    expect(api.volumes.map((v) => v.id)).not.toContain('vol-spare');
+
+    const again = await cli(['volume', 'delete', 'vol-spare', '--json']);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toBe('');
+    expect(JSON.parse(again.stderr)).toEqual({ error: { code: 'OpenVBS.0404', message: 'Volume vol-spare could not be found.' } });
+  });
+
+  it('refuses to delete a volume a job holds', async () => {
+    api.volumes.push({ ...api.volumes[0]!, id: 'vol-busy', status: 'backing-up' });
+    const r = await cli(['volume', 'delete', 'vol-busy']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('error: VolumeBackup.0012: volume vol-busy is backing-up\n');
+    expect(api.volumes.map((v) => v.id)).toContain('vol-busy');
+  });
+
+  it('creates and lists customer keys', async () => {
+    let r = await cli(['key', 'list']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('ID  ALIAS  ENABLED  CREATED  ARN  DESCRIPTION\n');
+    expect(r.stderr).toBe('no keys\n');
+
+    r = await cli(['key', 'create', '--alias', 'finance', '--description', 'finance volumes']);
+    expect(r.code).toBe(0);
+    expect(lastRequest()).toMatchObject({ method: 'POST', path: `/v1/${PROJECT}/keys`, body: { key: { alias: 'finance', description: 'finance volumes' } } });
+    expect(r.stdout).toMatch(/^id: +key-1$/m);
+    expect(r.stdout).toMatch(new RegExp(`^arn: +arn:openvbs:kms:local:${PROJECT}:key/key-1$`, 'm'));
+
+    r = await cli(['key', 'create', '--json']);
+    expect(lastRequest().body).toEqual({ key: {} });
+    expect(JSON.parse(r.stdout)).toMatchObject({ key: { id: 'key-2', alias: null, enabled: true } });
+
+    r = await cli(['key', 'list']);
+    expect(lastRequest()).toMatchObject({ method: 'GET', path: `/v1/${PROJECT}/keys` });
+    expect(r.stdout.trimEnd().split('\n')).toEqual([
+      'ID     ALIAS    ENABLED  CREATED                   ARN                                        DESCRIPTION',
+      `key-1  finance  true     2025-01-01T12:00:00.000Z  arn:openvbs:kms:local:${PROJECT}:key/key-1  finance volumes`,
+      `key-2  -        true     2025-01-01T12:00:00.000Z  arn:openvbs:kms:local:${PROJECT}:key/key-2  -`,
+    ]);
+    r = await cli(['key', 'list', '--json']);
+    expect(JSON.parse(r.stdout).keys.map((k: { id: string }) => k.id)).toEqual(['key-1', 'key-2']);
+  });
+
+  it('prints an API error as JSON on stderr with --json', async () => {
+    const r = await cli(['--json', 'key', 'create', '--alias', 'finance']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'OpenVBS.0409', message: 'alias finance is already in use' } });
+  });
+
+  it('prints a usage error as JSON with --json, anywhere on the line', async () => {
+    for (const argv of [
+      ['--json', 'volume', 'create', '--name', 'd'],
+      ['volume', 'create', '--name', 'd', '--json'],
+    ]) {
+      const r = await cli(argv);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'usage', message: 'missing --size, --size-bytes or --path' } });
+    }
+    const unknown = await cli(['volume', 'list', '--colour', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(JSON.parse(unknown.stderr)).toEqual({ error: { code: 'usage', message: "unknown option '--colour'" } });
+  });
+
+  it('with --json and --wait, prints the failed job on stdout and the failure as JSON on stderr', async () => {
+    const jobId = api.addJob([{ job_id: 'job-doomed', job_type: 'bksCreateBackup', status: 'FAIL', error_code: 'VolumeBackup.0013', fail_reason: 'EIO', entities: {} }]);
+    const r = await cli(['job', 'wait', jobId, '--json'], { tty: true });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ job_id: 'job-doomed', status: 'FAIL' });
+    // No progress line or summary: stderr holds nothing but the JSON error.
+    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'VolumeBackup.0013', message: 'EIO' } });
+  });
+
+  it('with --json, a timed-out wait is a JSON error too', async () => {
+    const jobId = api.addJob([{ job_id: 'job-slow', job_type: 'bksCreateBackup', status: 'RUNNING', entities: {} }]);
+    const r = await cli(['job', 'wait', jobId, '--timeout', '1', '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ job_id: 'job-slow', status: 'RUNNING' });
+    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'timeout', message: 'timed out after 1 s waiting for job job-slow (status RUNNING); it goes on' } });
   });
 });
