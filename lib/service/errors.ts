@@ -29,6 +29,9 @@
 //   OpenVBS.1101       400  volume request invalid (size, path not a file or block device, unreadable)
 //   OpenVBS.1102       400  registering existing paths is disabled in this deployment
 //   OpenVBS.1103       409  the path is already registered as a volume of this project
+//   OpenVBS.1104       400  the volume's kms_key_id names no enabled key of this project
+//   OpenVBS.1201       400  key request invalid (alias format, reserved alias, description)
+//   OpenVBS.1202       409  the alias is already in use
 export class ServiceError extends Error {
   override name = 'ServiceError';
   readonly httpStatus: number;

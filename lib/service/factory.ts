@@ -1,40 +1,57 @@
-// Builds the VBS service from configuration: the catalog, job, volume and token stores all live in the
-// catalog table. Used by the api Lambda and by the local runtime.
-import type { AwsClients } from '../aws/clients.ts';
-import { DynamoBackupCatalog } from '../catalog/dynamo-catalog.ts';
-import { JobStore } from '../catalog/jobs.ts';
-import { TokenStore } from '../catalog/tokens.ts';
-import { VolumeStore } from '../catalog/volumes.ts';
-import type { ServiceConfig } from '../config.ts';
-import type { WorkflowStarter } from '../workflows/contracts.ts';
-import { VbsService } from './vbs-service.ts';
-import type { QuotaSettings } from './vbs-service.ts';
+// Builds the services from their stores and ports. The composition roots (the api Lambda, the local
+// runtime, tests) choose the adapters; nothing here knows whether they are DynamoDB or SQLite.
+import type { CatalogStores } from '../catalog/stores.ts';
+import type { KeyService } from '../engine/ports.ts';
+import { VolumeInventory } from '../volumes/inventory.ts';
+import type { WorkflowStarter } from '../workflows/registry.ts';
+import { BackupService } from './backups.ts';
+import type { QuotaSettings } from './backups.ts';
+import { JobService } from './jobs.ts';
+import { KeyAdminService } from './keys.ts';
+import { TokenService } from './tokens.ts';
 
-export interface CreateVbsServiceOptions {
-  config: ServiceConfig;
-  clients: AwsClients;
+export interface ServiceDeps {
+  stores: CatalogStores;
+  keys: KeyService;
   workflows: WorkflowStarter;
   /** Managed volume images go to `<dataDir>/volumes/<project>/`. */
   dataDir: string;
   quotas?: Partial<QuotaSettings>;
   /** Default true (local mode). */
   allowPathRegistration?: boolean;
+  /** What backups report as `availability_zone`; default `local`. */
   availabilityZone?: string;
 }
 
-export function createVbsService(options: CreateVbsServiceOptions): VbsService {
-  const { config, clients } = options;
-  return new VbsService({
-    catalog: new DynamoBackupCatalog(clients.ddb, config.catalogTable),
-    jobs: new JobStore(clients.ddb, config.catalogTable),
-    volumes: new VolumeStore(clients.ddb, config.catalogTable),
-    tokens: new TokenStore(clients.ddb, config.catalogTable),
-    workflows: options.workflows,
-    dataDir: options.dataDir,
-    ...(options.quotas ? { quotas: options.quotas } : {}),
-    ...(options.allowPathRegistration !== undefined ? { allowPathRegistration: options.allowPathRegistration } : {}),
-    ...(options.availabilityZone ? { availabilityZone: options.availabilityZone } : {}),
-  });
+export interface Services {
+  backups: BackupService;
+  volumes: VolumeInventory;
+  tokens: TokenService;
+  jobs: JobService;
+  keys: KeyAdminService;
+}
+
+export function createServices(deps: ServiceDeps): Services {
+  const { stores } = deps;
+  return {
+    backups: new BackupService({
+      backups: stores.backups,
+      jobs: stores.jobs,
+      volumes: stores.volumes,
+      workflows: deps.workflows,
+      ...(deps.quotas ? { quotas: deps.quotas } : {}),
+      ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}),
+    }),
+    volumes: new VolumeInventory({
+      volumes: stores.volumes,
+      keys: deps.keys,
+      dataDir: deps.dataDir,
+      ...(deps.allowPathRegistration !== undefined ? { allowPathRegistration: deps.allowPathRegistration } : {}),
+    }),
+    tokens: new TokenService(stores.tokens),
+    jobs: new JobService(stores.jobs),
+    keys: new KeyAdminService(deps.keys),
+  };
 }
 
 /** Quotas from OPENVBS_QUOTA_BACKUPS / OPENVBS_QUOTA_BACKUP_GIGABYTES (integers; -1 or unset = unlimited). */

@@ -1,20 +1,19 @@
-// A VbsService on the run's emulator with freshly provisioned, uniquely named resources, a temporary data
-// folder, and a WorkflowStarter that only records what it was asked to start (the workflows themselves
-// are tested end to end elsewhere).
+// The services on real embedded adapters: catalog stores on an in-memory SQLite table, a local key
+// service and a data folder in a temporary directory, and a WorkflowStarter that only records what it
+// was asked to start (the workflows themselves are tested end to end elsewhere). Nothing here talks to AWS.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClients } from '../../lib/aws/clients.ts';
-import { DynamoBackupCatalog } from '../../lib/catalog/dynamo-catalog.ts';
-import { JobStore } from '../../lib/catalog/jobs.ts';
-import { TokenStore } from '../../lib/catalog/tokens.ts';
-import { VolumeStore } from '../../lib/catalog/volumes.ts';
+import { expect } from 'vitest';
+import { createCatalogStores } from '../../lib/catalog/stores.ts';
+import { LocalKeyService } from '../../lib/embedded/local-key-service.ts';
+import { SqliteTable } from '../../lib/embedded/sqlite-table.ts';
 import type { BackupRecord } from '../../lib/engine/ports.ts';
-import { provisionLocalResources } from '../../lib/local/provision.ts';
-import { createVbsService } from '../../lib/service/factory.ts';
-import type { QuotaSettings } from '../../lib/service/vbs-service.ts';
-import type { WorkflowName, WorkflowStarter } from '../../lib/workflows/contracts.ts';
+import { ServiceError } from '../../lib/service/errors.ts';
+import { createServices } from '../../lib/service/factory.ts';
+import type { ServiceDeps } from '../../lib/service/factory.ts';
+import type { WorkflowName, WorkflowStarter } from '../../lib/workflows/registry.ts';
 
 export class RecordingStarter implements WorkflowStarter {
   readonly calls: Array<{ workflow: WorkflowName; name: string; input: unknown }> = [];
@@ -36,26 +35,27 @@ export class RecordingStarter implements WorkflowStarter {
   }
 }
 
-export async function createServiceEnv(options: { quotas?: Partial<QuotaSettings>; allowPathRegistration?: boolean } = {}) {
-  const clients = createClients();
-  const config = await provisionLocalResources(clients, `t${randomBytes(5).toString('hex')}`);
+type Settings = Pick<ServiceDeps, 'quotas' | 'allowPathRegistration'>;
+
+export async function createServiceEnv(settings: Settings = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'openvbs-service-test-'));
+  const table = new SqliteTable(':memory:');
+  const stores = createCatalogStores(table);
+  const keys = new LocalKeyService(join(dir, 'keys'));
   const workflows = new RecordingStarter();
-  const build = (more: { quotas?: Partial<QuotaSettings>; allowPathRegistration?: boolean } = {}) =>
-    createVbsService({ config, clients, workflows, dataDir: join(dir, 'data'), availabilityZone: 'test-az', ...options, ...more });
+  const dataDir = join(dir, 'data');
+  const build = (more: Settings = {}) => createServices({ stores, keys, workflows, dataDir, availabilityZone: 'test-az', ...settings, ...more });
   return {
-    clients,
-    config,
     dir,
+    dataDir,
+    stores,
+    keys,
     workflows,
-    service: build(),
-    /** Another service on the same resources with other settings (quotas...). */
+    services: build(),
+    /** Other services on the same stores with other settings (quotas...). */
     build,
-    catalog: new DynamoBackupCatalog(clients.ddb, config.catalogTable),
-    jobs: new JobStore(clients.ddb, config.catalogTable),
-    volumes: new VolumeStore(clients.ddb, config.catalogTable),
-    tokens: new TokenStore(clients.ddb, config.catalogTable),
     async close() {
+      table.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -105,3 +105,15 @@ export function backupRecord(projectId: string, over: Partial<BackupRecord> = {}
 }
 
 export const projectId = () => randomBytes(16).toString('hex');
+
+/** Expects the promise to fail with a ServiceError of this status and code; returns the error. */
+export async function expectServiceError(p: Promise<unknown>, httpStatus: number, code: string): Promise<ServiceError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected ${code}`).toBeInstanceOf(ServiceError);
+  const serviceError = err as ServiceError;
+  expect({ status: serviceError.httpStatus, code: serviceError.code }).toEqual({ status: httpStatus, code });
+  return serviceError;
+}

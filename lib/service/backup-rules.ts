@@ -1,0 +1,73 @@
+// The VBS rules a backup request must follow (name, description, tags), and how backups sort.
+import type { BackupRecord } from '../engine/ports.ts';
+import { badRequest } from './errors.ts';
+import { charLength, checkText } from './validation.ts';
+
+export interface BackupTag {
+  key: string;
+  value: string;
+}
+
+const NAME_MAX = 64;
+const DESCRIPTION_MAX = 255;
+const TAGS_MAX = 10;
+
+export function validateBackupName(name: string): void {
+  const length = charLength(name);
+  if (length === 0) throw badRequest('VolumeBackup.0004', 'backup name must not be empty');
+  if (length > NAME_MAX) throw badRequest('VolumeBackup.0003', `backup name is longer than ${NAME_MAX} characters`);
+  if (!/^[\p{L}\p{N}_-]+$/u.test(name)) throw badRequest('VolumeBackup.0004', 'backup name may contain only letters, digits, underscores and hyphens');
+  if (name.toLowerCase().startsWith('auto')) throw badRequest('VolumeBackup.0005', 'backup name must not start with "auto" (reserved for policy backups)');
+}
+
+export function validateBackupDescription(description: string | undefined): void {
+  checkText(description, 'VolumeBackup.0006', { what: 'backup description', max: DESCRIPTION_MAX, noAngleBrackets: true });
+}
+
+export function validateTags(tags: readonly BackupTag[] | undefined): void {
+  if (!tags) return;
+  if (tags.length > TAGS_MAX) throw badRequest('OpenVBS.1004', `at most ${TAGS_MAX} tags per backup`);
+  const seen = new Set<string>();
+  for (const t of tags) {
+    if (t.key.length < 1 || t.key.length > 36) throw badRequest('OpenVBS.1004', 'tag key must be 1-36 characters');
+    if (t.value.length > 43) throw badRequest('OpenVBS.1004', 'tag value must be at most 43 characters');
+    if (seen.has(t.key)) throw badRequest('OpenVBS.1004', `duplicate tag key ${t.key}`);
+    seen.add(t.key);
+  }
+}
+
+/** True for a backup taken as part of a server (CSBS) backup: only CSBS may delete it. */
+export function isServerBackup(record: BackupRecord): boolean {
+  const st = record.extra?.ST;
+  return st === 1 || st === '1' || Boolean(record.extra?.serverBackupId);
+}
+
+export const BACKUP_SORT_KEYS = ['created_at', 'updated_at', 'name', 'size', 'status', 'id'] as const;
+export type BackupSortKey = (typeof BACKUP_SORT_KEYS)[number];
+
+/** Ascending by `key`, ties broken by backup id. */
+export function compareBackups(key: BackupSortKey): (a: BackupRecord, b: BackupRecord) => number {
+  const value = (r: BackupRecord): string | number => {
+    switch (key) {
+      case 'name':
+        return r.name ?? '';
+      case 'size':
+        return r.sizeBytes;
+      case 'status':
+        return r.status;
+      case 'id':
+        return r.backupId;
+      case 'updated_at':
+        return r.updatedAt;
+      default:
+        return r.createdAt;
+    }
+  };
+  return (a, b) => {
+    const va = value(a);
+    const vb = value(b);
+    if (va < vb) return -1;
+    if (va > vb) return 1;
+    return a.backupId < b.backupId ? -1 : a.backupId > b.backupId ? 1 : 0;
+  };
+}

@@ -1,0 +1,273 @@
+// Backups and restores: what may be backed up, restored or deleted, and when. Each of these becomes a job
+// plus a workflow execution (./job-launcher.ts); the workflow's steps do the work and end the job.
+//
+// Locking: a volume carries at most one job (VolumeStore.lock is a conditional write), so two requests
+// racing for the same volume cannot both win; a backup's status changes are conditional as well.
+import { BackupStateError } from '../catalog/backups.ts';
+import type { BackupStore } from '../catalog/backups.ts';
+import { jobProgress } from '../catalog/jobs.ts';
+import type { JobStore } from '../catalog/jobs.ts';
+import { VolumeLockedError } from '../catalog/volumes.ts';
+import type { VolumeRecord, VolumeStatus, VolumeStore } from '../catalog/volumes.ts';
+import { newBackupId } from '../engine/backup.ts';
+import type { BackupRecord, BackupStatus } from '../engine/ports.ts';
+import type { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from '../workflows/contracts.ts';
+import type { WorkflowStarter } from '../workflows/registry.ts';
+import { compareBackups, isServerBackup, validateBackupDescription, validateBackupName, validateTags } from './backup-rules.ts';
+import type { BackupSortKey, BackupTag } from './backup-rules.ts';
+import { backupNotFound, badRequest, notFound } from './errors.ts';
+import { checkProjectId, isId, newJobId } from './ids.ts';
+import { JobLauncher } from './job-launcher.ts';
+import { pageLimit, pageOf } from './paging.ts';
+import type { PageRequest } from './paging.ts';
+import { gigabytes } from './sizes.ts';
+
+export interface QuotaSettings {
+  /** Backups per project; -1 = unlimited. */
+  backups: number;
+  /** Sum of backup sizes (GB, each rounded up) per project; -1 = unlimited. */
+  backupGigabytes: number;
+}
+
+export interface BackupServiceDeps {
+  backups: BackupStore;
+  jobs: JobStore;
+  volumes: VolumeStore;
+  workflows: WorkflowStarter;
+  quotas?: Partial<QuotaSettings>;
+  /** What backups report as `availability_zone`. */
+  availabilityZone?: string;
+}
+
+export interface CreateBackupRequest {
+  volumeId: string;
+  name: string;
+  description?: string;
+  /** Accepted for VBS compatibility; the volume provider reads the volume itself. */
+  snapshotId?: string;
+  tags?: BackupTag[];
+  forceFull?: boolean;
+}
+
+export interface ListBackupsQuery extends PageRequest {
+  name?: string;
+  status?: string;
+  volumeId?: string;
+  sortKey?: BackupSortKey;
+  sortDir?: 'asc' | 'desc';
+}
+
+/** A backup with the progress of the job creating it (100 once available). */
+export interface BackupDetail {
+  record: BackupRecord;
+  progress: number;
+}
+
+export interface BackupPage {
+  backups: BackupDetail[];
+  /** Set when more backups follow: the marker of the next page. */
+  nextMarker?: string;
+  limit: number;
+}
+
+export interface RestoreStarted {
+  jobId: string;
+  backupId: string;
+  volumeId: string;
+  volumeName: string;
+}
+
+export interface QuotaUsage {
+  type: 'backups' | 'backup_gigabytes';
+  used: number;
+  reserved: number;
+  quota: number;
+}
+
+export class BackupService {
+  private readonly backups: BackupStore;
+  private readonly jobs: JobStore;
+  private readonly volumes: VolumeStore;
+  private readonly launcher: JobLauncher;
+  private readonly quotas: QuotaSettings;
+  readonly availabilityZone: string;
+
+  constructor(deps: BackupServiceDeps) {
+    this.backups = deps.backups;
+    this.jobs = deps.jobs;
+    this.volumes = deps.volumes;
+    this.launcher = new JobLauncher(deps.jobs, deps.workflows);
+    this.quotas = { backups: deps.quotas?.backups ?? -1, backupGigabytes: deps.quotas?.backupGigabytes ?? -1 };
+    this.availabilityZone = deps.availabilityZone ?? 'local';
+  }
+
+  async create(projectId: string, req: CreateBackupRequest): Promise<{ jobId: string; backupId: string }> {
+    checkProjectId(projectId);
+    validateBackupName(req.name);
+    validateBackupDescription(req.description);
+    validateTags(req.tags);
+    if (!isId(req.volumeId)) throw badRequest('VolumeBackup.0012', `volume ${req.volumeId} not found`);
+    const volume = await this.volumes.get(projectId, req.volumeId);
+    if (!volume) throw badRequest('VolumeBackup.0012', `volume ${req.volumeId} not found`);
+    if (volume.status !== 'available' && volume.status !== 'in-use') {
+      throw badRequest('VolumeBackup.0012', `volume ${req.volumeId} is ${volume.status}; a backup needs it available or in-use`);
+    }
+    await this.checkQuota(projectId, volume.sizeBytes);
+
+    const jobId = newJobId();
+    const backupId = newBackupId();
+    await this.lockVolume(projectId, req.volumeId, jobId, 'backing-up', ['available', 'in-use']);
+    const input: VolumeBackupInput = {
+      projectId,
+      jobId,
+      backupId,
+      volumeId: req.volumeId,
+      name: req.name,
+      ...(req.description !== undefined ? { description: req.description } : {}),
+      ...(req.forceFull ? { forceFull: true } : {}),
+      ...(req.tags?.length ? { tags: req.tags } : {}),
+    };
+    await this.launcher.launch({
+      projectId,
+      jobId,
+      jobType: 'bksCreateBackup',
+      entities: { backup_id: backupId, volume_id: req.volumeId },
+      workflow: 'volume-backup',
+      input,
+      undo: () => this.volumes.release(projectId, req.volumeId, jobId),
+    });
+    return { jobId, backupId };
+  }
+
+  async restore(projectId: string, backupId: string, volumeId: string): Promise<RestoreStarted> {
+    checkProjectId(projectId);
+    if (!isId(backupId)) throw notFound(`backup ${backupId} not found`);
+    const backup = await this.backups.getBackup(projectId, backupId);
+    if (!backup) throw notFound(`backup ${backupId} not found`);
+    if (backup.status !== 'available') throw badRequest('VolumeBackup.0089', `backup ${backupId} is ${backup.status}; only an available backup can be restored`);
+    if (!isId(volumeId)) throw badRequest('VolumeBackup.0202', `volume ${volumeId} not found`);
+    const volume = await this.volumes.get(projectId, volumeId);
+    if (!volume) throw badRequest('VolumeBackup.0202', `volume ${volumeId} not found`);
+    if (volume.status === 'error') throw badRequest('VolumeBackup.0205', `volume ${volumeId} is in error`);
+    if (volume.sizeBytes < backup.sizeBytes) {
+      throw badRequest('VolumeBackup.0209', `volume ${volumeId} has ${volume.sizeBytes} bytes, the backup needs ${backup.sizeBytes}`);
+    }
+    if (volume.status === 'in-use') throw badRequest('VolumeBackup.0012', `volume ${volumeId} is in-use; stop the server and detach the volume first`);
+    if (volume.status !== 'available') throw badRequest('VolumeBackup.0012', `volume ${volumeId} is ${volume.status}; try again when its job has finished`);
+
+    const jobId = newJobId();
+    await this.lockVolume(projectId, volumeId, jobId, 'restoring', ['available']);
+    const release = () => this.volumes.release(projectId, volumeId, jobId);
+    try {
+      await this.backups.updateBackup(projectId, backupId, { status: 'restoring' }, ['available']);
+    } catch (err) {
+      await release();
+      if (err instanceof BackupStateError) throw badRequest('VolumeBackup.0089', `backup ${backupId} is no longer available`);
+      throw err;
+    }
+    const input: VolumeRestoreInput = { projectId, jobId, backupId, volumeId };
+    await this.launcher.launch({
+      projectId,
+      jobId,
+      jobType: 'bksRestoreBackup',
+      entities: { backup_id: backupId, volume_id: volumeId },
+      workflow: 'volume-restore',
+      input,
+      undo: () => Promise.allSettled([this.backups.updateBackup(projectId, backupId, { status: 'available' }, ['restoring']), release()]),
+    });
+    return { jobId, backupId, volumeId, volumeName: volume.name };
+  }
+
+  async delete(projectId: string, backupId: string): Promise<{ jobId: string }> {
+    checkProjectId(projectId);
+    if (!isId(backupId)) throw notFound(`backup ${backupId} not found`);
+    const backup = await this.backups.getBackup(projectId, backupId);
+    if (!backup) throw notFound(`backup ${backupId} not found`);
+    if (isServerBackup(backup)) throw badRequest('OpenVBS.1002', `backup ${backupId} belongs to a server backup; delete it through the server backup`);
+    const from: BackupStatus[] = ['available', 'error'];
+    if (!from.includes(backup.status)) throw badRequest('OpenVBS.1001', `backup ${backupId} is ${backup.status}; only available or error backups can be deleted`);
+    try {
+      await this.backups.updateBackup(projectId, backupId, { status: 'deleting' }, from);
+    } catch (err) {
+      if (err instanceof BackupStateError) throw badRequest('OpenVBS.1001', `backup ${backupId} changed status; only available or error backups can be deleted`);
+      throw err;
+    }
+    const jobId = newJobId();
+    const input: BackupDeleteInput = { projectId, jobId, backupId };
+    await this.launcher.launch({
+      projectId,
+      jobId,
+      jobType: 'bksDeleteBackup',
+      entities: { backup_id: backupId, volume_id: backup.volumeId },
+      workflow: 'backup-delete',
+      input,
+      undo: () => this.backups.updateBackup(projectId, backupId, { status: backup.status }, ['deleting']),
+    });
+    return { jobId };
+  }
+
+  async get(projectId: string, backupId: string): Promise<BackupDetail> {
+    if (!isId(projectId) || !isId(backupId)) throw backupNotFound(backupId);
+    const record = await this.backups.getBackup(projectId, backupId);
+    if (!record) throw backupNotFound(backupId);
+    const [detail] = await this.withProgress(projectId, [record]);
+    return detail!;
+  }
+
+  async list(projectId: string, query: ListBackupsQuery = {}): Promise<BackupPage> {
+    checkProjectId(projectId);
+    if (query.volumeId !== undefined && !isId(query.volumeId)) return { backups: [], limit: pageLimit(query.limit) };
+    let items = await this.backups.listBackups(projectId, query.volumeId ? { volumeId: query.volumeId } : {});
+    if (query.name !== undefined) items = items.filter((b) => b.name === query.name);
+    if (query.status !== undefined) items = items.filter((b) => b.status === query.status);
+    const cmp = compareBackups(query.sortKey ?? 'created_at');
+    items.sort(query.sortDir === 'asc' ? cmp : (a, b) => cmp(b, a));
+    const page = pageOf(items, query, (b) => b.backupId);
+    return { backups: await this.withProgress(projectId, page.items), limit: page.limit, ...(page.nextMarker ? { nextMarker: page.nextMarker } : {}) };
+  }
+
+  async quota(projectId: string): Promise<QuotaUsage[]> {
+    checkProjectId(projectId);
+    const usage = await this.usage(projectId);
+    return [
+      { type: 'backups', used: usage.count, reserved: 0, quota: this.quotas.backups },
+      { type: 'backup_gigabytes', used: usage.gigabytes, reserved: 0, quota: this.quotas.backupGigabytes },
+    ];
+  }
+
+  private async lockVolume(projectId: string, volumeId: string, jobId: string, busy: VolumeStatus, from: VolumeStatus[]): Promise<VolumeRecord> {
+    try {
+      return await this.volumes.lock(projectId, volumeId, jobId, busy, from);
+    } catch (err) {
+      if (err instanceof VolumeLockedError) throw badRequest('VolumeBackup.0012', `${err.message}; try again when its job has finished`);
+      throw err;
+    }
+  }
+
+  private async checkQuota(projectId: string, addBytes: number): Promise<void> {
+    if (this.quotas.backups < 0 && this.quotas.backupGigabytes < 0) return;
+    const usage = await this.usage(projectId);
+    if (this.quotas.backups >= 0 && usage.count + 1 > this.quotas.backups) {
+      throw badRequest('OpenVBS.1003', `backup quota exceeded: ${usage.count} of ${this.quotas.backups} backups used`);
+    }
+    if (this.quotas.backupGigabytes >= 0 && usage.gigabytes + gigabytes(addBytes) > this.quotas.backupGigabytes) {
+      throw badRequest('OpenVBS.1003', `backup capacity quota exceeded: ${usage.gigabytes} of ${this.quotas.backupGigabytes} GB used, the volume needs ${gigabytes(addBytes)} GB`);
+    }
+  }
+
+  private async usage(projectId: string): Promise<{ count: number; gigabytes: number }> {
+    const all = await this.backups.listBackups(projectId, {});
+    return { count: all.length, gigabytes: all.reduce((sum, b) => sum + gigabytes(b.sizeBytes), 0) };
+  }
+
+  private async withProgress(projectId: string, records: BackupRecord[]): Promise<BackupDetail[]> {
+    return Promise.all(
+      records.map(async (record) => {
+        if (record.status !== 'creating') return { record, progress: record.status === 'error' ? 0 : 100 };
+        const jobId = typeof record.extra?.jobId === 'string' ? record.extra.jobId : undefined;
+        const job = jobId ? await this.jobs.get(projectId, jobId) : undefined;
+        return { record, progress: job ? jobProgress(job) : 0 };
+      }),
+    );
+  }
+}

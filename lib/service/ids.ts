@@ -1,0 +1,15 @@
+// Ids the service accepts and hands out: they appear in paths, table keys and file names.
+import { randomBytes } from 'node:crypto';
+import { invalidParam } from './errors.ts';
+
+/** Project and resource ids. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const isId = (value: string) => ID_PATTERN.test(value);
+
+/** Throws OpenVBS.0400 unless `projectId` is a well-formed id. */
+export function checkProjectId(projectId: string): void {
+  if (!isId(projectId)) throw invalidParam('invalid project id');
+}
+
+export const newJobId = () => randomBytes(16).toString('hex');

@@ -1,0 +1,4 @@
+// VBS shows sizes in GB of 2^30 bytes, each rounded up.
+export const GIB = 1024 ** 3;
+
+export const gigabytes = (bytes: number) => Math.ceil(bytes / GIB);
