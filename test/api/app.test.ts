@@ -1,10 +1,11 @@
 // The REST API app driven with app.request(): auth, project isolation, validation, VBS field names, the
-// OpenAPI document. Real DynamoDB on the emulator; workflows recorded.
+// OpenAPI document. Real stores (SQLite in memory) and local keys; workflows recorded.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../lib/api/app.ts';
 import type { ApiApp } from '../../lib/api/app.ts';
 import { apiWildcardArn, authorizeToken } from '../../lib/api/authorizer.ts';
-import { GIB, VbsService } from '../../lib/service/vbs-service.ts';
+import type { Services } from '../../lib/service/factory.ts';
+import { GIB } from '../../lib/service/sizes.ts';
 import { backupRecord, createServiceEnv, projectId } from '../service/service-env.ts';
 import type { ServiceEnv } from '../service/service-env.ts';
 
@@ -19,15 +20,15 @@ let tokenB: string;
 
 beforeAll(async () => {
   env = await createServiceEnv();
-  const service = env.service;
-  const authenticate = service.authenticate.bind(service);
-  service.authenticate = async (token) => {
+  const tokens = env.services.tokens;
+  const authenticate = tokens.authenticate.bind(tokens);
+  tokens.authenticate = async (token) => {
     lookups++;
     return authenticate(token);
   };
-  app = createApiApp(service, { logger: { error: (...args) => logged.push(args) } });
-  tokenA = (await service.createToken(pA)).token;
-  tokenB = (await service.createToken(pB)).token;
+  app = createApiApp(env.services, { logger: { error: (...args) => logged.push(args) } });
+  tokenA = (await tokens.create(pA)).token;
+  tokenB = (await tokens.create(pB)).token;
 });
 afterAll(async () => env?.close());
 
@@ -88,7 +89,7 @@ describe('auth', () => {
   });
 
   it('caches a resolved token', async () => {
-    const { token } = await env.service.createToken(pA);
+    const { token } = await env.services.tokens.create(pA);
     const before = lookups;
     expect((await call('GET', `${A}/backups`, { token })).status).toBe(200);
     expect((await call('GET', `${A}/volumes`, { token })).status).toBe(200);
@@ -97,8 +98,9 @@ describe('auth', () => {
 
   it('answers 404 for another project’s paths, the same as for a missing resource', async () => {
     const backup = backupRecord(pB);
-    await env.catalog.createBackup(backup);
-    const vol = await env.service.createVolume(pB, { name: 'b-disk', sizeBytes: GIB });
+    await env.stores.backups.createBackup(backup);
+    const vol = await env.services.volumes.create(pB, { name: 'b-disk', sizeBytes: GIB });
+    await env.services.keys.create(pB, { alias: `alias/b-${pB}` });
     // B's own token sees it
     expect((await call('GET', `/v2/${pB}/backups/${backup.backupId}`, { token: tokenB })).status).toBe(200);
 
@@ -120,6 +122,8 @@ describe('auth', () => {
       ['POST', `/v2/${pB}/cloudbackups/${backup.backupId}/restore`, { restore: { volume_id: vol.volumeId } }],
       ['POST', `/v2/${pB}/cloudbackups`, { backup: { volume_id: vol.volumeId, name: 'steal' } }],
       ['POST', `/v1/${pB}/tokens`, {}],
+      ['GET', `/v1/${pB}/keys`],
+      ['POST', `/v1/${pB}/keys`, { key: { alias: 'alias/steal' } }],
       ['GET', `/v1/${pB}/jobs/whatever`],
     ] as Array<[string, string, unknown?]>) {
       const res = await call(method, path, { body });
@@ -130,8 +134,9 @@ describe('auth', () => {
     expect((await call('GET', `/v1/${pB}/jobs/j1`)).body).toEqual((await call('GET', `/v1/${pA}/jobs/j1`)).body);
     expect((await call('POST', `/v2/${pB}/cloudbackups/${backup.backupId}`)).body).toEqual((await call('POST', `${A}/cloudbackups/${backup.backupId}`)).body);
     // and nothing of B changed
-    expect((await env.catalog.getBackup(pB, backup.backupId))!.status).toBe('available');
-    expect(await env.volumes.get(pB, vol.volumeId)).toBeDefined();
+    expect((await env.stores.backups.getBackup(pB, backup.backupId))!.status).toBe('available');
+    expect(await env.stores.volumes.get(pB, vol.volumeId)).toBeDefined();
+    expect((await env.services.keys.list(pB)).map((k) => k.alias)).toEqual([`alias/b-${pB}`]);
   });
 });
 
@@ -203,6 +208,9 @@ describe('validation', () => {
       ['POST', `${A}/volumes`, { volume: { name: 'p', path: '/dev/null' } }],
       ['POST', `${A}/volumes`, { volume: { name: 'p', path: '/' } }],
       ['POST', `/v1/${pA}/tokens`, { token: { description: 5 } }],
+      ['POST', `/v1/${pA}/keys`, { key: { alias: 7, description: ['x'] } }],
+      ['POST', `/v1/${pA}/keys`, { key: { alias: 'alias/../../etc' } }],
+      ['POST', `${A}/volumes`, { volume: { name: 'k', size: 1, kms_key_id: '../../../keys/x.key' } }],
       ['POST', `${A}/cloudbackups/x/restore`, '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]'],
     ];
     for (const [method, path, body] of odd) {
@@ -214,7 +222,7 @@ describe('validation', () => {
   });
 
   it('answers VBS codes for the backup rules', async () => {
-    const vol = await env.service.createVolume(pA, { name: 'rules', sizeBytes: GIB });
+    const vol = await env.services.volumes.create(pA, { name: 'rules', sizeBytes: GIB });
     const res = await call('POST', `${A}/cloudbackups`, { body: { backup: { volume_id: vol.volumeId, name: 'autobk_x' } } });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('VolumeBackup.0005');
@@ -232,13 +240,12 @@ describe('validation', () => {
   });
 
   it('answers 500 without details for unexpected errors', async () => {
-    class Broken extends VbsService {
-      override async getQuota(): Promise<never> {
+    const backups: Services['backups'] = Object.assign(Object.create(env.services.backups) as Services['backups'], {
+      quota: async (): Promise<never> => {
         throw new Error('secret connection string in here');
-      }
-    }
-    const broken = new Broken({ catalog: env.catalog, jobs: env.jobs, volumes: env.volumes, tokens: env.tokens, workflows: env.workflows, dataDir: env.dir });
-    const brokenApp = createApiApp(broken, { logger: { error: (...args) => logged.push(args) } });
+      },
+    });
+    const brokenApp = createApiApp({ ...env.services, backups }, { logger: { error: (...args) => logged.push(args) } });
     const res = await brokenApp.request(`${A}/cloudbackups/quota`, { headers: { 'X-Auth-Token': tokenA } });
     expect(res.status).toBe(500);
     const text = await res.text();
@@ -252,7 +259,7 @@ describe('validation', () => {
 
 describe('backups and jobs', () => {
   it('creates a backup as a job and shows the job with VBS field names', async () => {
-    const vol = await env.service.createVolume(pA, { name: 'api-disk', sizeBytes: GIB });
+    const vol = await env.services.volumes.create(pA, { name: 'api-disk', sizeBytes: GIB });
     const res = await call('POST', `${A}/cloudbackups`, {
       body: { backup: { volume_id: vol.volumeId, name: 'api-1', description: 'd', snapshot_id: null, tags: [{ key: 'k', value: 'v' }], extend_param: { FullBackup: 'true' }, incremental: true } },
     });
@@ -288,8 +295,8 @@ describe('backups and jobs', () => {
       description: 'incremental',
       sizeBytes: 10 * GIB + 1,
     });
-    await env.catalog.createBackup(parent);
-    await env.catalog.createBackup(child);
+    await env.stores.backups.createBackup(parent);
+    await env.stores.backups.createBackup(child);
     const res = await call('GET', `${A}/backups/${child.backupId}`);
     expect(res.status).toBe(200);
     const b = res.body.backup;
@@ -327,7 +334,7 @@ describe('backups and jobs', () => {
     for (let i = 0; i < 5; i++) {
       const rec = backupRecord(pA, { volumeId: vol, name: `list-${i}`, createdAt: new Date(Date.UTC(2026, 2, 1, 0, i)).toISOString() });
       ids.push(rec.backupId);
-      await env.catalog.createBackup(rec);
+      await env.stores.backups.createBackup(rec);
     }
     const list = await call('GET', `${A}/backups?volume_id=${vol}&limit=2`);
     expect(list.status).toBe(200);
@@ -359,11 +366,11 @@ describe('backups and jobs', () => {
     const a = backupRecord(pA);
     const b = backupRecord(pA);
     const creating = backupRecord(pA, { status: 'creating' });
-    for (const r of [a, b, creating]) await env.catalog.createBackup(r);
+    for (const r of [a, b, creating]) await env.stores.backups.createBackup(r);
     const native = await call('DELETE', `${A}/backups/${a.backupId}`);
     expect(native.status).toBe(202);
     expect(native.body).toBeUndefined();
-    expect((await env.catalog.getBackup(pA, a.backupId))!.status).toBe('deleting');
+    expect((await env.stores.backups.getBackup(pA, a.backupId))!.status).toBe('deleting');
     const asJob = await call('POST', `${A}/cloudbackups/${b.backupId}`);
     expect(asJob.status).toBe(200);
     expect((await call('GET', `/v1/${pA}/jobs/${asJob.body.job_id}`)).body.job_type).toBe('bksDeleteBackup');
@@ -376,11 +383,11 @@ describe('backups and jobs', () => {
   it('restores as a job and natively (202 with the restore object)', async () => {
     const backup = backupRecord(pA, { sizeBytes: GIB });
     const other = backupRecord(pA, { sizeBytes: GIB });
-    await env.catalog.createBackup(backup);
-    await env.catalog.createBackup(other);
-    const t1 = await env.service.createVolume(pA, { name: 'target-1', sizeBytes: GIB });
-    const t2 = await env.service.createVolume(pA, { name: 'target-2', sizeBytes: GIB });
-    const small = await env.service.createVolume(pA, { name: 'small', sizeBytes: GIB - 1 });
+    await env.stores.backups.createBackup(backup);
+    await env.stores.backups.createBackup(other);
+    const t1 = await env.services.volumes.create(pA, { name: 'target-1', sizeBytes: GIB });
+    const t2 = await env.services.volumes.create(pA, { name: 'target-2', sizeBytes: GIB });
+    const small = await env.services.volumes.create(pA, { name: 'small', sizeBytes: GIB - 1 });
 
     const job = await call('POST', `${A}/cloudbackups/${backup.backupId}/restore`, { body: { restore: { volume_id: t1.volumeId } } });
     expect(job.status).toBe(200);
@@ -410,14 +417,18 @@ describe('backups and jobs', () => {
 describe('volumes and tokens', () => {
   it('creates, lists, shows and deletes volumes', async () => {
     const p = projectId();
-    const token = (await env.service.createToken(p)).token;
+    const token = (await env.services.tokens.create(p)).token;
     const created = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'one-gig', size: 1 } } });
     expect(created.status).toBe(200);
     const v = created.body.volume;
     expect(Object.keys(v).sort()).toEqual(['created_at', 'encrypted', 'id', 'kms_key_id', 'name', 'path', 'size', 'size_bytes', 'status', 'updated_at']);
     expect(v).toMatchObject({ name: 'one-gig', size: 1, size_bytes: GIB, status: 'available', encrypted: false, kms_key_id: null });
-    const bytes = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'odd', size_bytes: GIB + 1, kms_key_id: 'alias/cust' } } });
-    expect(bytes.body.volume).toMatchObject({ size: 2, size_bytes: GIB + 1, encrypted: true, kms_key_id: 'alias/cust' });
+    const key = (await call('POST', `/v1/${p}/keys`, { token, body: { key: { alias: `alias/cust-${p}` } } })).body.key;
+    const bytes = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'odd', size_bytes: GIB + 1, kms_key_id: `alias/cust-${p}` } } });
+    expect(bytes.body.volume).toMatchObject({ size: 2, size_bytes: GIB + 1, encrypted: true, kms_key_id: key.arn });
+    const foreignKey = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'enc', size: 1, kms_key_id: (await env.services.keys.create(pA)).arn } } });
+    expect(foreignKey.status).toBe(400);
+    expect(foreignKey.body.error.code).toBe('OpenVBS.1104');
     const list = await call('GET', `/v2/${p}/volumes`, { token });
     expect(list.body.volumes.map((x: { id: string }) => x.id)).toEqual([v.id, bytes.body.volume.id]);
     expect((await call('GET', `/v2/${p}/volumes/${v.id}`, { token })).body.volume.id).toBe(v.id);
@@ -439,6 +450,63 @@ describe('volumes and tokens', () => {
     expect((await call('GET', `${A}/backups`, { token: res.body.token.token })).status).toBe(200);
     const noBody = await call('POST', `/v1/${pA}/tokens`);
     expect(noBody.status).toBe(201);
+  });
+});
+
+describe('keys', () => {
+  const KEY_FIELDS = ['alias', 'arn', 'created_at', 'description', 'enabled', 'id'];
+
+  it('creates keys (201) and lists the project’s own, oldest first', async () => {
+    const p = projectId();
+    const token = (await env.services.tokens.create(p)).token;
+    const named = await call('POST', `/v1/${p}/keys`, { token, body: { key: { alias: `alias/disks-${p}`, description: 'finance disks' } } });
+    expect(named.status).toBe(201);
+    expect(Object.keys(named.body)).toEqual(['key']);
+    expect(Object.keys(named.body.key).sort()).toEqual(KEY_FIELDS);
+    expect(named.body.key).toMatchObject({ alias: `alias/disks-${p}`, description: 'finance disks', enabled: true });
+    expect(named.body.key.arn).toContain(named.body.key.id);
+    expect(Number.isNaN(Date.parse(named.body.key.created_at))).toBe(false);
+
+    const bare = await call('POST', `/v1/${p}/keys`, { token, body: { key: {} } });
+    expect(bare.status).toBe(201);
+    expect(bare.body.key).toMatchObject({ alias: null, description: null, enabled: true });
+    expect((await call('POST', `/v1/${p}/keys`, { token, body: {} })).status).toBe(201);
+    expect((await call('POST', `/v1/${p}/keys`, { token })).status).toBe(201);
+
+    const list = await call('GET', `/v1/${p}/keys`, { token });
+    expect(list.status).toBe(200);
+    expect(Object.keys(list.body)).toEqual(['keys']);
+    expect(list.body.keys).toHaveLength(4);
+    expect(list.body.keys.slice(0, 2)).toEqual([named.body.key, bare.body.key]);
+    for (const k of list.body.keys) expect(Object.keys(k).sort()).toEqual(KEY_FIELDS);
+  });
+
+  it('answers 400 OpenVBS.1201 for a bad or reserved alias and 409 OpenVBS.1202 for one in use', async () => {
+    for (const alias of ['finance', 'alias/', 'alias/white space', `alias/${'x'.repeat(251)}`, 'alias/aws/ebs', 'alias/openvbs-service']) {
+      const res = await call('POST', `/v1/${pA}/keys`, { body: { key: { alias } } });
+      expect(res.status, alias).toBe(400);
+      expect(res.body.error.code, alias).toBe('OpenVBS.1201');
+    }
+    const alias = `alias/taken-${pA}`;
+    expect((await call('POST', `/v1/${pA}/keys`, { body: { key: { alias } } })).status).toBe(201);
+    const again = await call('POST', `/v1/${pA}/keys`, { body: { key: { alias } } });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toEqual({ code: 'OpenVBS.1202', message: `alias ${alias} is already in use` });
+    const byOther = await call('POST', `/v1/${pB}/keys`, { token: tokenB, body: { key: { alias } } });
+    expect(byOther.status).toBe(409);
+    expect(byOther.body.error.code).toBe('OpenVBS.1202');
+  });
+
+  it('never shows one project’s keys to another', async () => {
+    const mine = await call('POST', `/v1/${pA}/keys`, { body: { key: { description: 'only A' } } });
+    expect(mine.status).toBe(201);
+    const foreign = await call('GET', `/v1/${pA}/keys`, { token: tokenB });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.error.code).toBe('OpenVBS.0404');
+    const bList = await call('GET', `/v1/${pB}/keys`, { token: tokenB });
+    expect(bList.status).toBe(200);
+    expect(bList.body.keys.map((k: { id: string }) => k.id)).not.toContain(mine.body.key.id);
+    expect((await call('GET', `/v1/${pA}/keys`)).body.keys.map((k: { id: string }) => k.id)).toContain(mine.body.key.id);
   });
 });
 
@@ -466,6 +534,8 @@ describe('OpenAPI document', () => {
         'GET /v2/{project_id}/volumes/{volume_id}',
         'DELETE /v2/{project_id}/volumes/{volume_id}',
         'POST /v1/{project_id}/tokens',
+        'POST /v1/{project_id}/keys',
+        'GET /v1/{project_id}/keys',
       ].sort(),
     );
     expect(doc.components.securitySchemes.XAuthToken).toEqual({ type: 'apiKey', in: 'header', name: 'X-Auth-Token' });
@@ -476,22 +546,22 @@ describe('token authorizer', () => {
   const methodArn = 'arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/prod/GET/v2/p/backups';
 
   it('allows the whole API for a known token with the project in the context', async () => {
-    const result = await authorizeToken({ authorizationToken: tokenA, methodArn }, (t) => env.service.authenticate(t));
+    const result = await authorizeToken({ authorizationToken: tokenA, methodArn }, (t) => env.services.tokens.authenticate(t));
     expect(result.principalId).toBe(pA);
     expect(result.context).toEqual({ projectId: pA });
     expect(result.policyDocument.Statement).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/*' }]);
   });
 
   it('answers Unauthorized for unknown or missing tokens', async () => {
-    await expect(authorizeToken({ authorizationToken: 'nope', methodArn }, (t) => env.service.authenticate(t))).rejects.toThrow(/^Unauthorized$/);
-    await expect(authorizeToken({ authorizationToken: '', methodArn }, (t) => env.service.authenticate(t))).rejects.toThrow(/^Unauthorized$/);
+    await expect(authorizeToken({ authorizationToken: 'nope', methodArn }, (t) => env.services.tokens.authenticate(t))).rejects.toThrow(/^Unauthorized$/);
+    await expect(authorizeToken({ authorizationToken: '', methodArn }, (t) => env.services.tokens.authenticate(t))).rejects.toThrow(/^Unauthorized$/);
     expect(() => apiWildcardArn('garbage')).toThrow();
   });
 
   it('lets the API trust the authorizer context behind API Gateway', async () => {
-    const trusting = createApiApp(env.service, { trustAuthorizerContext: true, baseUrl: 'https://api.example.com/prod/' });
+    const trusting = createApiApp(env.services, { trustAuthorizerContext: true, baseUrl: 'https://api.example.com/prod/' });
     const rec = backupRecord(pA);
-    await env.catalog.createBackup(rec);
+    await env.stores.backups.createBackup(rec);
     const res = await trusting.request(`${A}/backups/${rec.backupId}`, {}, { requestContext: { authorizer: { projectId: pA } } });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { backup: { links: Array<{ href: string }> } };

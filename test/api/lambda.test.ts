@@ -1,24 +1,34 @@
 // The Lambda entry points with API Gateway events: functions/api.ts (REST proxy event, project from the
-// authorizer context) and functions/authorizer.ts (TOKEN authorizer), wired from the environment.
+// authorizer context) and functions/authorizer.ts (TOKEN authorizer), wired from the environment to the
+// AWS backend on the run's emulator.
+import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClients } from '../../lib/aws/clients.ts';
+import type { CatalogStores } from '../../lib/catalog/stores.ts';
 import { serviceConfigEnv } from '../../lib/config.ts';
-import { backupRecord, createServiceEnv, projectId } from '../service/service-env.ts';
-import type { ServiceEnv } from '../service/service-env.ts';
+import { provisionLocalResources } from '../../lib/local/provision.ts';
+import { installProcessRuntime, processRuntime } from '../../lib/wiring/runtime.ts';
+import { backupRecord, projectId } from '../service/service-env.ts';
 
-let env: ServiceEnv;
+/** The stores the handlers use (the process runtime built from the environment, as on Lambda). */
+let stores: CatalogStores;
 const p = projectId();
 
 beforeAll(async () => {
-  env = await createServiceEnv();
-  Object.assign(process.env, serviceConfigEnv(env.config), {
+  const config = await provisionLocalResources(createClients(), `t${randomBytes(5).toString('hex')}`);
+  Object.assign(process.env, serviceConfigEnv(config), {
     OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:volume-backup',
     OPENVBS_WORKFLOW_VOLUME_RESTORE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:volume-restore',
     OPENVBS_WORKFLOW_BACKUP_DELETE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:backup-delete',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
   });
+  stores = (await processRuntime()).stores;
 });
-afterAll(async () => env?.close());
+afterAll(async () => {
+  await (await processRuntime()).close();
+  installProcessRuntime(undefined);
+});
 
 function proxyEvent(method: string, path: string, authorizer?: Record<string, string>): APIGatewayProxyEvent {
   return {
@@ -57,7 +67,7 @@ describe('functions/api', () => {
   it('serves the app with the project from the authorizer context and stage links', async () => {
     const { handler } = await import('../../functions/api.ts');
     const rec = backupRecord(p);
-    await env.catalog.createBackup(rec);
+    await stores.backups.createBackup(rec);
     const res = (await handler(proxyEvent('GET', `/v2/${p}/backups/${rec.backupId}`, { projectId: p, principalId: p }) as never, context)) as APIGatewayProxyResult;
     expect(res.statusCode).toBe(200);
     const body = JSON.parse(res.body);
@@ -87,7 +97,7 @@ describe('functions/api', () => {
 describe('functions/authorizer', () => {
   it('allows a known token with its project and refuses others', async () => {
     const { handler } = await import('../../functions/authorizer.ts');
-    const { token } = await env.service.createToken(p);
+    const { token } = await stores.tokens.issue(p);
     const methodArn = 'arn:aws:execute-api:us-east-1:000000000000:abc123/prod/GET/v2/x/backups';
     const ok = await handler({ type: 'TOKEN', authorizationToken: token, methodArn });
     expect(ok.context).toEqual({ projectId: p });

@@ -1,0 +1,147 @@
+// Backups on the wire: the VBS v2 request and response schemas (field names exactly as VBS spells them)
+// and the views that turn service results into them.
+// Request schemas check shape and types only; the VBS rules with their own error codes (name,
+// description, tags...) are the service's. Unknown request fields are ignored, as VBS clients send more
+// than we use.
+import { z } from '@hono/zod-openapi';
+import { BACKUP_SORT_KEYS } from '../../service/backup-rules.ts';
+import type { BackupDetail, QuotaUsage } from '../../service/backups.ts';
+import { gigabytes } from '../../service/sizes.ts';
+import { Link, idParam } from '../schemas.ts';
+
+export const BackupParams = z.object({ project_id: idParam('project_id'), backup_id: idParam('backup_id') });
+
+// ---- requests ----
+
+const Tag = z.object({ key: z.string().max(255), value: z.string().max(255) });
+
+export const CreateBackupBody = z
+  .object({
+    backup: z.object({
+      volume_id: z.string().min(1).max(255).openapi({ description: 'Volume to back up' }),
+      snapshot_id: z.string().max(255).nullish().openapi({ description: 'Accepted for compatibility; ignored' }),
+      name: z.string().max(1024).openapi({ description: '1-64 letters, digits, "_" or "-"; must not start with "auto"' }),
+      description: z.string().max(4096).nullish(),
+      tags: z.array(Tag).max(100).nullish(),
+      extend_param: z
+        .object({ FullBackup: z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False'])]).optional() })
+        .nullish()
+        .openapi({ description: 'FullBackup "true" forces a full backup' }),
+    }),
+  })
+  .openapi('CreateBackupRequest');
+
+export const RestoreBody = z
+  .object({ restore: z.object({ volume_id: z.string().min(1).max(255).openapi({ description: 'Target volume (available, at least the backup size)' }) }) })
+  .openapi('RestoreRequest');
+
+export const BACKUP_STATUSES = ['creating', 'available', 'error', 'restoring', 'deleting', 'error_restoring'] as const;
+
+export const ListBackupsQuery = z.object({
+  name: z.string().max(255).optional().openapi({ param: { name: 'name', in: 'query' } }),
+  status: z.enum(BACKUP_STATUSES).optional().openapi({ param: { name: 'status', in: 'query' } }),
+  volume_id: idParam('volume_id', 'query').optional(),
+  offset: z.coerce.number().int().min(0).max(1_000_000_000).optional().openapi({ param: { name: 'offset', in: 'query' } }),
+  limit: z.coerce.number().int().min(1).max(1_000_000_000).optional().openapi({ param: { name: 'limit', in: 'query' }, description: 'At most 1000 per page' }),
+  marker: idParam('marker', 'query').optional().openapi({ description: 'Id of the last backup of the previous page' }),
+  sort_key: z.enum(BACKUP_SORT_KEYS).optional().openapi({ param: { name: 'sort_key', in: 'query' } }),
+  sort_dir: z.enum(['asc', 'desc']).optional().openapi({ param: { name: 'sort_dir', in: 'query' } }),
+});
+export type ListBackupsQuery = z.infer<typeof ListBackupsQuery>;
+
+// ---- responses ----
+
+export const JobIdResponse = z.object({ job_id: z.string() }).openapi('JobId');
+
+export const BackupSummary = z.object({ id: z.string(), name: z.string(), links: z.array(Link) }).openapi('BackupSummary');
+
+export const Backup = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    status: z.enum(BACKUP_STATUSES),
+    description: z.string().nullable(),
+    availability_zone: z.string(),
+    volume_id: z.string(),
+    fail_reason: z.string().nullable(),
+    size: z.number().int().openapi({ description: 'GB (2^30 bytes), rounded up' }),
+    object_count: z.number().int(),
+    container: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    data_timestamp: z.string(),
+    'os-bak-tenant-attr:tenant_id': z.string(),
+    service_metadata: z.string().openapi({ description: 'JSON string: Type ("0" full, "1" incremental), progress, CMKID, ST, bootable, DL' }),
+    has_dependent_backups: z.boolean(),
+    snapshot_id: z.string().nullable(),
+    is_incremental: z.boolean(),
+    links: z.array(Link),
+  })
+  .openapi('Backup');
+
+export const BackupListResponse = z.object({ backups: z.array(BackupSummary), backups_links: z.array(Link).optional() });
+export const BackupDetailListResponse = z.object({ backups: z.array(Backup), backups_links: z.array(Link).optional() });
+export const BackupResponse = z.object({ backup: Backup });
+export const NativeRestoreResponse = z.object({ restore: z.object({ backup_id: z.string(), volume_id: z.string(), volume_name: z.string() }) });
+export const QuotaResponse = z.object({
+  quotas: z.object({
+    resources: z.array(z.object({ type: z.enum(['backups', 'backup_gigabytes']), used: z.number().int(), reserved: z.number().int(), quota: z.number().int() })),
+  }),
+});
+
+// ---- views ----
+
+export function backupLinks(baseUrl: string, projectId: string, backupId: string) {
+  return [
+    { href: `${baseUrl}/v2/${projectId}/backups/${backupId}`, rel: 'self' },
+    { href: `${baseUrl}/${projectId}/backups/${backupId}`, rel: 'bookmark' },
+  ];
+}
+
+export function backupSummaryView(detail: BackupDetail, baseUrl: string): z.infer<typeof BackupSummary> {
+  const r = detail.record;
+  return { id: r.backupId, name: r.name, links: backupLinks(baseUrl, r.projectId, r.backupId) };
+}
+
+/** `service_metadata`, a JSON string as VBS shows it (DL 3 = deduplicated and compressed). */
+export function serviceMetadata(detail: BackupDetail): string {
+  const r = detail.record;
+  return JSON.stringify({
+    Type: r.parentId ? '1' : '0',
+    progress: String(detail.progress),
+    CMKID: r.customerKey ? r.kmsKeyId : '',
+    ST: String(r.extra?.ST ?? 0),
+    bootable: String(r.extra?.bootable === true),
+    DL: '3',
+  });
+}
+
+export function backupView(detail: BackupDetail, baseUrl: string, availabilityZone: string): z.infer<typeof Backup> {
+  const r = detail.record;
+  const snapshotId = r.extra?.snapshotId;
+  return {
+    id: r.backupId,
+    name: r.name,
+    status: r.status,
+    description: r.description ?? null,
+    availability_zone: availabilityZone,
+    volume_id: r.volumeId,
+    fail_reason: r.failReason ?? null,
+    size: gigabytes(r.sizeBytes),
+    object_count: r.stats?.chunkCount ?? 0,
+    container: null,
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+    data_timestamp: r.createdAt,
+    'os-bak-tenant-attr:tenant_id': r.projectId,
+    service_metadata: serviceMetadata(detail),
+    has_dependent_backups: false,
+    snapshot_id: typeof snapshotId === 'string' ? snapshotId : null,
+    is_incremental: Boolean(r.parentId),
+    links: backupLinks(baseUrl, r.projectId, r.backupId),
+  };
+}
+
+export function quotaView(usage: QuotaUsage[]): z.infer<typeof QuotaResponse> {
+  return { quotas: { resources: usage.map((u) => ({ type: u.type, used: u.used, reserved: u.reserved, quota: u.quota })) } };
+}
