@@ -65,9 +65,9 @@ export function buildProgram(cli: CliContext, io: CliIO): Command {
   const program = new Command('openvbs')
     .description('drive an OpenVBS service: volumes, backups and restores, jobs, keys and tokens')
     .version(version(), '-V, --version', 'print the version')
-    .option('--url <url>', 'API endpoint', nonEmpty)
-    .option('--project <id>', 'project id', nonEmpty)
-    .option('--token <token>', 'API token, sent as X-Auth-Token', nonEmpty)
+    .option('--url <url>', 'API endpoint (else $OPENVBS_URL, else the connection file)', nonEmpty)
+    .option('--project <id>', 'project id (else $OPENVBS_PROJECT, else the connection file)', nonEmpty)
+    .option('--token <token>', 'API token, sent as X-Auth-Token (else $OPENVBS_TOKEN, else the connection file)', nonEmpty)
     .option('--json', 'print JSON on stdout (the API\'s own), and errors as JSON on stderr')
     .configureHelp({ showGlobalOptions: true, subcommandTerm })
     // Commander writes help to stdout; its error lines and error help are replaced by ours (see routeExits).

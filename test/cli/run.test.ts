@@ -23,7 +23,7 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-async function cli(argv: string[], options: { tty?: boolean; env?: Record<string, string | undefined> } = {}) {
+async function cli(argv: string[], options: { tty?: boolean; env?: Record<string, string | undefined>; signal?: AbortSignal } = {}) {
   let t = 0;
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -35,6 +35,7 @@ async function cli(argv: string[], options: { tty?: boolean; env?: Record<string
     sleep: async (ms: number) => {
       t += ms;
     },
+    ...(options.signal ? { signal: options.signal } : {}),
   };
   const code = await run(argv, io);
   return { code, stdout: stdout.join(''), stderr: stderr.join(''), stderrChunks: stderr };
@@ -119,6 +120,16 @@ describe('run', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('backup job job-stuck RUNNING still running after 2.0 s');
     expect(r.stderr).toContain('error: timed out after 2 s waiting for job job-stuck (status RUNNING)');
+  });
+
+  it('stops waiting on Ctrl-C, says how to resume and exits 130', async () => {
+    const jobId = api.addJob([{ job_id: 'job-long', job_type: 'bksCreateBackup', status: 'RUNNING', entities: {} }]);
+    const r = await cli(['job', 'wait', jobId], { signal: AbortSignal.abort() });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe('backup job job-long RUNNING still running after 0 ms\nstopped waiting; the job goes on (openvbs job wait job-long)\n');
+    const json = await cli(['job', 'wait', jobId, '--json'], { signal: AbortSignal.abort() });
+    expect(json.code).toBe(130);
+    expect(JSON.parse(json.stderr)).toEqual({ error: { code: 'interrupted', message: 'stopped waiting; the job goes on (openvbs job wait job-long)' } });
   });
 
   it('pages the backup list and tells how to get more', async () => {
