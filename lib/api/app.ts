@@ -14,8 +14,6 @@ import { keyRoutes } from './routes/keys.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 
-export type { ApiLogger } from './http.ts';
-
 export interface ApiAppOptions {
   /** How long a resolved token is trusted without asking the store again. Default 60 s. */
   tokenCacheMs?: number;

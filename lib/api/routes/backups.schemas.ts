@@ -91,7 +91,7 @@ export const QuotaResponse = z.object({
 
 // ---- views ----
 
-export function backupLinks(baseUrl: string, projectId: string, backupId: string) {
+function backupLinks(baseUrl: string, projectId: string, backupId: string) {
   return [
     { href: `${baseUrl}/v2/${projectId}/backups/${backupId}`, rel: 'self' },
     { href: `${baseUrl}/${projectId}/backups/${backupId}`, rel: 'bookmark' },
@@ -104,7 +104,7 @@ export function backupSummaryView(detail: BackupDetail, baseUrl: string): z.infe
 }
 
 /** `service_metadata`, a JSON string as VBS shows it (DL 3 = deduplicated and compressed). */
-export function serviceMetadata(detail: BackupDetail): string {
+function serviceMetadata(detail: BackupDetail): string {
   const r = detail.record;
   return JSON.stringify({
     Type: r.parentId ? '1' : '0',
