@@ -1,7 +1,6 @@
-// Notifications through one SNS topic. Every message carries `project_id`, `event` and `status` message
-// attributes so a subscription (email, SMS, HTTPS, SQS) can filter to one project, or to failures only.
-import { PublishCommand } from '@aws-sdk/client-sns';
-import type { SNSClient } from '@aws-sdk/client-sns';
+// The notifier port. Every notification carries `project_id`, `event` and `status` attributes so a
+// subscriber (an SNS subscription on AWS; locally the outbox file, later webhooks and email) can filter to
+// one project, or to failures only. Adapters: lib/aws/sns-notifier.ts, lib/embedded/outbox-notifier.ts.
 
 export type NotifyEvent = 'backup' | 'restore' | 'delete';
 export type NotifyStatus = 'success' | 'failure';
@@ -19,24 +18,12 @@ export interface Notifier {
   publish(n: Notification): Promise<void>;
 }
 
-export class SnsNotifier implements Notifier {
-  private readonly sns: SNSClient;
-  private readonly topicArn: string;
+/** The attributes a subscriber filters on; the same for every adapter. */
+export function notificationAttributes(n: Notification): { project_id: string; event: NotifyEvent; status: NotifyStatus } {
+  return { project_id: n.projectId, event: n.event, status: n.status };
+}
 
-  constructor(sns: SNSClient, topicArn: string) {
-    this.sns = sns;
-    this.topicArn = topicArn;
-  }
-
-  async publish(n: Notification): Promise<void> {
-    const str = (value: string) => ({ DataType: 'String', StringValue: value });
-    await this.sns.send(
-      new PublishCommand({
-        TopicArn: this.topicArn,
-        Subject: n.subject.slice(0, 99),
-        Message: JSON.stringify({ project_id: n.projectId, event: n.event, status: n.status, ...n.details }),
-        MessageAttributes: { project_id: str(n.projectId), event: str(n.event), status: str(n.status) },
-      }),
-    );
-  }
+/** The message body (sent as JSON); the same for every adapter. */
+export function notificationBody(n: Notification): Record<string, unknown> {
+  return { ...notificationAttributes(n), ...n.details };
 }
