@@ -5,25 +5,25 @@ import { handle } from 'hono/aws-lambda';
 import type { LambdaEvent } from 'hono/aws-lambda';
 import { createApiApp } from '../lib/api/app.ts';
 import { awsClients } from '../lib/aws/clients.ts';
-import { loadServiceConfig } from '../lib/config.ts';
-import { createVbsService, quotasFromEnv } from '../lib/service/factory.ts';
-import { SfnWorkflowStarter } from '../lib/service/sfn-starter.ts';
+import { createServices, quotasFromEnv } from '../lib/service/factory.ts';
+import { processRuntime } from '../lib/wiring/runtime.ts';
+import { SfnWorkflowStarter } from '../lib/workflows/sfn-starter.ts';
 
-let lambdaHandler: ReturnType<typeof handle> | undefined;
+let lambdaHandler: Promise<ReturnType<typeof handle>> | undefined;
 
-function build(): ReturnType<typeof handle> {
-  const clients = awsClients();
-  const service = createVbsService({
-    config: loadServiceConfig(),
-    clients,
-    workflows: SfnWorkflowStarter.fromEnv(clients.sfn),
+async function build(): Promise<ReturnType<typeof handle>> {
+  const runtime = await processRuntime();
+  const services = createServices({
+    stores: runtime.stores,
+    keys: runtime.backend.keys,
+    workflows: SfnWorkflowStarter.fromEnv(awsClients().sfn),
     // Volumes on AWS are not image files on this function's disk: never register host paths here.
     dataDir: process.env.OPENVBS_DATA_DIR ?? '/tmp/openvbs',
     allowPathRegistration: false,
     quotas: quotasFromEnv(),
     ...(process.env.AWS_REGION ? { availabilityZone: process.env.AWS_REGION } : {}),
   });
-  const app = createApiApp(service, {
+  const app = createApiApp(services, {
     trustAuthorizerContext: true,
     ...(process.env.OPENVBS_PUBLIC_URL ? { baseUrl: process.env.OPENVBS_PUBLIC_URL } : {}),
   });
@@ -32,5 +32,5 @@ function build(): ReturnType<typeof handle> {
 
 export async function handler(event: LambdaEvent, context: Context) {
   lambdaHandler ??= build();
-  return lambdaHandler(event, context);
+  return (await lambdaHandler)(event, context);
 }

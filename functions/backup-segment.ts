@@ -1,6 +1,6 @@
 // Workflow step "backup-segment" (see docs/service-contract.md).
 import { SegmentTask } from '../lib/workflows/contracts.ts';
 import { taskHandler } from '../lib/workflows/lambda.ts';
-import { backupSegmentTask } from '../lib/workflows/tasks.ts';
+import { backupSegmentStep } from '../lib/workflows/steps/volume-backup.ts';
 
-export const handler = taskHandler('backup-segment', SegmentTask, backupSegmentTask);
+export const handler = taskHandler('backup-segment', SegmentTask, backupSegmentStep);

@@ -1,7 +1,7 @@
 // Workflow step "notify": publishes the job's outcome to the SNS topic.
 import { z } from 'zod';
 import { taskHandler } from '../lib/workflows/lambda.ts';
-import { notifyTask } from '../lib/workflows/tasks.ts';
+import { notifyStep } from '../lib/workflows/steps/notify.ts';
 
 const NotifyInput = z.object({
   projectId: z.string().min(1),
@@ -10,4 +10,4 @@ const NotifyInput = z.object({
   status: z.enum(['success', 'failure']),
 });
 
-export const handler = taskHandler('notify', NotifyInput, notifyTask);
+export const handler = taskHandler('notify', NotifyInput, notifyStep);

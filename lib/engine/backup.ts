@@ -85,8 +85,8 @@ async function parentSegmentIds(deps: EngineDeps, rec: BackupRecord, segment: nu
 }
 
 /**
- * Backs up one segment and writes its manifest. Safe to retry: a retry writes fresh packs (the old
- * ones become garbage for GC) and overwrites the manifest with an equivalent one.
+ * Backs up one segment and writes its manifest. Safe to retry: a segment whose manifest is stored is
+ * not redone; one interrupted before that writes fresh packs (the old ones become garbage for GC).
  */
 export async function backupSegment(deps: EngineDeps, projectId: string, backupId: string, segment: number, onProgress?: (blocks: number) => void): Promise<BackupStats> {
   const { config, pool, store, index, volumes } = deps;
@@ -95,6 +95,9 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
   if (rec.status !== 'creating') throw new EngineStateError(`backup ${backupId} is ${rec.status}, not creating`);
   if (segment < 0 || segment >= rec.segmentCount) throw new EngineStateError(`backup ${backupId} has no segment ${segment}`);
   const domain = await domainOf(deps, rec);
+  const manifestObject = manifestKey(rec.manifestPrefix, segment);
+  // A segment whose manifest is stored is done: a resumed or retried job does not read it again.
+  if (await store.exists(manifestObject)) return decodeManifest(domain.keys, backupId, segment, await store.get(manifestObject)).stats;
   const { firstBlock, blockCount } = segmentRange(rec, segment);
   const parentIds = await parentSegmentIds(deps, rec, segment, domain);
   const ids = Buffer.alloc(blockCount * CHUNK_ID_BYTES);
@@ -209,7 +212,7 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
   }
   stats.packsWritten = packs.packsWritten;
   const sealedManifest = encodeManifest(domain.keys, backupId, segment, { firstBlock, blockCount, stats, ids });
-  await store.put(manifestKey(rec.manifestPrefix, segment), sealedManifest);
+  await store.put(manifestObject, sealedManifest);
   return stats;
 }
 

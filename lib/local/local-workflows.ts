@@ -1,63 +1,143 @@
-// WorkflowStarter for local mode: runs the synthesized state machines with aws-local-stepfunctions,
-// each Lambda task calling its handler module in this process.
+// WorkflowStarter for local mode: runs the synthesized state machines with aws-local-stepfunctions, each
+// Lambda task calling its handler module in this process. Every execution is recorded in the catalog
+// while it runs (TableExecutionStore), so a restart finds what a stop or crash cut short.
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { RunOptions, StateMachineDefinition } from 'aws-local-stepfunctions';
-import type { WorkflowName, WorkflowStarter } from '../workflows/contracts.ts';
-import type { LocalStateMachine } from './state-machines.ts';
+import type { ExecutionStore } from '../catalog/executions.ts';
+import type { HandlerName, WorkflowName, WorkflowStarter } from '../workflows/registry.ts';
+import { LOCAL_FUNCTION_ARN_PREFIX } from '../../infra/synth.ts';
 
 type Handler = (event: unknown) => Promise<unknown>;
 type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
 type JSONValue = Parameters<StateMachine['run']>[0];
+type States = Record<string, Record<string, unknown>>;
 
-export interface ExecutionRecord {
-  executionArn: string;
-  workflow: WorkflowName;
-  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
-  error?: string;
+export interface LocalStateMachine {
+  definition: Record<string, unknown>;
+  /** Task state name -> the handler it invokes. */
+  taskHandlers: Record<string, HandlerName>;
+}
+
+/** Pairs each Task state of a resolved definition (see workflowDefinitions) with its handler. */
+export function localStateMachine(definition: Record<string, unknown>): LocalStateMachine {
+  const taskHandlers: Record<string, HandlerName> = {};
+  const collect = (states: States) => {
+    for (const [name, state] of Object.entries(states)) {
+      if (state.Type === 'Task') {
+        const resource = String(state.Resource);
+        if (!resource.startsWith(LOCAL_FUNCTION_ARN_PREFIX)) throw new Error(`task ${name} does not invoke an OpenVBS function (${resource})`);
+        taskHandlers[name] = resource.slice(LOCAL_FUNCTION_ARN_PREFIX.length) as HandlerName;
+      }
+      const processor = (state.ItemProcessor ?? state.Iterator) as { States: States } | undefined;
+      if (processor) collect(processor.States);
+      for (const branch of (state.Branches as Array<{ States: States }> | undefined) ?? []) collect(branch.States);
+    }
+  };
+  collect(definition.States as States);
+  return { definition, taskHandlers };
+}
+
+/** Thrown by start() once the runtime is shutting down. */
+export class ShuttingDownError extends Error {
+  override name = 'ShuttingDownError';
+}
+
+/** Called when an execution ends FAILED without its failure path having ended the job (nothing caught the error). */
+export type RejectionHandler = (workflow: WorkflowName, name: string, input: unknown, error: unknown) => Promise<void>;
+
+interface Running {
+  name: string;
+  abort: () => void;
+  done: Promise<void>;
 }
 
 export class LocalWorkflows implements WorkflowStarter {
-  private readonly machines: Map<WorkflowName, LocalStateMachine>;
-  private readonly loadHandler: (name: string) => Promise<Handler>;
-  private readonly running = new Set<Promise<unknown>>();
-  readonly executions = new Map<string, ExecutionRecord>();
+  private readonly machines: Record<WorkflowName, LocalStateMachine>;
+  private readonly loadHandler: (name: HandlerName) => Promise<Handler>;
+  private readonly executions: ExecutionStore;
+  private readonly onRejected: RejectionHandler | undefined;
+  private readonly running = new Map<string, Running>();
+  private accepting = true;
 
-  constructor(machines: Map<WorkflowName, LocalStateMachine>, loadHandler: (name: string) => Promise<Handler>) {
+  constructor(machines: Record<WorkflowName, LocalStateMachine>, loadHandler: (name: HandlerName) => Promise<Handler>, executions: ExecutionStore, onRejected?: RejectionHandler) {
     this.machines = machines;
     this.loadHandler = loadHandler;
+    this.executions = executions;
+    this.onRejected = onRejected;
   }
 
   async start(workflow: WorkflowName, name: string, input: unknown): Promise<{ executionArn: string }> {
-    const machine = this.machines.get(workflow);
-    if (!machine) throw new Error(`no state machine for workflow ${workflow}`);
+    if (!this.accepting) throw new ShuttingDownError('the service is shutting down');
+    const executionArn = `arn:aws:states:local:000000000000:execution:${workflow}:${name}`;
+    // Like Step Functions: starting a running execution of the same name again is a no-op.
+    if (this.running.has(name)) return { executionArn };
+    await this.executions.begin({ name, workflow, input, startedAt: new Date().toISOString() });
+    await this.run(workflow, name, input);
+    return { executionArn };
+  }
+
+  /** Runs a recorded execution again from its start (after a restart): its steps are idempotent. */
+  async resume(workflow: WorkflowName, name: string, input: unknown): Promise<void> {
+    if (!this.running.has(name)) await this.run(workflow, name, input);
+  }
+
+  private async run(workflow: WorkflowName, name: string, input: unknown): Promise<void> {
+    const machine = this.machines[workflow];
     const handlers: LocalHandlers = {};
     for (const [state, handlerName] of Object.entries(machine.taskHandlers)) handlers[state] = (await this.loadHandler(handlerName)) as LocalHandlers[string];
-    const executionArn = `arn:aws:states:local:000000000000:execution:${workflow}:${name}`;
-    const record: ExecutionRecord = { executionArn, workflow, status: 'RUNNING' };
-    this.executions.set(executionArn, record);
     const sm = new StateMachine(machine.definition as unknown as StateMachineDefinition, { validationOptions: { checkPaths: false } });
     const execution = sm.run(input as JSONValue, { overrides: { taskResourceLocalHandlers: handlers } });
-    const done = execution.result.then(
-      () => {
-        record.status = 'SUCCEEDED';
+    // A failed execution is over as well (its failure path ran; if nothing caught the error, onRejected
+    // runs it); only an aborted one (shutdown) stays recorded, to be resumed by the next start.
+    let aborted = false;
+    const done = execution.result
+      .then(
+        () => this.executions.end(name),
+        async (err: unknown) => {
+          if (aborted) return;
+          await this.onRejected?.(workflow, name, input, err);
+          await this.executions.end(name);
+        },
+      )
+      .catch(() => undefined)
+      .finally(() => this.running.delete(name));
+    this.running.set(name, {
+      name,
+      done,
+      abort: () => {
+        aborted = true;
+        execution.abort();
       },
-      (err: unknown) => {
-        record.status = 'FAILED';
-        record.error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      },
-    );
-    this.running.add(done);
-    void done.finally(() => this.running.delete(done));
-    return { executionArn };
+    });
   }
 
   /** Loads every handler module up front, as a warm Lambda would have it. */
   async warm(): Promise<void> {
-    for (const machine of this.machines.values()) for (const name of Object.values(machine.taskHandlers)) await this.loadHandler(name);
+    for (const machine of Object.values(this.machines)) for (const name of Object.values(machine.taskHandlers)) await this.loadHandler(name);
+  }
+
+  get runningCount(): number {
+    return this.running.size;
   }
 
   /** Resolves when no execution is running. */
   async idle(): Promise<void> {
-    while (this.running.size) await Promise.allSettled([...this.running]);
+    while (this.running.size) await Promise.allSettled([...this.running.values()].map((r) => r.done));
+  }
+
+  /**
+   * Stops taking new executions and waits up to `graceMs` for the running ones; those still running then
+   * are aborted at their next state and stay recorded for the next start to resume.
+   */
+  async shutdown(graceMs: number): Promise<{ finished: boolean }> {
+    this.accepting = false;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((ok) => {
+      timer = setTimeout(() => ok(true), graceMs);
+    });
+    const late = await Promise.race([this.idle().then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) for (const r of this.running.values()) r.abort();
+    return { finished: !late };
   }
 }

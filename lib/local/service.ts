@@ -1,107 +1,158 @@
-// The local runtime: the emulator, the service's resources on it, the CDK app's state machines run
-// in-process, and the same API app the Lambda serves, on a Node HTTP server.
-//
-// State lives in the emulator's memory, so it does not survive a restart: each start begins clean
-// (managed volume images of the previous run are removed with it, so nothing is half-remembered).
+// The local runtime: the service on one machine. It takes the home folder (one instance per home),
+// opens the backend (embedded by default: SQLite, files and key files under the home; or `aws`, against
+// AWS_ENDPOINT_URL or real AWS), runs the CDK app's state machines in-process with each Lambda task
+// calling its handler module, resumes what a previous run left unfinished, and serves the same API app
+// the Lambda serves on a Node HTTP server. A start never deletes anything.
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { mkdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { createClients } from '../aws/clients.ts';
-import { serviceConfigEnv } from '../config.ts';
-import { provisionLocalResources } from './provision.ts';
-import { extractStateMachines } from './state-machines.ts';
-import type { CfnTemplate } from './state-machines.ts';
-import { LocalWorkflows } from './local-workflows.ts';
-import { taskDeps } from '../workflows/runtime.ts';
-import { synthesizeTemplate } from '../../infra/synth.ts';
-import { createVbsService } from '../service/factory.ts';
 import { createApiApp } from '../api/app.ts';
-import { startMoto } from '../../scripts/moto.mjs';
+import { awsClients } from '../aws/clients.ts';
+import { TableExecutionStore } from '../catalog/executions.ts';
+import type { BackendKind, ServiceConfig } from '../config.ts';
+import { createServices, quotasFromEnv } from '../service/factory.ts';
+import { installProcessRuntime, openRuntime } from '../wiring/runtime.ts';
+import type { Runtime } from '../wiring/runtime.ts';
+import { WORKFLOW_NAMES } from '../workflows/registry.ts';
+import type { HandlerName, WorkflowName } from '../workflows/registry.ts';
+import { synthesizeTemplate, workflowDefinitions } from '../../infra/synth.ts';
+import type { HomeLock } from './home.ts';
+import { defaultHome, lockHome, readConnection, writeConnection } from './home.ts';
+import { LocalWorkflows, localStateMachine } from './local-workflows.ts';
+import type { LocalStateMachine } from './local-workflows.ts';
+import { provisionLocalResources } from './provision.ts';
+import { failOutsideExecution, recoverInterrupted } from './recovery.ts';
+import type { RecoveryReport } from './recovery.ts';
 
 export interface LocalServiceOptions {
-  /** Data folder; default `.openvbs/` in the repository (OPENVBS_HOME). */
+  /** Data folder; default OPENVBS_HOME, else `.openvbs/` in the repository. */
   home?: string;
+  /** Default OPENVBS_BACKEND, else `embedded`. */
+  backend?: BackendKind;
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Use this emulator instead of starting one. */
-  awsEndpoint?: string;
-  /** Resource name prefix on the emulator. */
+  /** Resource name prefix with the `aws` backend. */
   prefix?: string;
+  /** Chunk worker threads; default one per core. */
+  workers?: number;
+  /** The home's lock, when the caller took it already (the entry point takes it before loading anything). */
+  lock?: HomeLock;
 }
 
 export interface LocalService {
   url: string;
   projectId: string;
   token: string;
-  awsEndpoint: string;
+  home: string;
+  backend: BackendKind;
+  runtime: Runtime;
   workflows: LocalWorkflows;
-  env: Record<string, string>;
-  stop(): Promise<void>;
+  /** What the start did about the previous run's unfinished jobs. */
+  recovered: RecoveryReport;
+  /**
+   * Stops taking requests and new jobs, waits up to `graceMs` (default 10 s) for running jobs, and lets go of
+   * the home. Jobs still running then are cut at their next state and resumed by the next start.
+   */
+  stop(options?: { graceMs?: number }): Promise<{ finished: boolean }>;
 }
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
+/** The port is taken by another program. */
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+}
+
+type Handler = (event: unknown) => Promise<unknown>;
+
+const loadHandler = async (name: HandlerName): Promise<Handler> => {
+  const mod = (await import(`../../functions/${name}.ts`)) as { handler: Handler };
+  return mod.handler;
+};
+
+async function serviceConfig(backend: BackendKind, home: string, prefix: string): Promise<ServiceConfig> {
+  if (backend === 'embedded') return { backend, home };
+  // Creates the bucket, tables, key and topic if absent (idempotent) wherever the SDK points.
+  return provisionLocalResources(awsClients(), prefix);
+}
 
 export async function startLocalService(options: LocalServiceOptions = {}): Promise<LocalService> {
-  const home = resolve(options.home ?? process.env.OPENVBS_HOME ?? join(repoRoot, '.openvbs'));
-  await rm(join(home, 'volumes'), { recursive: true, force: true });
-  await mkdir(join(home, 'volumes'), { recursive: true });
-
-  const moto = options.awsEndpoint ? undefined : await startMoto({ quiet: true });
-  const awsEndpoint = options.awsEndpoint ?? moto!.endpoint;
-  const awsEnv: Record<string, string> = {
-    AWS_ENDPOINT_URL: awsEndpoint,
-    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-  };
-  Object.assign(process.env, awsEnv);
-  const clients = createClients();
+  const home = options.home ?? defaultHome();
+  const backend = options.backend ?? ((process.env.OPENVBS_BACKEND as BackendKind | undefined) || 'embedded');
+  if (backend !== 'embedded' && backend !== 'aws') throw new Error(`OPENVBS_BACKEND must be embedded or aws, not "${String(backend)}"`);
+  const lock: HomeLock = options.lock ?? (await lockHome(home));
+  let runtime: Runtime | undefined;
   try {
-    const config = await provisionLocalResources(clients, options.prefix ?? 'openvbs');
-    // The handlers read their configuration from the environment, as on Lambda.
-    const env = { ...awsEnv, ...serviceConfigEnv(config) };
-    Object.assign(process.env, env);
+    runtime = await openRuntime(await serviceConfig(backend, home, options.prefix ?? 'openvbs'), { ...(options.workers !== undefined ? { workers: options.workers } : {}) });
+    installProcessRuntime(runtime);
+    const { stores } = runtime;
 
-    const template = synthesizeTemplate({ bundling: false }) as CfnTemplate;
-    const workflows = new LocalWorkflows(extractStateMachines(template), async (name) => {
-      const mod = (await import(`../../functions/${name}.ts`)) as { handler: (event: unknown) => Promise<unknown> };
-      return mod.handler;
+    const definitions = workflowDefinitions(synthesizeTemplate({ bundling: false }));
+    const machines = Object.fromEntries(WORKFLOW_NAMES.map((w) => [w, localStateMachine(definitions[w])])) as Record<WorkflowName, LocalStateMachine>;
+    const workflows = new LocalWorkflows(machines, loadHandler, new TableExecutionStore(runtime.backend.table), async (workflow, name, input) => {
+      // Nothing caught the error (the failure step itself failed): end the job as the failure path would.
+      const { projectId } = input as { projectId: string };
+      const job = await stores.jobs.get(projectId, name);
+      if (job && job.status !== 'SUCCESS' && job.status !== 'FAIL') {
+        await failOutsideExecution({ loadHandler }, workflow, job, { Error: 'OpenVBS.ExecutionFailed', Cause: 'the workflow failed and its failure path did not finish' }).catch(() => undefined);
+      }
     });
     await workflows.warm();
-    taskDeps(); // build the handlers' clients and chunk pool now, not inside the first job
-    const service = createVbsService({ config, clients, workflows, dataDir: home });
-    const app = createApiApp(service);
-    const server = serve({ fetch: app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
+    runtime.taskDeps(); // the handlers' engine and chunk pool now, not inside the first job
+
+    const recovered = await recoverInterrupted({
+      executions: new TableExecutionStore(runtime.backend.table),
+      jobs: stores.jobs,
+      resume: (workflow, name, input) => workflows.resume(workflow, name, input),
+      loadHandler,
+    });
+
+    const services = createServices({ stores, keys: runtime.backend.keys, workflows, dataDir: home, quotas: quotasFromEnv() });
+    const host = options.host ?? '127.0.0.1';
+    const server = serve({ fetch: createApiApp(services).fetch, hostname: host, port: options.port ?? 8080 });
     await new Promise<void>((ok, fail) => {
       server.once('listening', () => ok());
-      server.once('error', fail);
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        fail(err.code === 'EADDRINUSE' ? new PortInUseError(`port ${options.port ?? 8080} on ${host} is already in use; set PORT to another one`) : err);
+      });
     });
-    const address = server.address() as AddressInfo;
-    const url = `http://${options.host ?? '127.0.0.1'}:${address.port}`;
-    const projectId = randomBytes(16).toString('hex');
-    const { token } = await service.createToken(projectId, 'local runtime default');
+    const url = `http://${host}:${(server.address() as AddressInfo).port}`;
+
+    // The first start creates a project and a token; later starts keep them.
+    const known = await readConnection(home);
+    const stillValid = known && (await stores.tokens.resolve(known.token))?.projectId === known.project_id;
+    const projectId = stillValid ? known.project_id : randomBytes(16).toString('hex');
+    const token = stillValid ? known.token : (await stores.tokens.issue(projectId, 'local runtime default')).token;
+    await writeConnection(home, { url, project_id: projectId, token });
+
+    const live = runtime;
     return {
       url,
       projectId,
       token,
-      awsEndpoint,
+      home,
+      backend,
+      runtime: live,
       workflows,
-      env,
-      async stop() {
-        await new Promise<void>((ok) => {
+      recovered,
+      async stop(stopOptions = {}) {
+        const closed = new Promise<void>((ok) => {
           server.close(() => ok());
           // idle keep-alive connections would hold close() open
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
-        await workflows.idle();
-        await moto?.stop();
+        const outcome = await workflows.shutdown(stopOptions.graceMs ?? 10_000);
+        await closed;
+        installProcessRuntime(undefined);
+        // Handlers cut short may still be writing: the adapters stay open for them until the process ends.
+        if (outcome.finished) await live.close();
+        lock.release();
+        return outcome;
       },
     };
   } catch (err) {
-    await moto?.stop();
+    installProcessRuntime(undefined);
+    await runtime?.close().catch(() => undefined);
+    lock.release();
     throw err;
   }
 }

@@ -4,8 +4,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { logger, metrics } from './observability.ts';
-import { taskDeps } from './runtime.ts';
-import type { TaskDeps } from './tasks.ts';
+import { processRuntime } from '../wiring/runtime.ts';
+import type { TaskDeps } from './steps/deps.ts';
 
 export class InvalidTaskInput extends Error {
   override name = 'InvalidTaskInput';
@@ -23,7 +23,7 @@ export function taskHandler<S extends z.ZodType<{ projectId: string; jobId: stri
     logger.appendKeys({ task: name, projectId: input.projectId, jobId: input.jobId });
     const started = Date.now();
     try {
-      const result = await run(taskDeps(), input);
+      const result = await run((await processRuntime()).taskDeps(), input);
       metrics.addMetric(`${name}-success`, MetricUnit.Count, 1);
       logger.info('task done', { ms: Date.now() - started });
       return result;

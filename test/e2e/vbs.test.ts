@@ -1,77 +1,79 @@
-// End to end: the real HTTP API on the local runtime, the synthesized state machines run in-process,
-// real files, real SDK clients against the emulator.
+// End to end on both backends: the real HTTP API on the local runtime, the synthesized state machines run
+// in-process, real files; the embedded backend on SQLite, files and key files, the AWS one through the real
+// SDK against the emulator.
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, truncate } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients } from '../../lib/aws/clients.ts';
-import { TokenStore } from '../../lib/catalog/tokens.ts';
 import { startLocalService } from '../../lib/local/service.ts';
 import type { LocalService } from '../../lib/local/service.ts';
+import { embeddedPaths } from '../../lib/wiring/backend.ts';
 import { scatterWrites, sha256File, writeDiskImage } from '../support/disk-image.ts';
+import { BACKENDS } from '../support/runtime-env.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB + 4096; // 81 blocks: several 8 MiB segments and a partial last block
 
-let svc: LocalService;
-let home: string;
+describe.each(BACKENDS)('VBS API on the local runtime (%s backend)', (backend) => {
+  let svc: LocalService;
+  let home: string;
 
-async function api(method: string, path: string, body?: unknown, token: string | null = svc.token) {
-  const headers: Record<string, string> = {};
-  if (token !== null) headers['X-Auth-Token'] = token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${svc.url}${path}`, { method, headers, body: typeof body === 'string' ? body : body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
-const p = () => `/v2/${svc.projectId}`;
-
-async function waitJob(jobId: string, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await api('GET', `/v1/${svc.projectId}/jobs/${jobId}`);
-    expect(res.status).toBe(200);
-    if (res.body.status === 'SUCCESS' || res.body.status === 'FAIL') return res.body;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body.status}`);
-    await new Promise((r) => setTimeout(r, 100));
+  async function api(method: string, path: string, body?: unknown, token: string | null = svc.token) {
+    const headers: Record<string, string> = {};
+    if (token !== null) headers['X-Auth-Token'] = token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(`${svc.url}${path}`, { method, headers, body: typeof body === 'string' ? body : body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
-}
 
-async function createVolume(name: string, sizeBytes: number) {
-  const res = await api('POST', `${p()}/volumes`, { volume: { name, size_bytes: sizeBytes } });
-  expect(res.status).toBe(200);
-  return res.body.volume as { id: string; path: string; status: string };
-}
+  const p = () => `/v2/${svc.projectId}`;
 
-async function backup(volumeId: string, name: string) {
-  const res = await api('POST', `${p()}/cloudbackups`, { backup: { volume_id: volumeId, name } });
-  expect(res.status).toBe(200);
-  const job = await waitJob(res.body.job_id);
-  return job;
-}
+  async function waitJob(jobId: string, timeoutMs = 120_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await api('GET', `/v1/${svc.projectId}/jobs/${jobId}`);
+      expect(res.status).toBe(200);
+      if (res.body.status === 'SUCCESS' || res.body.status === 'FAIL') return res.body;
+      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body.status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 
-async function restore(backupId: string, volumeId: string) {
-  const res = await api('POST', `${p()}/cloudbackups/${backupId}/restore`, { restore: { volume_id: volumeId } });
-  expect(res.status).toBe(200);
-  return waitJob(res.body.job_id);
-}
+  async function createVolume(name: string, sizeBytes: number) {
+    const res = await api('POST', `${p()}/volumes`, { volume: { name, size_bytes: sizeBytes } });
+    expect(res.status).toBe(200);
+    return res.body.volume as { id: string; path: string; status: string };
+  }
 
-beforeAll(async () => {
-  process.env.OPENVBS_SEGMENT_BLOCKS = '16';
-  home = await mkdtemp(join(tmpdir(), 'openvbs-e2e-'));
-  svc = await startLocalService({ awsEndpoint: inject('awsEndpoint'), port: 0, home, prefix: `e2e${randomBytes(4).toString('hex')}` });
-});
+  async function backup(volumeId: string, name: string) {
+    const res = await api('POST', `${p()}/cloudbackups`, { backup: { volume_id: volumeId, name } });
+    expect(res.status).toBe(200);
+    const job = await waitJob(res.body.job_id);
+    return job;
+  }
 
-afterAll(async () => {
-  await svc?.stop();
-  await rm(home, { recursive: true, force: true });
-});
+  async function restore(backupId: string, volumeId: string) {
+    const res = await api('POST', `${p()}/cloudbackups/${backupId}/restore`, { restore: { volume_id: volumeId } });
+    expect(res.status).toBe(200);
+    return waitJob(res.body.job_id);
+  }
 
-describe('VBS API on the local runtime', () => {
+  beforeAll(async () => {
+    process.env.OPENVBS_SEGMENT_BLOCKS = '16';
+    home = await mkdtemp(join(tmpdir(), 'openvbs-e2e-'));
+    svc = await startLocalService({ backend, port: 0, home, workers: 1, prefix: `e2e${randomBytes(4).toString('hex')}` });
+  });
+
+  afterAll(async () => {
+    await svc?.stop();
+    await rm(home, { recursive: true, force: true });
+  });
+
   let vol: { id: string; path: string };
   let firstBackupId: string;
   let firstSha: string;
@@ -131,8 +133,7 @@ describe('VBS API on the local runtime', () => {
     expect(bad.status).toBe(401);
     expect(bad.body.error.code).toBeTruthy();
 
-    const clients = createClients();
-    const other = await new TokenStore(clients.ddb, svc.env.OPENVBS_CATALOG_TABLE!).issue('otherproject');
+    const other = await svc.runtime.stores.tokens.issue('otherproject');
     const job = await backup(vol.id, 'e2e-cross');
     const id = job.entities.backup_id;
     // the other project's token cannot see this project's backup, volume or job, by either path
@@ -167,18 +168,38 @@ describe('VBS API on the local runtime', () => {
     expect((await waitJob(first.body.job_id)).status).toBe('SUCCESS');
   });
 
-  it('fails a job whose task throws: backup error with a reason, volume released, failure published', async () => {
+  /** Failure notifications of this project: an SQS queue subscribed to the topic, or the embedded outbox. */
+  async function failureInbox(): Promise<() => Promise<Array<{ status: string; projectId: string; detail: Record<string, unknown> }>>> {
+    if (backend === 'embedded') {
+      return async () => {
+        const lines = (await readFile(embeddedPaths(home).notifications, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+        return lines
+          .filter((l) => l.attributes.project_id === svc.projectId && l.attributes.status === 'failure')
+          .map((l) => ({ status: l.attributes.status, projectId: l.attributes.project_id, detail: l.message }));
+      };
+    }
     const clients = createClients();
     const queue = await clients.sqs.send(new CreateQueueCommand({ QueueName: `failures-${randomBytes(4).toString('hex')}` }));
     const attrs = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue.QueueUrl, AttributeNames: ['QueueArn'] }));
     await clients.sns.send(
       new SubscribeCommand({
-        TopicArn: svc.env.OPENVBS_TOPIC_ARN,
+        TopicArn: svc.runtime.config.backend === 'aws' ? svc.runtime.config.topicArn : undefined,
         Protocol: 'sqs',
         Endpoint: attrs.Attributes!.QueueArn,
         Attributes: { FilterPolicy: JSON.stringify({ project_id: [svc.projectId], status: ['failure'] }) },
       }),
     );
+    return async () => {
+      const received = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 10 }));
+      return (received.Messages ?? []).map((m) => {
+        const envelope = JSON.parse(m.Body!);
+        return { status: envelope.MessageAttributes.status.Value, projectId: envelope.MessageAttributes.project_id.Value, detail: JSON.parse(envelope.Message) };
+      });
+    };
+  }
+
+  it('fails a job whose task throws: backup error with a reason, volume released, failure published', async () => {
+    const inbox = await failureInbox();
 
     // a registered image that shrinks after registration makes the segment task fail on a short read
     const imagePath = join(home, 'registered.img');
@@ -195,14 +216,11 @@ describe('VBS API on the local runtime', () => {
     expect((await api('GET', `${p()}/volumes/${registered.body.volume.id}`)).body.volume.status).toBe('available');
 
     await svc.workflows.idle(); // the notification is the workflow's last step, after the job ended
-    const received = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, WaitTimeSeconds: 5, MaxNumberOfMessages: 10 }));
-    const messages = (received.Messages ?? []).map((m) => JSON.parse(m.Body!));
+    const messages = await inbox();
     expect(messages.length).toBe(1);
-    const envelope = messages[0];
-    expect(envelope.MessageAttributes.status.Value).toBe('failure');
-    expect(envelope.MessageAttributes.project_id.Value).toBe(svc.projectId);
-    const detail = JSON.parse(envelope.Message);
-    expect(detail.job_id).toBe(job.job_id);
-    expect(detail.fail_reason).toMatch(/short read/);
+    expect(messages[0]!.status).toBe('failure');
+    expect(messages[0]!.projectId).toBe(svc.projectId);
+    expect(messages[0]!.detail.job_id).toBe(job.job_id);
+    expect(messages[0]!.detail.fail_reason).toMatch(/short read/);
   });
 });

@@ -1,9 +1,7 @@
-// Backup engine against the emulator: real S3, DynamoDB and KMS through the SDK, real image files.
-import { CreateKeyCommand } from '@aws-sdk/client-kms';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+// Backup engine on both backends: the embedded one (SQLite, files, key files) and the AWS one (S3,
+// DynamoDB and KMS through the SDK against the emulator), with real image files.
 import { copyFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KmsKeyService } from '../../lib/aws/kms-key-service.ts';
 import { backupSegment, prepareBackup, runBackup } from '../../lib/engine/backup.ts';
 import { RestoreIntegrityError } from '../../lib/engine/errors.ts';
 import { encryptionContext } from '../../lib/engine/key-domains.ts';
@@ -12,6 +10,7 @@ import { restoreBackup } from '../../lib/engine/restore.ts';
 import { distinctNonZeroBlocks, scatterWrites, sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { createEngineEnv } from '../support/engine-env.ts';
 import type { EngineEnv } from '../support/engine-env.ts';
+import { BACKENDS } from '../support/runtime-env.ts';
 
 const BLOCK = 512 * 1024;
 const SIZE = 100 * 1024 * 1024 + 123_457; // 201 blocks, the last one partial
@@ -27,14 +26,14 @@ async function packBytes(env: EngineEnv): Promise<{ count: number; bytes: number
   return { count, bytes };
 }
 
-describe('backup engine', () => {
+describe.each(BACKENDS)('backup engine (%s backend)', (backend) => {
   let env: EngineEnv;
   let image: string;
   let imageSha: string;
   let first: BackupRecord;
 
   beforeAll(async () => {
-    env = await createEngineEnv({ engine: ENGINE });
+    env = await createEngineEnv(backend, { engine: ENGINE });
     image = env.path('vol-a.img');
     await writeDiskImage(image, SIZE, 42);
     imageSha = await sha256File(image);
@@ -125,7 +124,7 @@ describe('backup engine', () => {
   });
 
   it('backs up a volume encrypted with a customer key under that key, in a separate domain', async () => {
-    const cmk = (await env.clients.kms.send(new CreateKeyCommand({ Description: 'customer key' }))).KeyMetadata!.Arn!;
+    const cmk = (await env.backend.keys.createKey({ owner: 'p1', description: 'customer key' })).arn;
     env.addVolume('p1', 'enc', { path: image, kmsKeyId: cmk });
     const enc = await runBackup(env.deps, { projectId: 'p1', volumeId: 'enc', name: 'enc' });
     expect(enc.kmsKeyId).toBe(cmk);
@@ -140,13 +139,13 @@ describe('backup engine', () => {
   });
 
   it('cannot unwrap a domain key with the wrong encryption context or another KMS key', async () => {
-    const keys = new KmsKeyService(env.clients.kms);
-    const domain = (await env.deps.catalog.getDomain('p1', env.config.serviceKeyId))!;
+    const keys = env.backend.keys;
+    const domain = (await env.deps.catalog.getDomain('p1', env.backend.serviceKeyId))!;
     const right = await keys.unwrap(domain.kmsKeyId, domain.wrappedKey, encryptionContext('p1', domain.domainId));
     expect(right.length).toBe(32);
     await expect(keys.unwrap(domain.kmsKeyId, domain.wrappedKey, encryptionContext('p2', domain.domainId))).rejects.toThrow();
     await expect(keys.unwrap(domain.kmsKeyId, domain.wrappedKey, encryptionContext('p1', 'd-other'))).rejects.toThrow();
-    const otherKey = (await env.clients.kms.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+    const otherKey = (await keys.createKey({ owner: 'p1' })).arn;
     await expect(keys.unwrap(otherKey, domain.wrappedKey, encryptionContext('p1', domain.domainId))).rejects.toThrow();
   });
 
@@ -159,10 +158,9 @@ describe('backup engine', () => {
     const backup = await runBackup(env.deps, { projectId: 'p3', volumeId: 'flip', name: 'flip' });
     let packKey = '';
     for await (const obj of env.deps.store.list(`packs/${backup.domainId}/`)) packKey = obj.key;
-    const s3 = env.clients.s3;
-    const body = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: env.config.bucket, Key: packKey }))).Body!.transformToByteArray());
+    const body = await env.backend.objects.get(packKey);
     body[100] = body[100]! ^ 0x01; // inside the first chunk's ciphertext
-    await s3.send(new PutObjectCommand({ Bucket: env.config.bucket, Key: packKey, Body: body }));
+    await env.backend.objects.put(packKey, body);
     env.addVolume('p3', 'r-flip', { path: env.path('r-flip.img') });
     const err = await restoreBackup(env.deps, { projectId: 'p3', backupId: backup.backupId, targetVolumeId: 'r-flip' }).catch((e) => e);
     expect(err).toBeInstanceOf(RestoreIntegrityError);
@@ -199,13 +197,13 @@ describe('backup engine', () => {
 
     let puts = 0;
     const failing = env.withStore((s: ObjectStore): ObjectStore => ({
-      ...s,
       put: async (key, body) => {
         if (key.startsWith('packs/') && ++puts > 2) throw new Error('injected: connection reset');
         return s.put(key, body);
       },
+      putIfAbsent: (k, b) => s.putIfAbsent(k, b),
       get: (k) => s.get(k),
-      getRange: (k, a, b) => s.getRange(k, a, b),
+      getRange: (k, a, b, into) => s.getRange(k, a, b, into),
       exists: (k) => s.exists(k),
       list: (p) => s.list(p),
       delete: (k) => s.delete(k),

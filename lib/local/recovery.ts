@@ -1,0 +1,67 @@
+// What a start does about the work the previous run left: every execution that was still running is
+// resumed (its steps are idempotent, and a segment whose manifest is stored is not redone), and every
+// job that never got an execution is ended FAIL through its workflow's own failure step, which puts the
+// backup and volume back. Nothing stays `creating` or locked, no job stays RUNNING.
+import type { ExecutionStore } from '../catalog/executions.ts';
+import type { JobRecord, JobStore } from '../catalog/jobs.ts';
+import type { FailureInput } from '../workflows/contracts.ts';
+import { WORKFLOWS, workflowOfJobType } from '../workflows/registry.ts';
+import type { HandlerName, WorkflowName } from '../workflows/registry.ts';
+
+type Handler = (event: unknown) => Promise<unknown>;
+
+export interface RecoveryDeps {
+  executions: ExecutionStore;
+  jobs: JobStore;
+  resume(workflow: WorkflowName, name: string, input: unknown): Promise<void>;
+  loadHandler(name: HandlerName): Promise<Handler>;
+}
+
+export interface RecoveryReport {
+  resumed: string[];
+  failed: string[];
+}
+
+const ENDED = new Set(['SUCCESS', 'FAIL']);
+
+/** Runs `workflow`'s failure path for a job outside any execution: its fail step, then the failure notification. */
+export async function failOutsideExecution(deps: Pick<RecoveryDeps, 'loadHandler'>, workflow: WorkflowName, job: Pick<JobRecord, 'projectId' | 'jobId' | 'entities'>, error: { Error: string; Cause: string }) {
+  const spec = WORKFLOWS[workflow];
+  const input: FailureInput = {
+    projectId: job.projectId,
+    jobId: job.jobId,
+    backupId: job.entities.backup_id ?? '',
+    ...(job.entities.volume_id ? { volumeId: job.entities.volume_id } : {}),
+    error,
+  };
+  await (await deps.loadHandler(spec.fail))(input);
+  await (await deps.loadHandler('notify'))({ projectId: job.projectId, jobId: job.jobId, event: spec.notifyEvent, status: 'failure' }).catch(() => undefined);
+}
+
+export async function recoverInterrupted(deps: RecoveryDeps): Promise<RecoveryReport> {
+  const report: RecoveryReport = { resumed: [], failed: [] };
+  const recorded = await deps.executions.listRunning();
+  const live = new Set<string>();
+  for (const execution of recorded) {
+    const input = execution.input as { projectId?: string };
+    const job = input.projectId ? await deps.jobs.get(input.projectId, execution.name) : undefined;
+    if (!job || ENDED.has(job.status)) {
+      await deps.executions.end(execution.name);
+      continue;
+    }
+    live.add(job.jobId);
+    await deps.resume(execution.workflow, execution.name, execution.input);
+    report.resumed.push(job.jobId);
+  }
+  for (const job of await deps.jobs.listUnfinished()) {
+    if (live.has(job.jobId)) continue;
+    const workflow = workflowOfJobType(job.jobType);
+    if (!workflow) continue;
+    await failOutsideExecution(deps, workflow, job, {
+      Error: 'OpenVBS.Interrupted',
+      Cause: 'the service stopped before this job started running; nothing of it was kept',
+    });
+    report.failed.push(job.jobId);
+  }
+  return report;
+}

@@ -1,0 +1,102 @@
+// Composition root of the storage side: the adapters behind every port, for one of the two backends.
+// Everything that runs the service (Lambda handlers, the local runtime, tests, benchmarks) opens its
+// adapters here and nowhere else.
+//
+// Embedded layout under OPENVBS_HOME:
+//   catalog.db            SQLite: the catalog table (backups, key domains, jobs, volumes, tokens, GC queue)
+//   chunks.db             SQLite: the chunk index
+//   objects/<key>         packs and manifests, one file per object
+//   keys/                 the master keys (one random 256-bit key per file, mode 0600)
+//   notifications.jsonl   every notification, one JSON line each
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AwsClients } from '../aws/clients.ts';
+import { awsClients } from '../aws/clients.ts';
+import type { Table } from '../catalog/table.ts';
+import type { AwsServiceConfig, BackendKind, EmbeddedServiceConfig, ServiceConfig } from '../config.ts';
+import type { ChunkIndex, KeyService, ObjectStore } from '../engine/ports.ts';
+import type { Notifier } from '../notify/notifier.ts';
+
+export interface Backend {
+  readonly kind: BackendKind;
+  readonly table: Table;
+  readonly chunkIndex: ChunkIndex;
+  readonly objects: ObjectStore;
+  readonly keys: KeyService;
+  readonly notifier?: Notifier;
+  /** The key that wraps the data keys of volumes without a customer key. */
+  readonly serviceKeyId: string;
+  close(): Promise<void>;
+}
+
+/** The alias of the embedded backend's own master key (created on first open). */
+export const EMBEDDED_SERVICE_KEY_ALIAS = 'alias/openvbs-service';
+
+export function embeddedPaths(home: string) {
+  return {
+    catalog: join(home, 'catalog.db'),
+    chunkIndex: join(home, 'chunks.db'),
+    objects: join(home, 'objects'),
+    keys: join(home, 'keys'),
+    notifications: join(home, 'notifications.jsonl'),
+    volumes: join(home, 'volumes'),
+  };
+}
+
+export async function openBackend(config: ServiceConfig, clients?: AwsClients): Promise<Backend> {
+  return config.backend === 'embedded' ? openEmbeddedBackend(config) : openAwsBackend(config, clients ?? awsClients());
+}
+
+// The adapters of the backend not in use are never loaded (dynamic imports): a Lambda never opens SQLite.
+
+export async function openEmbeddedBackend(config: EmbeddedServiceConfig | string): Promise<Backend> {
+  const home = typeof config === 'string' ? config : config.home;
+  const paths = embeddedPaths(home);
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const [{ SqliteTable }, { SqliteChunkIndex }, { FsObjectStore }, { LocalKeyService }, { OutboxNotifier }] = await Promise.all([
+    import('../embedded/sqlite-table.ts'),
+    import('../embedded/sqlite-chunk-index.ts'),
+    import('../embedded/fs-object-store.ts'),
+    import('../embedded/local-key-service.ts'),
+    import('../embedded/outbox-notifier.ts'),
+  ]);
+  const table = new SqliteTable(paths.catalog);
+  const chunkIndex = new SqliteChunkIndex(paths.chunkIndex);
+  const keys = new LocalKeyService(paths.keys);
+  const serviceKey =
+    (await keys.describeKey(EMBEDDED_SERVICE_KEY_ALIAS)) ??
+    (await keys.createKey({ alias: EMBEDDED_SERVICE_KEY_ALIAS, description: 'OpenVBS service key (embedded backend)' }));
+  return {
+    kind: 'embedded',
+    table,
+    chunkIndex,
+    objects: new FsObjectStore(paths.objects),
+    keys,
+    notifier: new OutboxNotifier(paths.notifications),
+    serviceKeyId: serviceKey.arn,
+    async close() {
+      table.close();
+      chunkIndex.close();
+    },
+  };
+}
+
+export async function openAwsBackend(config: AwsServiceConfig, clients: AwsClients = awsClients()): Promise<Backend> {
+  const [{ DynamoTable }, { DynamoChunkIndex }, { S3ObjectStore }, { KmsKeyService }, { SnsNotifier }] = await Promise.all([
+    import('../aws/dynamo-table.ts'),
+    import('../aws/dynamo-chunk-index.ts'),
+    import('../aws/s3-object-store.ts'),
+    import('../aws/kms-key-service.ts'),
+    import('../aws/sns-notifier.ts'),
+  ]);
+  return {
+    kind: 'aws',
+    table: new DynamoTable(clients.ddb, config.catalogTable),
+    chunkIndex: new DynamoChunkIndex(clients.ddb, config.chunkTable),
+    objects: new S3ObjectStore(clients.s3, config.bucket),
+    keys: new KmsKeyService(clients.kms),
+    ...(config.topicArn ? { notifier: new SnsNotifier(clients.sns, config.topicArn) } : {}),
+    serviceKeyId: config.serviceKeyId,
+    async close() {},
+  };
+}

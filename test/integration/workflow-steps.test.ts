@@ -1,0 +1,113 @@
+// Workflow steps run as Step Functions would run them, including retries, on both backends with the real
+// stores, the services starting the jobs (their starter only records the executions).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServices } from '../../lib/service/factory.ts';
+import type { Services } from '../../lib/service/factory.ts';
+import { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from '../../lib/workflows/contracts.ts';
+import { deleteBackupStep } from '../../lib/workflows/steps/backup-delete.ts';
+import type { TaskDeps } from '../../lib/workflows/steps/deps.ts';
+import { failureReason } from '../../lib/workflows/steps/job.ts';
+import { backupCommit, backupFail, backupPrepare, backupSegmentStep } from '../../lib/workflows/steps/volume-backup.ts';
+import { restoreCommit, restorePrepare, restoreSegmentStep } from '../../lib/workflows/steps/volume-restore.ts';
+import { sha256File, writeDiskImage } from '../support/disk-image.ts';
+import { BACKENDS, createRuntimeEnv } from '../support/runtime-env.ts';
+import type { RuntimeEnv } from '../support/runtime-env.ts';
+import { RecordingStarter } from '../service/service-env.ts';
+
+const SIZE = 24 * 1024 * 1024;
+
+async function packCount(env: RuntimeEnv): Promise<number> {
+  let n = 0;
+  for await (const _ of env.backend.objects.list('packs/')) n++;
+  return n;
+}
+
+describe.each(BACKENDS)('workflow steps (%s backend)', (backend) => {
+  let env: RuntimeEnv;
+  let deps: TaskDeps;
+  let services: Services;
+  let workflows: RecordingStarter;
+
+  beforeAll(async () => {
+    env = await createRuntimeEnv(backend, { workers: 1, engine: { segmentBlocks: 16 } });
+    deps = env.runtime.taskDeps();
+    workflows = new RecordingStarter();
+    services = createServices({ stores: env.stores, keys: env.backend.keys, workflows, dataDir: env.path('data') });
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  it('gives the same backup when Step Functions retries a segment or the commit', async () => {
+    const vol = await services.volumes.create('p1', { name: 'v', sizeBytes: SIZE });
+    await writeDiskImage(vol.path, SIZE, 21, { zero: 0.2, text: 0.4, random: 0.4, copy: 0 });
+    const { jobId } = await services.backups.create('p1', { volumeId: vol.volumeId, name: 'retried' });
+    const input = VolumeBackupInput.parse(workflows.last().input);
+
+    const work = await backupPrepare(deps, input);
+    expect(work.segments).toEqual([0, 1, 2]);
+    expect(await backupPrepare(deps, input)).toEqual(work); // a retried prepare reuses the backup
+    const firstRun = [];
+    for (const segment of work.segments) firstRun.push(await backupSegmentStep(deps, { ...input, segment }));
+    const packsAfterFirstRun = await packCount(env);
+    expect(packsAfterFirstRun).toBeGreaterThan(0);
+    // every segment again, as after a timeout: a segment whose manifest is stored is not redone, so
+    // nothing is stored twice and the step reports what the first run stored
+    for (const segment of work.segments) expect(await backupSegmentStep(deps, { ...input, segment })).toEqual(firstRun[segment]);
+    expect(await packCount(env)).toBe(packsAfterFirstRun);
+    await backupCommit(deps, input);
+    await backupCommit(deps, input);
+
+    const job = (await env.stores.jobs.get('p1', jobId))!;
+    expect(job.status).toBe('SUCCESS');
+    expect(job.bytesDone).toBe(SIZE);
+    expect((await env.stores.volumes.get('p1', vol.volumeId))!.status).toBe('available');
+    const backup = (await env.stores.backups.getBackup('p1', input.backupId))!;
+    expect(backup.status).toBe('available');
+    expect(backup.stats!.chunkCount + backup.stats!.zeroBlocks).toBe(48);
+
+    // a late failure-path call cannot undo a committed backup or reopen its job
+    await backupFail(deps, { ...input, error: { Error: 'States.Timeout', Cause: 'late' } });
+    expect((await env.stores.backups.getBackup('p1', input.backupId))!.status).toBe('available');
+    expect((await env.stores.jobs.get('p1', jobId))!.status).toBe('SUCCESS');
+
+    const target = await services.volumes.create('p1', { name: 't', sizeBytes: SIZE });
+    await services.backups.restore('p1', input.backupId, target.volumeId);
+    const rInput = VolumeRestoreInput.parse(workflows.last().input);
+    const rWork = await restorePrepare(deps, rInput);
+    for (const segment of rWork.segments) {
+      await restoreSegmentStep(deps, { ...rInput, segment });
+      await restoreSegmentStep(deps, { ...rInput, segment }); // retried
+    }
+    await restoreCommit(deps, rInput);
+    expect(await sha256File(target.path)).toBe(await sha256File(vol.path));
+    expect((await env.stores.backups.getBackup('p1', input.backupId))!.status).toBe('available');
+    expect((await env.stores.volumes.get('p1', target.volumeId))!.status).toBe('available');
+  });
+
+  it('deletes a backup from the catalog and queues it for GC, once, also when retried', async () => {
+    const vol = await services.volumes.create('p2', { name: 'd', sizeBytes: 4 * 1024 * 1024 });
+    await writeDiskImage(vol.path, 4 * 1024 * 1024, 4, { zero: 0, text: 1, random: 0, copy: 0 });
+    await services.backups.create('p2', { volumeId: vol.volumeId, name: 'doomed' });
+    const input = VolumeBackupInput.parse(workflows.last().input);
+    for (const segment of (await backupPrepare(deps, input)).segments) await backupSegmentStep(deps, { ...input, segment });
+    await backupCommit(deps, input);
+    const backup = (await env.stores.backups.getBackup('p2', input.backupId))!;
+
+    const { jobId } = await services.backups.delete('p2', input.backupId);
+    const del = BackupDeleteInput.parse(workflows.last().input);
+    await deleteBackupStep(deps, del);
+    await deleteBackupStep(deps, del); // retried after the first attempt succeeded
+    expect(await env.stores.backups.getBackup('p2', input.backupId)).toBeUndefined();
+    expect((await env.stores.jobs.get('p2', jobId))!.status).toBe('SUCCESS');
+    const queued = (await env.stores.gcQueue.list()).filter((e) => e.backupId === input.backupId);
+    expect(queued).toEqual([expect.objectContaining({ projectId: 'p2', domainId: backup.domainId, manifestPrefix: backup.manifestPrefix, segmentCount: 1 })]);
+  });
+
+  it('reads the failure reason from Lambda and from the local runner', () => {
+    expect(failureReason({ Error: 'Error', Cause: JSON.stringify({ errorType: 'Error', errorMessage: 'disk gone' }) })).toBe('disk gone');
+    expect(failureReason({ Error: 'Error', Cause: 'short read of volume v' })).toBe('short read of volume v');
+    expect(failureReason({ Error: 'States.Timeout' })).toBe('States.Timeout');
+    expect(failureReason(undefined)).toBe('unknown error');
+  });
+});
