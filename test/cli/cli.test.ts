@@ -252,12 +252,12 @@ describe('openvbs (child process)', () => {
     expect(deleted.code).toBe(0);
     expect(deleted.stdout).toBe('volume vol-spare deleted\n');
     expect(api.volumes.map((v) => v.id)).not.toContain('vol-spare');
-    const created = await openvbs(['key', 'create', '--alias', 'child', '--json']);
+    const created = await openvbs(['key', 'create', '--alias', 'alias/child', '--json']);
     expect(created.code).toBe(0);
     const { key } = JSON.parse(created.stdout) as { key: { id: string } };
     const listed = await openvbs(['key', 'list']);
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(new RegExp(`^${key.id} +child +true `, 'm'));
+    expect(listed.stdout).toMatch(new RegExp(`^${key.id} +alias/child +true `, 'm'));
   });
 
   it('runs under a Node without type stripping by re-running itself with the pinned Node', async () => {

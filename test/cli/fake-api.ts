@@ -243,9 +243,10 @@ export async function startFakeApi(): Promise<FakeApi> {
         }
         case 'POST /v1/keys': {
           const k = b.key ?? {};
-          if (k.alias !== undefined && (typeof k.alias !== 'string' || keys.some((x) => x.alias === k.alias))) {
-            return error(res, 409, 'OpenVBS.0409', `alias ${String(k.alias)} is already in use`);
+          if (k.alias !== undefined && (typeof k.alias !== 'string' || !/^alias\/[A-Za-z0-9/_-]{1,250}$/.test(k.alias))) {
+            return error(res, 400, 'OpenVBS.1201', `invalid alias ${String(k.alias)}`);
           }
+          if (keys.some((x) => x.alias === k.alias)) return error(res, 409, 'OpenVBS.1202', `alias ${String(k.alias)} is already in use`);
           const keyId = `key-${keys.length + 1}`;
           const key: Key = {
             id: keyId,

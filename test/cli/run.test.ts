@@ -204,9 +204,9 @@ describe('run', () => {
     expect(r.stdout).toBe('ID  ALIAS  ENABLED  CREATED  ARN  DESCRIPTION\n');
     expect(r.stderr).toBe('no keys\n');
 
-    r = await cli(['key', 'create', '--alias', 'finance', '--description', 'finance volumes']);
+    r = await cli(['key', 'create', '--alias', 'alias/finance', '--description', 'finance volumes']);
     expect(r.code).toBe(0);
-    expect(lastRequest()).toMatchObject({ method: 'POST', path: `/v1/${PROJECT}/keys`, body: { key: { alias: 'finance', description: 'finance volumes' } } });
+    expect(lastRequest()).toMatchObject({ method: 'POST', path: `/v1/${PROJECT}/keys`, body: { key: { alias: 'alias/finance', description: 'finance volumes' } } });
     expect(r.stdout).toMatch(/^id: +key-1$/m);
     expect(r.stdout).toMatch(new RegExp(`^arn: +arn:openvbs:kms:local:${PROJECT}:key/key-1$`, 'm'));
 
@@ -217,19 +217,19 @@ describe('run', () => {
     r = await cli(['key', 'list']);
     expect(lastRequest()).toMatchObject({ method: 'GET', path: `/v1/${PROJECT}/keys` });
     expect(r.stdout.trimEnd().split('\n')).toEqual([
-      'ID     ALIAS    ENABLED  CREATED                   ARN                                        DESCRIPTION',
-      `key-1  finance  true     2025-01-01T12:00:00.000Z  arn:openvbs:kms:local:${PROJECT}:key/key-1  finance volumes`,
-      `key-2  -        true     2025-01-01T12:00:00.000Z  arn:openvbs:kms:local:${PROJECT}:key/key-2  -`,
+      'ID     ALIAS          ENABLED  CREATED                   ARN                                        DESCRIPTION',
+      `key-1  alias/finance  true     2025-01-01T12:00:00.000Z  arn:openvbs:kms:local:${PROJECT}:key/key-1  finance volumes`,
+      `key-2  -              true     2025-01-01T12:00:00.000Z  arn:openvbs:kms:local:${PROJECT}:key/key-2  -`,
     ]);
     r = await cli(['key', 'list', '--json']);
     expect(JSON.parse(r.stdout).keys.map((k: { id: string }) => k.id)).toEqual(['key-1', 'key-2']);
   });
 
   it('prints an API error as JSON on stderr with --json', async () => {
-    const r = await cli(['--json', 'key', 'create', '--alias', 'finance']);
+    const r = await cli(['--json', 'key', 'create', '--alias', 'alias/finance']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'OpenVBS.0409', message: 'alias finance is already in use' } });
+    expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'OpenVBS.1202', message: 'alias alias/finance is already in use' } });
   });
 
   it('prints a usage error as JSON with --json, anywhere on the line', async () => {

@@ -130,7 +130,7 @@ describe('options and arguments', () => {
 
   it('key create with and without alias and description', async () => {
     expect((await sent(['key', 'create'])).body).toEqual({ key: {} });
-    expect((await sent(['key', 'create', '--alias', 'k-a', '--description', 'for a'])).body).toEqual({ key: { alias: 'k-a', description: 'for a' } });
+    expect((await sent(['key', 'create', '--alias', 'alias/k-a', '--description', 'for a'])).body).toEqual({ key: { alias: 'alias/k-a', description: 'for a' } });
     expect(await usageError(['key', 'create', '--alias', ''])).toMatch(/--alias <alias>.*must not be empty/);
   });
 });

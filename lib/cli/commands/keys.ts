@@ -18,7 +18,7 @@ export function registerKeyCommands(program: Command, cli: CliContext): void {
   key
     .command('create')
     .description('create a customer key')
-    .option('--alias <alias>', 'a name for the key', nonEmpty)
+    .option('--alias <alias>', 'a name for the key: alias/ and letters, digits, /, _ or -', nonEmpty)
     .option('--description <text>', 'what the key is for')
     .action(async (flags: { alias?: string; description?: string }) => {
       const res = await cli.client.createKey({

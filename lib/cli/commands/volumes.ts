@@ -39,7 +39,7 @@ export function registerVolumeCommands(program: Command, cli: CliContext): void 
     .addOption(new Option('--size <GB>', 'new image of this many GB (GiB)').argParser(positiveInt).conflicts(['sizeBytes', 'path']))
     .addOption(new Option('--size-bytes <bytes>', 'new image of exactly this many bytes').argParser(positiveInt).conflicts('path'))
     .addOption(new Option('--path <path>', 'register an existing image file or block device').argParser(nonEmpty))
-    .option('--kms-key-id <key>', 'back the volume up under this customer key (see `openvbs key list`)', nonEmpty)
+    .option('--kms-key-id <key>', 'back the volume up under this customer key: its id, ARN or alias (see `openvbs key list`)', nonEmpty)
     .action(async (flags: VolumeCreateFlags, command: Command) => {
       const request = volumeCreateRequest(flags, command);
       const res = await cli.client.createVolume(request);
@@ -66,7 +66,7 @@ export function registerVolumeCommands(program: Command, cli: CliContext): void 
 
   volume
     .command('delete')
-    .description('delete a volume (refused while a job uses it)')
+    .description('delete a volume (refused while a job uses it): a managed image is removed, a registered path is left')
     .argument('<id>', 'volume id', nonEmpty)
     .action(async (id: string) => {
       await cli.client.deleteVolume(id);
