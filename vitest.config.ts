@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // node:sqlite (the embedded backend) is stable in use but still flagged experimental in Node 22.
+    execArgv: ['--disable-warning=ExperimentalWarning'],
     fileParallelism: true,
     maxWorkers: 2,
   },
