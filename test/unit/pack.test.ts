@@ -7,45 +7,9 @@ import { PACK_MAGIC, finishPack, newPackKey, readPackHeader } from '../../lib/en
 import type { PackEntry } from '../../lib/engine/pack.ts';
 import { PackWriter } from '../../lib/engine/pack-writer.ts';
 import { ObjectNotFoundError } from '../../lib/engine/ports.ts';
-import type { ChunkIndex, ChunkLocation, ObjectStore } from '../../lib/engine/ports.ts';
+import type { ObjectStore } from '../../lib/engine/ports.ts';
+import { MemoryChunkIndex, MemoryObjectStore } from '../support/memory-ports.ts';
 import { expectSameBytes } from './bytes.ts';
-
-/** ObjectStore in memory, with the same not-found and range semantics as the S3 adapter. */
-class MemoryStore implements ObjectStore {
-  readonly objects = new Map<string, Buffer>();
-  gets = 0;
-
-  async put(key: string, body: Uint8Array): Promise<void> {
-    this.objects.set(key, Buffer.from(body));
-  }
-
-  async get(key: string): Promise<Buffer> {
-    this.gets++;
-    const obj = this.objects.get(key);
-    if (!obj) throw new ObjectNotFoundError(key);
-    return Buffer.from(obj);
-  }
-
-  async getRange(key: string, start: number, length: number): Promise<Buffer> {
-    const obj = await this.get(key);
-    if (start < 0 || start + length > obj.length) throw new Error(`range ${start}+${length} outside ${key} (${obj.length} bytes)`);
-    return obj.subarray(start, start + length);
-  }
-
-  async exists(key: string): Promise<boolean> {
-    return this.objects.has(key);
-  }
-
-  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
-    for (const [key, body] of [...this.objects].sort(([a], [b]) => a.localeCompare(b))) {
-      if (key.startsWith(prefix)) yield { key, size: body.length };
-    }
-  }
-
-  async delete(keys: string[]): Promise<void> {
-    for (const k of keys) this.objects.delete(k);
-  }
-}
 
 const DOMAIN = 'd-pack';
 const keys = deriveDomainKeys(randomBytes(32), DOMAIN);
@@ -80,7 +44,7 @@ function laidOut(chunks: Array<{ id: Buffer; sealed: Buffer }>, room: number) {
   return { data, dataBytes, entries };
 }
 
-async function storedPack(store: MemoryStore, room = 64 * 1024) {
+async function storedPack(store: MemoryObjectStore, room = 64 * 1024) {
   const chunks = someChunks();
   const key = newPackKey(DOMAIN);
   const { data, dataBytes, entries } = laidOut(chunks, room);
@@ -102,7 +66,7 @@ describe('packs', () => {
     ['in a new buffer, when the header does not fit', 0, false],
     ['in a new buffer, when the room is one byte short', -1, false],
   ] as const)('round-trips %s: the header read back lists every chunk where it lies', async (_how, room, inPlace) => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     const chunks = someChunks();
     const key = newPackKey(DOMAIN);
     const probe = laidOut(chunks, 64 * 1024);
@@ -136,7 +100,7 @@ describe('packs', () => {
   });
 
   it('finishes an empty pack whose header lists nothing, in place or not', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     for (const room of [0, 4096]) {
       const key = newPackKey(DOMAIN);
       const body = finishPack(keys, key, Buffer.alloc(room), 0, []);
@@ -152,7 +116,7 @@ describe('packs', () => {
   }
 
   it('fails when any byte of the sealed header is flipped, its flags byte included', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     const { key, body, entries } = await storedPack(store);
     const span = headerSpan(body, entries);
     expect(body.readUInt32LE(span.end)).toBe(span.end - span.start);
@@ -165,7 +129,7 @@ describe('packs', () => {
   });
 
   it('fails on a truncated header length in the trailer', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     const { key, body } = await storedPack(store);
     const bad = Buffer.from(body);
     bad.writeUInt32LE(bad.readUInt32LE(bad.length - 12) - 1, bad.length - 12);
@@ -174,7 +138,7 @@ describe('packs', () => {
   });
 
   it('fails on a wrong magic, a header bound to another pack key, or another domain key', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     const { key, body } = await storedPack(store);
     const badMagic = Buffer.from(body);
     badMagic[badMagic.length - 1] = 0x30;
@@ -190,29 +154,19 @@ describe('packs', () => {
   });
 
   it('fails when the pack is missing', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     await expect(readPackHeader(store, keys, 'packs/none', 1000)).rejects.toThrow(ObjectNotFoundError);
   });
 });
 
 describe('PackWriter', () => {
-  class MemoryIndex implements ChunkIndex {
-    readonly entries = new Map<string, ChunkLocation>();
-    async lookup(_domainId: string, ids: string[]) {
-      return new Map(ids.filter((id) => this.entries.has(id)).map((id) => [id, this.entries.get(id)!]));
-    }
-    async record(_domainId: string, entries: Array<{ id: string; location: ChunkLocation }>) {
-      for (const e of entries) this.entries.set(e.id, e.location);
-    }
-  }
-
   it('copies each chunk on add, so the caller may reuse its buffer at once, and reuses pack bodies safely', async () => {
-    const store = new MemoryStore();
-    const index = new MemoryIndex();
+    const store = new MemoryObjectStore();
+    const index = new MemoryChunkIndex();
     const domain = { projectId: 'p', domainId: DOMAIN, kmsKeyId: 'k', keys };
     const maxChunk = 40_000 + SEAL_OVERHEAD;
     const bodies = new Set<ArrayBufferLike>();
-    const watched: ObjectStore = Object.assign(Object.create(store) as MemoryStore, {
+    const watched: ObjectStore = Object.assign(Object.create(store) as MemoryObjectStore, {
       put: (key: string, body: Uint8Array) => {
         bodies.add(body.buffer);
         return store.put(key, body); // copies, as S3 does by sending it
@@ -238,7 +192,7 @@ describe('PackWriter', () => {
     expect(packs.packBytes).toBe([...store.objects.values()].reduce((a, b) => a + b.length, 0));
     for (const plain of plains) {
       const id = chunkId(keys, plain);
-      const loc = index.entries.get(id.toString('hex'))!;
+      const loc = index.domain(DOMAIN).get(id.toString('hex'))!;
       expect(loc, 'indexed').toBeDefined();
       expectSameBytes(openChunk(keys, id, await store.getRange(loc.pack, loc.offset, loc.length), 40_000 * 4), plain);
     }
@@ -246,7 +200,7 @@ describe('PackWriter', () => {
     for (const [key, body] of store.objects) {
       const header = await readPackHeader(store, keys, key, body.length);
       expect(header.length).toBeGreaterThan(0);
-      for (const e of header) expect(index.entries.get(e.id.toString('hex'))).toEqual({ pack: key, offset: e.offset, length: e.length });
+      for (const e of header) expect(index.domain(DOMAIN).get(e.id.toString('hex'))).toEqual({ pack: key, offset: e.offset, length: e.length });
     }
   });
 });
@@ -254,7 +208,7 @@ describe('PackWriter', () => {
 describe('pack format version', () => {
   /** A stored pack whose trailer magic is replaced by `magic` (8 bytes). */
   async function withMagic(magic: string) {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     const { key, body } = await storedPack(store);
     const changed = Buffer.from(body);
     changed.write(magic, changed.length - PACK_MAGIC.length, 'latin1');
@@ -263,7 +217,7 @@ describe('pack format version', () => {
   }
 
   it('writes format version 01 in the trailer magic', async () => {
-    const { body } = await storedPack(new MemoryStore());
+    const { body } = await storedPack(new MemoryObjectStore());
     expect(body.subarray(body.length - 8).toString('latin1')).toBe('OVBSPK01');
   });
 
@@ -282,7 +236,7 @@ describe('pack format version', () => {
   });
 
   it('refuses an object shorter than a pack trailer without reading past its start', async () => {
-    const store = new MemoryStore();
+    const store = new MemoryObjectStore();
     await store.put('packs/x/tiny', Buffer.from('OVBSPK1'));
     await expect(readPackHeader(store, keys, 'packs/x/tiny', 7)).rejects.toMatchObject({ name: 'PackFormatError', packKey: 'packs/x/tiny' });
   });
