@@ -103,11 +103,9 @@ export class KmsKeyService implements KeyService {
       8,
       (id) => this.describe(id),
     );
-    return owned
-      // A key scheduled for deletion (e.g. after its alias could not be created) is gone for the project.
-      .filter((k) => k !== undefined && k.state !== 'PendingDeletion')
-      .map((k) => k!.info)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.keyId.localeCompare(b.keyId));
+    // A key scheduled for deletion (e.g. after its alias could not be created) is gone for the project.
+    const live = owned.flatMap((k) => (k && k.state !== 'PendingDeletion' ? [k.info] : []));
+    return live.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.keyId.localeCompare(b.keyId));
   }
 
   private async describe(keyId: string): Promise<{ info: KeyInfo; state?: string } | undefined> {

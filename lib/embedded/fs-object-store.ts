@@ -187,11 +187,14 @@ export class FsObjectStore implements ObjectStore {
         yield* this.walk(`${key}/`, '');
         continue;
       }
-      try {
-        yield { key, size: (await stat(join(this.root, key))).size };
-      } catch (err) {
-        if (!ABSENT.has(errorCode(err)!)) throw err; // deleted since the folder was read
-      }
+      const size = await stat(join(this.root, key)).then(
+        (s) => s.size,
+        (err: unknown) => {
+          if (ABSENT.has(errorCode(err)!)) return undefined; // deleted since the folder was read
+          throw err;
+        },
+      );
+      if (size !== undefined) yield { key, size };
     }
   }
 }
