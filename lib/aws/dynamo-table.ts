@@ -59,12 +59,14 @@ function conditionExpression(condition: Condition, p: Placeholders): string {
       return `${p.name(condition.attr)} IN (${condition.values.map((v) => p.value(v)).join(', ')})`;
     case 'notIn': {
       const name = p.name(condition.attr);
-      return `(attribute_not_exists(${name}) OR NOT (${name} IN (${condition.values.map((v) => p.value(v)).join(', ')})))`;
+      return `attribute_not_exists(${name}) OR NOT (${name} IN (${condition.values.map((v) => p.value(v)).join(', ')}))`;
     }
     case 'absent':
       return `attribute_not_exists(${p.name(condition.attr)})`;
     case 'and':
-      return condition.all.map((c) => `(${conditionExpression(c, p)})`).join(' AND ');
+      // AND binds tighter than OR and is associative: only an OR inside needs parentheses (DynamoDB refuses
+      // redundant ones).
+      return condition.all.map((c) => (c.op === 'notIn' ? `(${conditionExpression(c, p)})` : conditionExpression(c, p))).join(' AND ');
   }
 }
 

@@ -79,6 +79,10 @@ function sameValue(a: unknown, b: unknown): boolean {
   return isDeepStrictEqual(a, b);
 }
 
+function isOneOf(item: Item | undefined, attr: string, values: readonly unknown[]): boolean {
+  return item !== undefined && Object.hasOwn(item, attr) && values.some((v) => sameValue(item[attr], v));
+}
+
 function holds(condition: Condition, item: Item | undefined): boolean {
   switch (condition.op) {
     case 'exists':
@@ -86,11 +90,11 @@ function holds(condition: Condition, item: Item | undefined): boolean {
     case 'notExists':
       return item === undefined;
     case 'in':
-      return item !== undefined && condition.attr in item && condition.values.some((v) => sameValue(item[condition.attr], v));
+      return isOneOf(item, condition.attr, condition.values);
     case 'notIn':
-      return !(item !== undefined && condition.attr in item && condition.values.some((v) => sameValue(item[condition.attr], v)));
+      return !isOneOf(item, condition.attr, condition.values);
     case 'absent':
-      return item === undefined || !(condition.attr in item);
+      return item === undefined || !Object.hasOwn(item, condition.attr);
     case 'and':
       return condition.all.every((c) => holds(c, item));
   }
@@ -170,7 +174,7 @@ export class SqliteTable implements Table {
     if (condition) assertValidCondition(condition);
     this.immediate(() => {
       if (condition) this.check(key, condition);
-      this.statement('DELETE FROM items WHERE pk = ? AND sk = ?').run(key.pk, key.sk);
+      this.remove(key);
     });
   }
 
@@ -183,9 +187,7 @@ export class SqliteTable implements Table {
       ops.forEach((op, i) => {
         if ('put' in op) this.write(op.put);
         else if ('update' in op) this.applyUpdate(op.update, stored[i], updateChanges(op.spec));
-        else {
-          this.statement('DELETE FROM items WHERE pk = ? AND sk = ?').run(op.delete.pk, op.delete.sk);
-        }
+        else this.remove(op.delete);
       });
     });
   }
@@ -248,7 +250,7 @@ export class SqliteTable implements Table {
     try {
       this.db.exec('BEGIN IMMEDIATE');
     } catch (err) {
-      if ((err as { errcode?: number }).errcode === SQLITE_BUSY) throw new TransactionConflictError('the catalog database stays locked by another connection', { cause: err });
+      if ((err as { errcode?: number }).errcode === SQLITE_BUSY) throw new TransactionConflictError('the catalog database is locked by another connection', { cause: err });
       throw err;
     }
     try {
@@ -303,6 +305,10 @@ export class SqliteTable implements Table {
     const columns = ['pk', 'sk', ...INDEX_ATTRS.map(quote), 'body'];
     this.statement(`INSERT OR REPLACE INTO items (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(pk, sk, ...indexValues, body);
     return { pk, sk, ...decodeBody(body) };
+  }
+
+  private remove(key: ItemKey): void {
+    this.statement('DELETE FROM items WHERE pk = ? AND sk = ?').run(key.pk, key.sk);
   }
 
   private fromRow(row: Row): Item {
