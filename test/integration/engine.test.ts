@@ -10,6 +10,7 @@ import { restoreBackup } from '../../lib/engine/restore.ts';
 import { distinctNonZeroBlocks, scatterWrites, sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { createEngineEnv } from '../support/engine-env.ts';
 import type { EngineEnv } from '../support/engine-env.ts';
+import { FaultyObjectStore } from '../support/memory-ports.ts';
 import { BACKENDS } from '../support/runtime-env.ts';
 
 const BLOCK = 512 * 1024;
@@ -195,21 +196,13 @@ describe.each(BACKENDS)('backup engine (%s backend)', (backend) => {
     const good = await runBackup(env.deps, { projectId: 'p5', volumeId: 'crash', name: 'good' });
     await scatterWrites(img, 40 * 1024 * 1024, BLOCK, 0.5, 9);
 
-    let puts = 0;
-    const failing = env.withStore((s: ObjectStore): ObjectStore => ({
-      put: async (key, body) => {
-        if (key.startsWith('packs/') && ++puts > 2) throw new Error('injected: connection reset');
-        return s.put(key, body);
-      },
-      putIfAbsent: (k, b) => s.putIfAbsent(k, b),
-      get: (k) => s.get(k),
-      getRange: (k, a, b, into) => s.getRange(k, a, b, into),
-      exists: (k) => s.exists(k),
-      list: (p) => s.list(p),
-      delete: (k) => s.delete(k),
-    }));
+    let faulty: FaultyObjectStore | undefined;
+    const failing = env.withStore((s: ObjectStore) => {
+      faulty = new FaultyObjectStore(s).failOn({ method: 'put', key: (k) => k.startsWith('packs/'), call: 3, error: new Error('injected: connection reset') });
+      return faulty;
+    });
     await expect(runBackup(failing, { projectId: 'p5', volumeId: 'crash', name: 'doomed' })).rejects.toThrow(/injected/);
-    expect(puts).toBeGreaterThan(2);
+    expect(faulty!.calls.put).toBeGreaterThanOrEqual(3);
     const latest = await env.deps.catalog.latestBackup('p5', 'crash', 'available');
     expect(latest?.backupId).toBe(good.backupId);
     const failed = await env.deps.catalog.latestBackup('p5', 'crash', 'error');
