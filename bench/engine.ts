@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { DEFAULT_ENGINE_CONFIG } from '../lib/engine/engine.ts';
 import { DISK_LIKE_MIX } from '../test/support/disk-image.ts';
 import { openBenchBackend, parseBackendKinds } from './lib/backends.ts';
-import { cpuBench, pipelineRate } from './lib/cpu-bench.ts';
+import { cpuBench, pipelineAgain } from './lib/cpu-bench.ts';
 import type { CpuResults } from './lib/cpu-bench.ts';
 import { trackPoolThreads } from './lib/cpu-accounting.ts';
 import { Instruments, TimedPool } from './lib/meters.ts';
@@ -105,10 +105,10 @@ async function main() {
   }
   await closePool();
 
-  let pipelineAfter: Awaited<ReturnType<typeof pipelineRate>> | undefined;
+  let pipelineAfter: Awaited<ReturnType<typeof pipelineAgain>> | undefined;
   if (cpu) {
     log('running: pool pipeline again, after the backends ran...');
-    pipelineAfter = await pipelineRate(CORES, cpu.keys, cpu.corpus);
+    pipelineAfter = await pipelineAgain(image.path, CPU_BYTES);
   }
 
   log();

@@ -1,14 +1,14 @@
 // What the engine benchmark prints: one table per backend (the same columns for each), where the time of
 // each phase goes, the CPU-only measurements, and the JSON line that carries all of it.
 import type { BackupStats } from '../../lib/engine/ports.ts';
-import type { CpuResults, pipelineRate } from './cpu-bench.ts';
+import type { CpuResults, pipelineAgain } from './cpu-bench.ts';
 import type { ThreadCpu } from './cpu-accounting.ts';
 import { BACKUP_STAGES, RESTORE_STAGES, STAGE_LABELS, limitingStage, putTotal } from './meters.ts';
 import type { PhaseResult, StageName } from './meters.ts';
 import type { ScenarioResult } from './scenarios.ts';
 import { MiB, f0, f1, f2, mb, rate } from './units.ts';
 
-type PipelineResult = Awaited<ReturnType<typeof pipelineRate>>;
+type PipelineResult = Awaited<ReturnType<typeof pipelineAgain>>;
 
 const HEADER = `  ${'phase'.padEnd(26)}${'time s'.padStart(8)}${'vol MB/s'.padStart(10)}${'data MB/s'.padStart(11)}${'PUTs'.padStart(6)}${'peak RSS MiB (rise)'.padStart(21)}  limited by`;
 
