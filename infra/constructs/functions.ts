@@ -23,7 +23,7 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { CATALOG_GSI1 } from '../../lib/catalog/tables.ts';
+import { CATALOG_INDEXES } from '../../lib/catalog/tables.ts';
 import type { HandlerSpec, TableAccess } from '../handlers.ts';
 import { HANDLER_SPECS, functionLogicalId, pascalCase } from '../handlers.ts';
 import { HANDLER_NAMES } from '../../lib/workflows/registry.ts';
@@ -182,7 +182,9 @@ export function statementsFor(spec: HandlerSpec, storage: Storage): PolicyStatem
   if (catalogActions.length) {
     const resources = [storage.catalogTable.tableArn];
     // The GSI is only read by Query.
-    if (catalogActions.includes('dynamodb:Query')) resources.push(`${storage.catalogTable.tableArn}/index/${CATALOG_GSI1.indexName}`);
+    if (catalogActions.includes('dynamodb:Query')) {
+      for (const index of Object.values(CATALOG_INDEXES)) resources.push(`${storage.catalogTable.tableArn}/index/${index.indexName}`);
+    }
     statements.push(new PolicyStatement({ sid: 'CatalogTable', effect: Effect.ALLOW, actions: catalogActions, resources }));
   }
   const chunkActions = tableActions(spec.chunks);

@@ -2,7 +2,7 @@
 // status a backup or restore holds while it runs. A volume is locked by exactly one job at a time.
 import { ConditionFailedError, cond, queryAll } from './table.ts';
 import type { Table } from './table.ts';
-import { fromItem, projectKey, volumeSortKey } from './tables.ts';
+import { CATALOG_GSI1, LOCKED_VOLUMES_KEY, fromItem, projectKey, volumeSortKey } from './tables.ts';
 
 export type VolumeStatus = 'available' | 'in-use' | 'backing-up' | 'restoring' | 'error';
 
@@ -20,6 +20,8 @@ export interface VolumeRecord {
   /** The job holding the volume, and the status to return to when it lets go. */
   lockJobId?: string;
   statusBeforeLock?: VolumeStatus;
+  /** Why the volume is `error` (e.g. the restore that left it half-written). */
+  statusReason?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -39,8 +41,10 @@ export interface VolumeStore {
    * Idempotent for the same job. Throws VolumeLockedError otherwise.
    */
   lock(projectId: string, volumeId: string, jobId: string, busyStatus: VolumeStatus, from: VolumeStatus[]): Promise<VolumeRecord>;
-  /** Releases the lock `jobId` holds, back to the status before it (or `status`). No-op if not held. */
-  release(projectId: string, volumeId: string, jobId: string, status?: VolumeStatus): Promise<void>;
+  /** Releases the lock `jobId` holds, back to the status before it (or `status`, with its `reason`). No-op if not held. */
+  release(projectId: string, volumeId: string, jobId: string, status?: VolumeStatus, reason?: string): Promise<void>;
+  /** Every locked volume of every project (a restart checks each lock's job). */
+  listLocked(): Promise<VolumeRecord[]>;
 }
 
 /** Lock attempts that lose a race against another status change before giving up. */
@@ -91,7 +95,18 @@ export class TableVolumeStore implements VolumeStore {
       try {
         const item = await this.table.update(
           volumeKey(projectId, volumeId),
-          { set: { statusBeforeLock: current.status, status: busyStatus, lockJobId: jobId, updatedAt: new Date().toISOString() } },
+          {
+            set: {
+              statusBeforeLock: current.status,
+              status: busyStatus,
+              lockJobId: jobId,
+              updatedAt: new Date().toISOString(),
+              // While locked, the volume is listed under LOCKED_VOLUMES_KEY in gsi1.
+              [CATALOG_GSI1.partitionKey]: LOCKED_VOLUMES_KEY,
+              [CATALOG_GSI1.sortKey]: `${projectId}#${volumeId}`,
+            },
+            remove: ['statusReason'],
+          },
           cond.and(cond.exists(), cond.absent('lockJobId'), cond.eq('status', current.status)),
         );
         return fromItem<VolumeRecord>(item);
@@ -102,18 +117,32 @@ export class TableVolumeStore implements VolumeStore {
     throw lockedError(volumeId, await this.get(projectId, volumeId));
   }
 
-  async release(projectId: string, volumeId: string, jobId: string, status?: VolumeStatus): Promise<void> {
+  async release(projectId: string, volumeId: string, jobId: string, status?: VolumeStatus, reason?: string): Promise<void> {
     const current = await this.get(projectId, volumeId);
     if (current?.lockJobId !== jobId) return;
     try {
       await this.table.update(
         volumeKey(projectId, volumeId),
-        { set: { status: status ?? current.statusBeforeLock ?? 'available', updatedAt: new Date().toISOString() }, remove: ['lockJobId', 'statusBeforeLock'] },
+        {
+          set: { status: status ?? current.statusBeforeLock ?? 'available', updatedAt: new Date().toISOString(), ...(reason ? { statusReason: reason.slice(0, 1000) } : {}) },
+          remove: ['lockJobId', 'statusBeforeLock', CATALOG_GSI1.partitionKey, CATALOG_GSI1.sortKey],
+        },
         cond.eq('lockJobId', jobId),
       );
     } catch (err) {
       if (!(err instanceof ConditionFailedError)) throw err;
     }
+  }
+
+  async listLocked(): Promise<VolumeRecord[]> {
+    const out: VolumeRecord[] = [];
+    for await (const item of queryAll(this.table, { index: 'gsi1', partition: LOCKED_VOLUMES_KEY })) {
+      // Index reads may lag: read the volume itself.
+      const { projectId, volumeId } = fromItem<VolumeRecord>(item);
+      const volume = await this.get(projectId, volumeId);
+      if (volume?.lockJobId) out.push(volume);
+    }
+    return out;
   }
 }
 

@@ -10,6 +10,7 @@ import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib
 export const CHUNK_ID_BYTES = 32;
 export const SEAL_OVERHEAD = 1 + 12 + 16;
 const FLAG_ZSTD = 1;
+const KNOWN_FLAGS = FLAG_ZSTD;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 /** zstd level 1: the fastest level still gives disk-like data ~3x (see engine-anchors.md). */
@@ -86,6 +87,8 @@ export class ChunkIntegrityError extends Error {
 function openSealed(key: Buffer, sealed: Uint8Array, adFor: (flags: number) => Buffer): { flags: number; payload: Buffer } {
   if (sealed.length < SEAL_OVERHEAD) throw new ChunkIntegrityError('sealed blob is truncated');
   const flags = sealed[0]!;
+  // A flag this reader does not know changes how the payload is to be read: refuse rather than guess.
+  if (flags & ~KNOWN_FLAGS) throw new ChunkIntegrityError(`unknown flags 0x${flags.toString(16).padStart(2, '0')} (written by a newer OpenVBS, or damaged)`);
   const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
   const tag = sealed.subarray(sealed.length - TAG_BYTES);
   const decipher = createDecipheriv('aes-256-gcm', key, nonce);

@@ -5,7 +5,7 @@ import { CHUNK_ID_BYTES, isAllZero } from './chunk-codec.ts';
 import type { EngineDeps, Progress } from './engine.ts';
 import { EngineStateError, RestoreIntegrityError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
-import { ZERO_ID, decodeManifest, manifestKey } from './manifest.ts';
+import { ManifestVersionError, ZERO_ID, decodeManifest, manifestKey } from './manifest.ts';
 import type { SegmentManifest } from './manifest.ts';
 import type { BackupRecord, BlockWriter, ChunkLocation } from './ports.ts';
 import { ObjectNotFoundError } from './ports.ts';
@@ -110,6 +110,7 @@ async function loadManifest(deps: EngineDeps, rec: BackupRecord, domain: KeyDoma
   try {
     return decodeManifest(domain.keys, rec.backupId, segment, sealed);
   } catch (err) {
+    if (err instanceof ManifestVersionError) throw new RestoreIntegrityError(rec.backupId, firstBlock, '-', `manifest ${key}: ${err.message}`);
     throw new RestoreIntegrityError(rec.backupId, firstBlock, '-', `manifest ${key} does not verify: ${(err as Error).message}`);
   }
 }

@@ -1,9 +1,11 @@
 // What a start does about the work the previous run left: every execution that was still running is
 // resumed (its steps are idempotent, and a segment whose manifest is stored is not redone), and every
 // job that never got an execution is ended FAIL through its workflow's own failure step, which puts the
-// backup and volume back. Nothing stays `creating` or locked, no job stays RUNNING.
+// backup and volume back; a volume still locked by a job that never came to exist is released. Nothing
+// stays `creating` or locked, no job stays RUNNING.
 import type { ExecutionStore } from '../catalog/executions.ts';
 import type { JobRecord, JobStore } from '../catalog/jobs.ts';
+import type { VolumeStore } from '../catalog/volumes.ts';
 import type { FailureInput } from '../workflows/contracts.ts';
 import { WORKFLOWS, workflowOfJobType } from '../workflows/registry.ts';
 import type { HandlerName, WorkflowName } from '../workflows/registry.ts';
@@ -13,6 +15,7 @@ type Handler = (event: unknown) => Promise<unknown>;
 export interface RecoveryDeps {
   executions: ExecutionStore;
   jobs: JobStore;
+  volumes: VolumeStore;
   resume(workflow: WorkflowName, name: string, input: unknown): Promise<void>;
   loadHandler(name: HandlerName): Promise<Handler>;
 }
@@ -20,6 +23,8 @@ export interface RecoveryDeps {
 export interface RecoveryReport {
   resumed: string[];
   failed: string[];
+  /** Volumes released because the job holding them never came to exist (a crash between lock and job). */
+  released: string[];
 }
 
 const ENDED = new Set(['SUCCESS', 'FAIL']);
@@ -39,7 +44,7 @@ export async function failOutsideExecution(deps: Pick<RecoveryDeps, 'loadHandler
 }
 
 export async function recoverInterrupted(deps: RecoveryDeps): Promise<RecoveryReport> {
-  const report: RecoveryReport = { resumed: [], failed: [] };
+  const report: RecoveryReport = { resumed: [], failed: [], released: [] };
   const recorded = await deps.executions.listRunning();
   const live = new Set<string>();
   for (const execution of recorded) {
@@ -62,6 +67,12 @@ export async function recoverInterrupted(deps: RecoveryDeps): Promise<RecoveryRe
       Cause: 'the service stopped before this job started running; nothing of it was kept',
     });
     report.failed.push(job.jobId);
+  }
+  for (const volume of await deps.volumes.listLocked()) {
+    const holder = await deps.jobs.get(volume.projectId, volume.lockJobId!);
+    if (holder && !ENDED.has(holder.status)) continue;
+    await deps.volumes.release(volume.projectId, volume.volumeId, volume.lockJobId!);
+    report.released.push(volume.volumeId);
   }
   return report;
 }

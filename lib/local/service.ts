@@ -102,6 +102,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     const recovered = await recoverInterrupted({
       executions: new TableExecutionStore(runtime.backend.table),
       jobs: stores.jobs,
+      volumes: stores.volumes,
       resume: (workflow, name, input) => workflows.resume(workflow, name, input),
       loadHandler,
     });

@@ -240,9 +240,28 @@ describe.each(TABLE_ADAPTERS)('catalog stores on $name', (adapter) => {
       expect(released!.statusBeforeLock).toBeUndefined();
 
       await stores.volumes.lock(p, 'vol-1', 'j-3', 'restoring', ['in-use']);
-      await stores.volumes.release(p, 'vol-1', 'j-3', 'error');
-      expect((await stores.volumes.get(p, 'vol-1'))!.status).toBe('error');
+      await stores.volumes.release(p, 'vol-1', 'j-3', 'error', 'restore cut short');
+      expect(await stores.volumes.get(p, 'vol-1')).toMatchObject({ status: 'error', statusReason: 'restore cut short' });
       expect(await stores.volumes.delete(p, 'vol-1')).toBe(true);
+    });
+
+    it('lists the locked volumes of every project, and only while they are locked', async () => {
+      const [p, q] = [newProject(), newProject()];
+      await stores.volumes.create(volume(p, 'vol-1'));
+      await stores.volumes.create(volume(q, 'vol-2'));
+      await stores.volumes.create(volume(q, 'vol-3'));
+      const mine = async () =>
+        (await stores.volumes.listLocked())
+          .filter((v) => v.projectId === p || v.projectId === q)
+          .map((v) => `${v.volumeId}:${v.lockJobId}`)
+          .sort();
+      expect(await mine()).toEqual([]);
+      await stores.volumes.lock(p, 'vol-1', 'j-1', 'backing-up', ['available']);
+      await stores.volumes.lock(q, 'vol-2', 'j-2', 'restoring', ['available']);
+      expect(await mine()).toEqual(['vol-1:j-1', 'vol-2:j-2']);
+      await stores.volumes.release(p, 'vol-1', 'j-1');
+      expect(await mine()).toEqual(['vol-2:j-2']);
+      expect((await stores.volumes.get(p, 'vol-1'))!.lockJobId).toBeUndefined();
     });
 
     it('refuses a lock from another status or on a missing volume, and lets exactly one of racing jobs win', async () => {

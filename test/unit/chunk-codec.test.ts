@@ -172,6 +172,14 @@ describe('bounded decompression', () => {
     expectSameBytes(openChunk(keys, id, sealed, bomb.length), bomb);
   });
 
+  it('refuses a correctly keyed chunk whose flags this reader does not know, naming them', () => {
+    const plain = text(4096);
+    const id = chunkId(keys, plain);
+    const out = Buffer.alloc(plain.length + SEAL_OVERHEAD);
+    const len = sealInto(keys.encKey, 0x02, Buffer.concat([id, Buffer.of(0x02)]), plain, out, 0);
+    expect(() => openChunk(keys, id, out.subarray(0, len))).toThrow(/unknown flags 0x02/);
+  });
+
   it('opens a chunk of exactly maxPlainBytes and refuses it one byte lower', () => {
     const data = text(64 * 1024);
     const { id, sealed } = seal(keys, data);

@@ -42,9 +42,9 @@ export async function restoreCommit(deps: TaskDeps, input: VolumeRestoreInput) {
 }
 
 export async function restoreFail(deps: TaskDeps, input: FailureInput) {
-  return failJob(deps, input, async () => {
+  return failJob(deps, input, async (reason) => {
     // The backup itself is untouched by a failed restore; the target holds partial data, so it is `error`.
     await endRestore(deps, input.projectId, input.backupId);
-    if (input.volumeId) await deps.volumes.release(input.projectId, input.volumeId, input.jobId, 'error');
+    if (input.volumeId) await deps.volumes.release(input.projectId, input.volumeId, input.jobId, 'error', `restore of backup ${input.backupId} did not finish: ${reason}`);
   });
 }
