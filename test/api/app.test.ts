@@ -421,8 +421,8 @@ describe('volumes and tokens', () => {
     const created = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'one-gig', size: 1 } } });
     expect(created.status).toBe(200);
     const v = created.body.volume;
-    expect(Object.keys(v).sort()).toEqual(['created_at', 'encrypted', 'id', 'kms_key_id', 'name', 'path', 'size', 'size_bytes', 'status', 'updated_at']);
-    expect(v).toMatchObject({ name: 'one-gig', size: 1, size_bytes: GIB, status: 'available', encrypted: false, kms_key_id: null });
+    expect(Object.keys(v).sort()).toEqual(['created_at', 'encrypted', 'id', 'kms_key_id', 'name', 'path', 'size', 'size_bytes', 'status', 'status_reason', 'updated_at']);
+    expect(v).toMatchObject({ name: 'one-gig', size: 1, size_bytes: GIB, status: 'available', status_reason: null, encrypted: false, kms_key_id: null });
     const key = (await call('POST', `/v1/${p}/keys`, { token, body: { key: { alias: `alias/cust-${p}` } } })).body.key;
     const bytes = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'odd', size_bytes: GIB + 1, kms_key_id: `alias/cust-${p}` } } });
     expect(bytes.body.volume).toMatchObject({ size: 2, size_bytes: GIB + 1, encrypted: true, kms_key_id: key.arn });
