@@ -68,6 +68,7 @@ const BACKUP_FIELDS = [
   'name',
   'object_count',
   'os-bak-tenant-attr:tenant_id',
+  'os-openvbs-bak-stats-attr:stats',
   'service_metadata',
   'size',
   'snapshot_id',
@@ -285,7 +286,7 @@ describe('backups and jobs', () => {
     expect(busy.body.error.code).toBe('VolumeBackup.0012');
   });
 
-  it('shows a backup with exactly the VBS fields', async () => {
+  it('shows a backup with exactly the VBS fields and the stats extension', async () => {
     const parent = backupRecord(pA, { volumeId: 'vol-show', sizeBytes: 10 * GIB + 1 });
     const child = backupRecord(pA, {
       volumeId: 'vol-show',
@@ -326,6 +327,62 @@ describe('backups and jobs', () => {
     const full = (await call('GET', `${A}/backups/${parent.backupId}`)).body.backup;
     expect(full.is_incremental).toBe(false);
     expect(JSON.parse(full.service_metadata)).toMatchObject({ Type: '0', CMKID: '' });
+  });
+
+  it('shows what a committed backup cost, and nulls while it is creating', async () => {
+    const parent = backupRecord(pA, { volumeId: 'vol-cost' });
+    const stats = { blocks: 3072, zeroBlocks: 1000, chunkCount: 2072, reusedFromParent: 2000, dedupHits: 40, newChunks: 32, storedBytes: 9_876_543, logicalBytes: 1036 * 1024 * 1024, packsWritten: 1 };
+    const child = backupRecord(pA, { volumeId: 'vol-cost', parentId: parent.backupId, stats });
+    const { stats: _none, ...unstarted } = backupRecord(pA, { volumeId: 'vol-cost', parentId: child.backupId, status: 'creating' });
+    for (const r of [parent, child, unstarted]) await env.stores.backups.createBackup(r);
+
+    const committed = (await call('GET', `${A}/backups/${child.backupId}`)).body.backup;
+    expect(committed['os-openvbs-bak-stats-attr:stats']).toEqual({
+      stored_bytes: 9_876_543,
+      new_chunks: 32,
+      reused_blocks: 2000,
+      dedup_blocks: 40,
+      zero_blocks: 1000,
+      blocks: 3072,
+      logical_bytes: 1036 * 1024 * 1024,
+      packs_written: 1,
+      parent_backup_id: parent.backupId,
+    });
+    expect(JSON.parse(committed.service_metadata)).toEqual({
+      Type: '1',
+      progress: '100',
+      CMKID: '',
+      ST: '0',
+      bootable: 'false',
+      DL: '3',
+      stored_bytes: '9876543',
+      new_chunks: '32',
+      reused_blocks: '2000',
+      dedup_blocks: '40',
+      zero_blocks: '1000',
+      parent_backup_id: parent.backupId,
+    });
+    const full = (await call('GET', `${A}/backups/${parent.backupId}`)).body.backup;
+    expect(full['os-openvbs-bak-stats-attr:stats']).toMatchObject({ stored_bytes: 600 * 1024 * 1024, reused_blocks: 0, parent_backup_id: null });
+    expect(JSON.parse(full.service_metadata)).toMatchObject({ stored_bytes: String(600 * 1024 * 1024), parent_backup_id: '' });
+
+    const creating = (await call('GET', `${A}/backups/${unstarted.backupId}`)).body.backup;
+    expect(creating.status).toBe('creating');
+    expect(creating['os-openvbs-bak-stats-attr:stats']).toEqual({
+      stored_bytes: null,
+      new_chunks: null,
+      reused_blocks: null,
+      dedup_blocks: null,
+      zero_blocks: null,
+      blocks: null,
+      logical_bytes: null,
+      packs_written: null,
+      parent_backup_id: child.backupId,
+    });
+    expect(JSON.parse(creating.service_metadata)).toMatchObject({ stored_bytes: '', new_chunks: '', reused_blocks: '', dedup_blocks: '', zero_blocks: '', parent_backup_id: child.backupId });
+
+    const detail = (await call('GET', `${A}/backups/detail?volume_id=vol-cost`)).body.backups;
+    expect(detail.find((b: { id: string }) => b.id === child.backupId)['os-openvbs-bak-stats-attr:stats'].stored_bytes).toBe(9_876_543);
   });
 
   it('lists backups and details with filters and next links', async () => {
@@ -539,6 +596,20 @@ describe('OpenAPI document', () => {
       ].sort(),
     );
     expect(doc.components.securitySchemes.XAuthToken).toEqual({ type: 'apiKey', in: 'header', name: 'X-Auth-Token' });
+  });
+
+  it('describes the backup stats extension', async () => {
+    type Schema = { properties: Record<string, { $ref?: string; type?: unknown; description?: string }>; description?: string };
+    const doc = (await (await app.request('/openapi.json')).json()) as { components: { schemas: Record<string, Schema> } };
+    const backup = doc.components.schemas.Backup!;
+    expect(backup.properties['os-openvbs-bak-stats-attr:stats']).toEqual({ $ref: '#/components/schemas/BackupStats' });
+    expect(backup.properties.service_metadata!.description).toContain('stored_bytes');
+    const stats = doc.components.schemas.BackupStats!;
+    expect(Object.keys(stats.properties).sort()).toEqual(
+      ['blocks', 'dedup_blocks', 'logical_bytes', 'new_chunks', 'packs_written', 'parent_backup_id', 'reused_blocks', 'stored_bytes', 'zero_blocks'].sort(),
+    );
+    expect(stats.properties.stored_bytes).toMatchObject({ type: ['integer', 'null'], description: expect.stringMatching(/bytes/i) });
+    expect(stats.description).toMatch(/null until the backup is committed/);
   });
 });
 

@@ -4,6 +4,7 @@
 // description, tags...) are the service's. Unknown request fields are ignored, as VBS clients send more
 // than we use.
 import { z } from '@hono/zod-openapi';
+import type { BackupRecord } from '../../engine/ports.ts';
 import { BACKUP_SORT_KEYS } from '../../service/backup-rules.ts';
 import type { BackupDetail, QuotaUsage } from '../../service/backups.ts';
 import { gigabytes } from '../../service/sizes.ts';
@@ -55,6 +56,28 @@ export const JobIdResponse = z.object({ job_id: z.string() }).openapi('JobId');
 
 export const BackupSummary = z.object({ id: z.string(), name: z.string(), links: z.array(Link) }).openapi('BackupSummary');
 
+/**
+ * The OpenVBS extension attribute on a backup, named in the manner of VBS's `os-bak-tenant-attr:tenant_id`
+ * (`os-<extension>:<attribute>`): VBS clients ignore keys they do not know.
+ */
+export const BACKUP_STATS_ATTR = 'os-openvbs-bak-stats-attr:stats';
+
+const count = (description: string) => z.number().int().nullable().openapi({ description });
+
+export const BackupStats = z
+  .object({
+    stored_bytes: count('Bytes this backup added to storage (sealed chunk payloads written into packs)'),
+    new_chunks: count('Chunks this backup wrote'),
+    reused_blocks: count('Blocks equal to the parent backup\'s at the same offset (neither looked up nor stored)'),
+    dedup_blocks: count('Blocks found already stored (by another backup, or earlier in this one)'),
+    zero_blocks: count('All-zero blocks (not stored)'),
+    blocks: count('Blocks of the volume, zero blocks included'),
+    logical_bytes: count('Bytes of non-zero data the backup covers'),
+    packs_written: count('Pack objects this backup wrote'),
+    parent_backup_id: z.string().nullable().openapi({ description: 'The backup this incremental one is compared against; null for a full backup' }),
+  })
+  .openapi('BackupStats', { description: 'OpenVBS extension: what the backup cost. The figures are null until the backup is committed (while `creating`, or after an `error`).' });
+
 export const Backup = z
   .object({
     id: z.string(),
@@ -71,11 +94,16 @@ export const Backup = z
     updated_at: z.string(),
     data_timestamp: z.string(),
     'os-bak-tenant-attr:tenant_id': z.string(),
-    service_metadata: z.string().openapi({ description: 'JSON string: Type ("0" full, "1" incremental), progress, CMKID, ST, bootable, DL' }),
+    service_metadata: z.string().openapi({
+      description:
+        'JSON string of string values: Type ("0" full, "1" incremental), progress, CMKID, ST, bootable, DL; ' +
+        `and the cost as in ${BACKUP_STATS_ATTR}: stored_bytes, new_chunks, reused_blocks, dedup_blocks, zero_blocks ("" until committed), parent_backup_id ("" for a full backup)`,
+    }),
     has_dependent_backups: z.boolean(),
     snapshot_id: z.string().nullable(),
     is_incremental: z.boolean(),
     links: z.array(Link),
+    [BACKUP_STATS_ATTR]: BackupStats,
   })
   .openapi('Backup');
 
@@ -103,9 +131,29 @@ export function backupSummaryView(detail: BackupDetail, baseUrl: string): z.infe
   return { id: r.backupId, name: r.name, links: backupLinks(baseUrl, r.projectId, r.backupId) };
 }
 
-/** `service_metadata`, a JSON string as VBS shows it (DL 3 = deduplicated and compressed). */
-function serviceMetadata(detail: BackupDetail): string {
+/** What the backup cost; the figures are known once it is committed (the engine records them then). */
+function backupStatsView(r: BackupRecord): z.infer<typeof BackupStats> {
+  const s = r.stats;
+  return {
+    stored_bytes: s?.storedBytes ?? null,
+    new_chunks: s?.newChunks ?? null,
+    reused_blocks: s?.reusedFromParent ?? null,
+    dedup_blocks: s?.dedupHits ?? null,
+    zero_blocks: s?.zeroBlocks ?? null,
+    blocks: s?.blocks ?? null,
+    logical_bytes: s?.logicalBytes ?? null,
+    packs_written: s?.packsWritten ?? null,
+    parent_backup_id: r.parentId ?? null,
+  };
+}
+
+/**
+ * `service_metadata`, a JSON string as VBS shows it (DL 3 = deduplicated and compressed), plus the cost.
+ * Every value is a string, as VBS writes them ("" where VBS would leave a value out, as CMKID does).
+ */
+function serviceMetadata(detail: BackupDetail, stats: z.infer<typeof BackupStats>): string {
   const r = detail.record;
+  const text = (v: number | string | null) => (v === null ? '' : String(v));
   return JSON.stringify({
     Type: r.parentId ? '1' : '0',
     progress: String(detail.progress),
@@ -113,12 +161,19 @@ function serviceMetadata(detail: BackupDetail): string {
     ST: String(r.extra?.ST ?? 0),
     bootable: String(r.extra?.bootable === true),
     DL: '3',
+    stored_bytes: text(stats.stored_bytes),
+    new_chunks: text(stats.new_chunks),
+    reused_blocks: text(stats.reused_blocks),
+    dedup_blocks: text(stats.dedup_blocks),
+    zero_blocks: text(stats.zero_blocks),
+    parent_backup_id: text(stats.parent_backup_id),
   });
 }
 
 export function backupView(detail: BackupDetail, baseUrl: string, availabilityZone: string): z.infer<typeof Backup> {
   const r = detail.record;
   const snapshotId = r.extra?.snapshotId;
+  const stats = backupStatsView(r);
   return {
     id: r.backupId,
     name: r.name,
@@ -134,11 +189,12 @@ export function backupView(detail: BackupDetail, baseUrl: string, availabilityZo
     updated_at: r.updatedAt,
     data_timestamp: r.createdAt,
     'os-bak-tenant-attr:tenant_id': r.projectId,
-    service_metadata: serviceMetadata(detail),
+    service_metadata: serviceMetadata(detail, stats),
     has_dependent_backups: false,
     snapshot_id: typeof snapshotId === 'string' ? snapshotId : null,
     is_incremental: Boolean(r.parentId),
     links: backupLinks(baseUrl, r.projectId, r.backupId),
+    [BACKUP_STATS_ATTR]: stats,
   };
 }
 
