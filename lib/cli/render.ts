@@ -51,6 +51,11 @@ export function formatBytes(bytes: number): string {
   return `${inUnit(bytes, i)} ${UNITS[i]}`;
 }
 
+/** 1234567 -> "1.2 MB (1234567 bytes)": readable and exact; below 1 kB just "512 B". */
+export function formatBytesExact(bytes: number): string {
+  return unitIndex(bytes) === 0 ? formatBytes(bytes) : `${formatBytes(bytes)} (${bytes} bytes)`;
+}
+
 /** "230.1/512.0 MB": both in the unit of the total. */
 export function formatBytesOf(done: number, total: number): string {
   const i = unitIndex(Math.max(total, done));

@@ -134,9 +134,9 @@ describe('openvbs (child process)', () => {
     const r = await openvbs(['backup', 'list']);
     expect(r.code).toBe(0);
     expect(r.stdout.trimEnd().split('\n')).toEqual([
-      'ID    NAME       STATUS     VOLUME  SIZE_GB  TYPE         CREATED',
-      'bk-1  nightly-1  available  vol-1   1        full         2025-01-01T10:00:00.000Z',
-      'bk-2  nightly-2  available  vol-1   1        incremental  2025-01-01T10:00:00.000Z',
+      'ID    NAME       STATUS     VOLUME  SIZE_GB  STORED    TYPE         CREATED',
+      'bk-1  nightly-1  available  vol-1   1        123.5 MB  full         2025-01-01T10:00:00.000Z',
+      'bk-2  nightly-2  available  vol-1   1        4.2 MB    incremental  2025-01-01T10:00:00.000Z',
     ]);
   });
 

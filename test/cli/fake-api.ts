@@ -121,7 +121,19 @@ const initialVolumes = [
   },
 ];
 
-function backup(id: string, name: string, incremental: boolean) {
+/** What a backup cost, as the API shows it beside the VBS fields (and as strings in service_metadata). */
+interface Cost {
+  stored_bytes: number;
+  new_chunks: number;
+  reused_blocks: number;
+  dedup_blocks: number;
+  zero_blocks: number;
+  parent_backup_id: string | null;
+}
+
+function backup(id: string, name: string, cost: Cost) {
+  const incremental = cost.parent_backup_id !== null;
+  const metadata = { Type: incremental ? '1' : '0', ST: '0', progress: '100', bootable: 'false' };
   return {
     id,
     name,
@@ -137,15 +149,19 @@ function backup(id: string, name: string, incremental: boolean) {
     updated_at: '2025-01-01T10:00:04.000Z',
     data_timestamp: '2025-01-01T10:00:00.000Z',
     'os-bak-tenant-attr:tenant_id': PROJECT,
-    service_metadata: JSON.stringify({ Type: incremental ? 1 : 0, ST: 0, progress: '100', bootable: 'false' }),
+    service_metadata: JSON.stringify({ ...metadata, ...Object.fromEntries(Object.entries(cost).map(([k, v]) => [k, v === null ? '' : String(v)])) }),
     has_dependent_backups: false,
     snapshot_id: null,
     is_incremental: incremental,
     links: [],
+    'os-openvbs-bak-stats-attr:stats': { ...cost, blocks: 2048, logical_bytes: 130 * MB, packs_written: incremental ? 1 : 8 },
   };
 }
 
-const backups = [backup('bk-1', 'nightly-1', false), backup('bk-2', 'nightly-2', true)];
+const backups = [
+  backup('bk-1', 'nightly-1', { stored_bytes: 123_456_789, new_chunks: 240, reused_blocks: 0, dedup_blocks: 8, zero_blocks: 1800, parent_backup_id: null }),
+  backup('bk-2', 'nightly-2', { stored_bytes: 4_200_000, new_chunks: 9, reused_blocks: 236, dedup_blocks: 3, zero_blocks: 1800, parent_backup_id: 'bk-1' }),
+];
 
 function send(res: ServerResponse, status: number, body?: unknown) {
   if (body === undefined) {

@@ -3,6 +3,7 @@ import {
   cell,
   fitLine,
   formatBytes,
+  formatBytesExact,
   formatBytesOf,
   formatClock,
   formatElapsed,
@@ -11,7 +12,7 @@ import {
   formatRate,
   formatTable,
 } from '../../lib/cli/render.ts';
-import { backupType, formatBackupTable, nextMarker } from '../../lib/cli/commands/backups.ts';
+import { backupCost, backupType, formatBackupShow, formatBackupTable, nextMarker } from '../../lib/cli/commands/backups.ts';
 import type { Backup } from '../../lib/cli/client.ts';
 
 describe('formatProgress', () => {
@@ -60,6 +61,13 @@ describe('sizes, rates and times', () => {
     expect(formatRate(82_600_000)).toBe('82.6 MB/s');
   });
 
+  it('formats bytes readable and exact', () => {
+    expect(formatBytesExact(41_947_136)).toBe('41.9 MB (41947136 bytes)');
+    expect(formatBytesExact(1000)).toBe('1.0 kB (1000 bytes)');
+    expect(formatBytesExact(999)).toBe('999 B');
+    expect(formatBytesExact(0)).toBe('0 B');
+  });
+
   it('formats clocks and elapsed times', () => {
     expect(formatClock(0)).toBe('0:00');
     expect(formatClock(0.2)).toBe('0:01');
@@ -93,19 +101,59 @@ describe('formatTable', () => {
     expect(formatTable(['ID', 'NAME'], [])).toBe('ID  NAME\n');
   });
 
-  it('lays out the backup list', () => {
+  it('lays out the backup list with what each backup stored', () => {
     const backups = [
-      { id: 'bk-1', name: 'nightly', status: 'available', volume_id: 'vol-1', size: 2, is_incremental: false, created_at: '2025-01-01T10:00:00Z' },
-      { id: 'bk-22', name: 'n2', status: 'error', volume_id: 'vol-1', size: 0, service_metadata: '{"Type":1}', created_at: '2025-01-02T10:00:00Z' },
+      {
+        id: 'bk-1',
+        name: 'nightly',
+        status: 'available',
+        volume_id: 'vol-1',
+        size: 2,
+        is_incremental: false,
+        created_at: '2025-01-01T10:00:00Z',
+        'os-openvbs-bak-stats-attr:stats': { stored_bytes: 1_234_567 },
+      },
+      { id: 'bk-22', name: 'n2', status: 'error', volume_id: 'vol-1', size: 0, service_metadata: '{"Type":1}', created_at: '2025-01-02T10:00:00Z', 'os-openvbs-bak-stats-attr:stats': { stored_bytes: null } },
+      { id: 'bk-3', name: 'old', status: 'available', volume_id: 'vol-1', size: 1, is_incremental: true, created_at: '2025-01-03T10:00:00Z' },
     ] as Backup[];
     expect(formatBackupTable(backups)).toBe(
       [
-        'ID     NAME     STATUS     VOLUME  SIZE_GB  TYPE         CREATED',
-        'bk-1   nightly  available  vol-1   2        full         2025-01-01T10:00:00Z',
-        'bk-22  n2       error      vol-1   0        incremental  2025-01-02T10:00:00Z',
+        'ID     NAME     STATUS     VOLUME  SIZE_GB  STORED  TYPE         CREATED',
+        'bk-1   nightly  available  vol-1   2        1.2 MB  full         2025-01-01T10:00:00Z',
+        'bk-22  n2       error      vol-1   0        -       incremental  2025-01-02T10:00:00Z',
+        'bk-3   old      available  vol-1   1        -       incremental  2025-01-03T10:00:00Z',
         '',
       ].join('\n'),
     );
+  });
+
+  it('shows a backup with its cost last, and dashes while it is not committed', () => {
+    const stats = { stored_bytes: 9_876_543, new_chunks: 32, reused_blocks: 2000, dedup_blocks: 40, zero_blocks: 1000, blocks: 3072, logical_bytes: 1e9, packs_written: 1, parent_backup_id: 'bk-0' };
+    expect(formatBackupShow({ id: 'bk-1', name: 'n', status: 'available', volume_id: 'vol-1', 'os-openvbs-bak-stats-attr:stats': stats } as Backup)).toBe(
+      [
+        'id:               bk-1',
+        'name:             n',
+        'status:           available',
+        'volume_id:        vol-1',
+        'stored_bytes:     9.9 MB (9876543 bytes)',
+        'new_chunks:       32',
+        'reused_blocks:    2000',
+        'dedup_blocks:     40',
+        'zero_blocks:      1000',
+        'parent_backup_id: bk-0',
+        '',
+      ].join('\n'),
+    );
+    const nulls = Object.fromEntries(Object.keys(stats).map((k) => [k, null]));
+    const creating = formatBackupShow({ id: 'bk-2', name: 'n', status: 'creating', volume_id: 'vol-1', 'os-openvbs-bak-stats-attr:stats': nulls } as Backup);
+    expect(creating.split('\n').slice(4, 10)).toEqual(['stored_bytes:     -', 'new_chunks:       -', 'reused_blocks:    -', 'dedup_blocks:     -', 'zero_blocks:      -', 'parent_backup_id: -']);
+  });
+
+  it('reads the cost only from an object', () => {
+    expect(backupCost({ 'os-openvbs-bak-stats-attr:stats': { new_chunks: 3 } } as unknown as Backup)).toEqual({ new_chunks: 3 });
+    expect(backupCost({ 'os-openvbs-bak-stats-attr:stats': 'lots' } as unknown as Backup)).toBeUndefined();
+    expect(backupCost({ 'os-openvbs-bak-stats-attr:stats': [1] } as unknown as Backup)).toBeUndefined();
+    expect(backupCost({ id: 'x' } as Backup)).toBeUndefined();
   });
 });
 

@@ -143,8 +143,44 @@ describe('run', () => {
   it('says so when a list is empty', async () => {
     const r = await cli(['backup', 'list', '--name', 'nothing-like-this']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('ID  NAME  STATUS  VOLUME  SIZE_GB  TYPE  CREATED\n');
+    expect(r.stdout).toBe('ID  NAME  STATUS  VOLUME  SIZE_GB  STORED  TYPE  CREATED\n');
     expect(r.stderr).toBe('no backups\n');
+  });
+
+  it('shows what a backup cost, readable in text and as the API sent it in JSON', async () => {
+    const r = await cli(['backup', 'show', 'bk-2']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.slice(-6)).toEqual([
+      expect.stringMatching(/^stored_bytes: +4\.2 MB \(4200000 bytes\)$/),
+      expect.stringMatching(/^new_chunks: +9$/),
+      expect.stringMatching(/^reused_blocks: +236$/),
+      expect.stringMatching(/^dedup_blocks: +3$/),
+      expect.stringMatching(/^zero_blocks: +1800$/),
+      expect.stringMatching(/^parent_backup_id: +bk-1$/),
+    ]);
+    expect(r.stdout).toMatch(/^is_incremental: +true$/m);
+    expect(r.stdout).not.toContain('os-openvbs-bak-stats-attr');
+
+    const full = await cli(['backup', 'show', 'bk-1']);
+    expect(full.stdout).toMatch(/^stored_bytes: +123\.5 MB \(123456789 bytes\)$/m);
+    expect(full.stdout).toMatch(/^parent_backup_id: +-$/m);
+
+    const json = await cli(['backup', 'show', 'bk-2', '--json']);
+    const shown = JSON.parse(json.stdout).backup;
+    expect(shown['os-openvbs-bak-stats-attr:stats']).toEqual({
+      stored_bytes: 4_200_000,
+      new_chunks: 9,
+      reused_blocks: 236,
+      dedup_blocks: 3,
+      zero_blocks: 1800,
+      parent_backup_id: 'bk-1',
+      blocks: 2048,
+      logical_bytes: 130e6,
+      packs_written: 1,
+    });
+    expect(JSON.parse(shown.service_metadata)).toMatchObject({ Type: '1', stored_bytes: '4200000', parent_backup_id: 'bk-1' });
+    expect(JSON.parse((await cli(['backup', 'list', '--json'])).stdout).backups[0]['os-openvbs-bak-stats-attr:stats'].stored_bytes).toBe(123_456_789);
   });
 
   it('shows the 404 of a backup by its OpenStack name', async () => {

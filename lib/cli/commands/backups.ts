@@ -4,7 +4,29 @@ import type { Backup, Link } from '../client.ts';
 import type { CliContext } from '../context.ts';
 import { addWaitOptions, nonEmpty, positiveInt, waitOptions } from '../options.ts';
 import type { WaitFlags } from '../options.ts';
-import { formatKeyValue, formatTable } from '../render.ts';
+import { formatBytes, formatBytesExact, formatKeyValue, formatTable } from '../render.ts';
+
+/** The OpenVBS extension attribute on a backup: what it cost (docs/service-contract.md). */
+export const BACKUP_STATS_ATTR = 'os-openvbs-bak-stats-attr:stats';
+
+/** The figures of BACKUP_STATS_ATTR; null until the backup is committed. */
+export interface BackupCost {
+  stored_bytes: number | null;
+  new_chunks: number | null;
+  reused_blocks: number | null;
+  dedup_blocks: number | null;
+  zero_blocks: number | null;
+  blocks: number | null;
+  logical_bytes: number | null;
+  packs_written: number | null;
+  parent_backup_id: string | null;
+}
+
+/** The backup's cost, or undefined from a server that does not show it. */
+export function backupCost(b: Backup): Partial<BackupCost> | undefined {
+  const cost = b[BACKUP_STATS_ATTR];
+  return cost && typeof cost === 'object' && !Array.isArray(cost) ? (cost as Partial<BackupCost>) : undefined;
+}
 
 /** The marker for the next page, from `backups_links` (`rel: next`). */
 export function nextMarker(links: readonly Link[] | undefined): string | undefined {
@@ -30,11 +52,35 @@ export function backupType(b: Backup): string | undefined {
   return undefined;
 }
 
+function storedBytes(b: Backup): number | undefined {
+  const stored = backupCost(b)?.stored_bytes;
+  return typeof stored === 'number' ? stored : undefined;
+}
+
 export function formatBackupTable(backups: readonly Backup[]): string {
   return formatTable(
-    ['ID', 'NAME', 'STATUS', 'VOLUME', 'SIZE_GB', 'TYPE', 'CREATED'],
-    backups.map((b) => [b.id, b.name, b.status, b.volume_id, b.size, backupType(b), b.created_at]),
+    ['ID', 'NAME', 'STATUS', 'VOLUME', 'SIZE_GB', 'STORED', 'TYPE', 'CREATED'],
+    backups.map((b) => {
+      const stored = storedBytes(b);
+      return [b.id, b.name, b.status, b.volume_id, b.size, stored === undefined ? undefined : formatBytes(stored), backupType(b), b.created_at];
+    }),
   );
+}
+
+/** `backup show`: the backup's fields, its cost last and readable in place of the extension object. */
+export function formatBackupShow(b: Backup): string {
+  const fields = Object.fromEntries(Object.entries(b).filter(([key]) => key !== BACKUP_STATS_ATTR));
+  const cost = backupCost(b);
+  const stored = storedBytes(b);
+  return formatKeyValue({
+    ...fields,
+    stored_bytes: stored === undefined ? undefined : formatBytesExact(stored),
+    new_chunks: cost?.new_chunks,
+    reused_blocks: cost?.reused_blocks,
+    dedup_blocks: cost?.dedup_blocks,
+    zero_blocks: cost?.zero_blocks,
+    parent_backup_id: cost?.parent_backup_id,
+  });
 }
 
 interface BackupCreateFlags extends WaitFlags {
@@ -96,7 +142,7 @@ export function registerBackupCommands(program: Command, cli: CliContext): void 
     .argument('<id>', 'backup id', nonEmpty)
     .action(async (id: string) => {
       const res = await cli.client.showBackup(id);
-      cli.print(res, () => formatKeyValue(res.backup));
+      cli.print(res, () => formatBackupShow(res.backup));
     });
 
   addWaitOptions(backup.command('delete').description('delete a backup (as a job)').argument('<id>', 'backup id', nonEmpty)).action(
