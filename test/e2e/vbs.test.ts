@@ -93,6 +93,11 @@ describe.each(BACKENDS)('VBS API on the local runtime (%s backend)', (backend) =
     expect(shown.status).toBe(200);
     expect(shown.body.backup.status).toBe('available');
     expect(JSON.parse(shown.body.backup.service_metadata).Type).toBe('0');
+    const firstCost = shown.body.backup['os-openvbs-bak-stats-attr:stats'];
+    expect(firstCost.stored_bytes).toBeGreaterThan(0);
+    expect(firstCost.new_chunks).toBeGreaterThan(0);
+    expect(firstCost.parent_backup_id).toBeNull();
+    expect(JSON.parse(shown.body.backup.service_metadata).stored_bytes).toBe(String(firstCost.stored_bytes));
     expect((await api('GET', `${p()}/volumes/${vol.id}`)).body.volume.status).toBe('available');
 
     await scatterWrites(vol.path, SIZE, 512 * 1024, 0.05, 8);
@@ -103,6 +108,11 @@ describe.each(BACKENDS)('VBS API on the local runtime (%s backend)', (backend) =
     const second = (await api('GET', `${p()}/backups/${secondId}`)).body.backup;
     expect(second.is_incremental).toBe(true);
     expect(JSON.parse(second.service_metadata).Type).toBe('1');
+    const secondCost = second['os-openvbs-bak-stats-attr:stats'];
+    expect(secondCost.parent_backup_id).toBe(firstBackupId);
+    expect(secondCost.reused_blocks).toBeGreaterThan(0);
+    expect(secondCost.stored_bytes).toBeLessThan(firstCost.stored_bytes);
+    expect(JSON.parse(second.service_metadata).parent_backup_id).toBe(firstBackupId);
 
     const list = await api('GET', `${p()}/backups/detail?volume_id=${vol.id}`);
     expect(list.body.backups.map((b: { id: string }) => b.id).sort()).toEqual([firstBackupId, secondId].sort());
