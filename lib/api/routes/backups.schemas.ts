@@ -68,7 +68,7 @@ export const BackupStats = z
   .object({
     stored_bytes: count('Bytes this backup added to storage (sealed chunk payloads written into packs)'),
     new_chunks: count('Chunks this backup wrote'),
-    reused_blocks: count('Blocks equal to the parent backup\'s at the same offset (neither looked up nor stored)'),
+    reused_blocks: count('Blocks equal to those of the parent backup at the same offset (neither looked up nor stored)'),
     dedup_blocks: count('Blocks found already stored (by another backup, or earlier in this one)'),
     zero_blocks: count('All-zero blocks (not stored)'),
     blocks: count('Blocks of the volume, zero blocks included'),
