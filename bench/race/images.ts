@@ -433,7 +433,7 @@ export async function prepareExt4Image(dir: string, sizeBytes: number, seed: num
   const { sha256, ...diff } = await diffImages(base, changed, sizeBytes);
   const how = mountable
     ? 'through a loop mount (mount -o loop; the kernel\'s ext4 wrote data, metadata and journal)'
-    : `with debugfs -w (no loop mount here): writes straight into the files' data blocks + sif mtime, appends as rm + write of the longer file, new files with write, deletions with rm${skipped ? `; ${skipped} writes skipped (files with holes or inline data)` : ''}`;
+    : `with debugfs -w (${method === 'debugfs' ? 'as BENCH_EXT4_CHANGE asks' : 'mount -o loop does not work here'}): writes straight into the files' data blocks + sif mtime, appends as rm + write of the longer file, new files with write, deletions with rm${skipped ? `; ${skipped} writes skipped (files with holes or inline data)` : ''}`;
   const part = (name: string, s: { files: number; bytes: number }) => `${s.files} ${name} (${f1(mb(s.bytes))} MB)`;
   return {
     kind: 'ext4',
