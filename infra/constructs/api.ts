@@ -28,8 +28,9 @@ export interface ApiProps {
   authorizer: IFunction;
   stageName?: string;
   /**
-   * How long API Gateway caches an authorizer answer per token. Default 5 minutes (the authorizer's policy
-   * covers the whole API, see lib/api/authorizer.ts); a revoked token may keep working that long. 0 disables.
+   * How long API Gateway caches an authorizer answer per token. Default 60 s, the most the service contract
+   * allows (the authorizer's policy covers the whole API, see lib/api/authorizer.ts); a revoked or expired
+   * token may keep working that long. 0 disables.
    */
   authorizerCacheTtl?: Duration;
   /** A WAFv2 web ACL (REGIONAL scope) to associate with the stage. */
@@ -85,7 +86,7 @@ export class Api extends Construct {
     const authorizer = new TokenAuthorizer(this, 'TokenAuthorizer', {
       handler: props.authorizer,
       identitySource: IdentitySource.header(AUTH_HEADER),
-      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.minutes(5),
+      resultsCacheTtl: props.authorizerCacheTtl ?? Duration.seconds(60),
     });
 
     // Shallow by design: the proxy path must be there; bodies and parameters are validated by the app's zod
