@@ -1,7 +1,9 @@
-// API Gateway TOKEN authorizer: X-Auth-Token -> the project it is bound to. The policy allows the whole
-// API (API Gateway caches it per token and reuses it for every method); the api function then checks that
-// the path's project is the token's (another project's resources answer 404).
+// API Gateway TOKEN authorizer: X-Auth-Token -> the project it is bound to and its scope. The policy allows
+// the whole API (API Gateway caches it per token, at most 60 s, and reuses it for every method); the api
+// function then checks that the path's project is the token's (another project's resources answer 404) and
+// that the scope allows the route (403).
 import type { APIGatewayAuthorizerResult, APIGatewayTokenAuthorizerEvent } from 'aws-lambda';
+import type { TokenRecord } from '../catalog/tokens.ts';
 
 /** API Gateway answers 401 when an authorizer fails with exactly this message. */
 export const UNAUTHORIZED = 'Unauthorized';
@@ -15,17 +17,17 @@ export function apiWildcardArn(methodArn: string): string {
 
 export async function authorizeToken(
   event: Pick<APIGatewayTokenAuthorizerEvent, 'authorizationToken' | 'methodArn'>,
-  authenticate: (token: string) => Promise<string | undefined>,
+  authenticate: (token: string) => Promise<Pick<TokenRecord, 'projectId' | 'scope'> | undefined>,
 ): Promise<APIGatewayAuthorizerResult> {
   const token = event.authorizationToken?.trim();
-  const projectId = token ? await authenticate(token) : undefined;
-  if (!projectId) throw new Error(UNAUTHORIZED);
+  const identity = token ? await authenticate(token) : undefined;
+  if (!identity) throw new Error(UNAUTHORIZED);
   return {
-    principalId: projectId,
+    principalId: identity.projectId,
     policyDocument: {
       Version: '2012-10-17',
       Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: apiWildcardArn(event.methodArn) }],
     },
-    context: { projectId },
+    context: { projectId: identity.projectId, scope: identity.scope },
   };
 }

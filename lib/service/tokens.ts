@@ -1,25 +1,102 @@
-// API tokens: each is bound to one project; the store keeps only a hash of the secret.
-import type { TokenRecord, TokenStore } from '../catalog/tokens.ts';
-import { checkProjectId } from './ids.ts';
+// API tokens: each is bound to one project and a scope (admin or user), may expire, and can be listed and
+// revoked by id. The store keeps only a hash of the secret.
+import type { TokenRecord, TokenScope, TokenStore } from '../catalog/tokens.ts';
+import { TOKEN_SCOPES } from '../catalog/tokens.ts';
+import { badRequest, notFound } from './errors.ts';
+import { checkProjectId, isId } from './ids.ts';
 import { checkText } from './validation.ts';
+
+export interface CreateTokenRequest {
+  description?: string;
+  /** Default `admin` (the API asks for `user` unless told otherwise). */
+  scope?: TokenScope;
+  /** Lifetime in seconds; or `expiresAt`; neither: the token does not expire. */
+  expiresInSeconds?: number;
+  /** ISO 8601 time with a zone. */
+  expiresAt?: string;
+}
+
+/** The longest lifetime a token may be given (about ten years). */
+export const MAX_TOKEN_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+
+/**
+ * Revocations made in this process. Caches of positive token lookups (lib/api/auth.ts) compare the
+ * generation they saw with the current one and ask the store again after any revocation, so a revoked
+ * token is refused at once by every cache of the process.
+ */
+export class TokenRevocations {
+  private count = 0;
+
+  get generation(): number {
+    return this.count;
+  }
+
+  revoked(): void {
+    this.count++;
+  }
+}
+
+/** The revocations of this process: what a TokenService and a TokenCache share unless given their own. */
+export const processTokenRevocations = new TokenRevocations();
+
+const invalidToken = (message: string) => badRequest('OpenVBS.1301', message);
+
+function expiryOf(req: CreateTokenRequest, now: Date): Date | undefined {
+  const latest = now.getTime() + MAX_TOKEN_LIFETIME_SECONDS * 1000;
+  if (req.expiresInSeconds !== undefined && req.expiresAt !== undefined) throw invalidToken('give expires_in or expires_at, not both');
+  if (req.expiresInSeconds !== undefined) {
+    const s = req.expiresInSeconds;
+    if (!Number.isSafeInteger(s) || s < 1 || s > MAX_TOKEN_LIFETIME_SECONDS) {
+      throw invalidToken(`expires_in must be a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_SECONDS}`);
+    }
+    return new Date(now.getTime() + s * 1000);
+  }
+  if (req.expiresAt !== undefined) {
+    const at = Date.parse(req.expiresAt);
+    if (!/(Z|[+-]\d\d:?\d\d)$/i.test(req.expiresAt) || Number.isNaN(at)) throw invalidToken('expires_at must be an ISO 8601 time with a zone, e.g. 2030-01-01T00:00:00Z');
+    if (at <= now.getTime()) throw invalidToken('expires_at must be in the future');
+    if (at > latest) throw invalidToken(`expires_at must be at most ${MAX_TOKEN_LIFETIME_SECONDS} seconds ahead`);
+    return new Date(at);
+  }
+  return undefined;
+}
 
 export class TokenService {
   private readonly tokens: TokenStore;
+  private readonly revocations: TokenRevocations;
 
-  constructor(tokens: TokenStore) {
+  constructor(tokens: TokenStore, revocations: TokenRevocations = processTokenRevocations) {
     this.tokens = tokens;
+    this.revocations = revocations;
   }
 
   /** Issues a token for the project; the secret is returned here and never again. */
-  async create(projectId: string, description?: string): Promise<{ token: string; record: TokenRecord }> {
+  async create(projectId: string, req: CreateTokenRequest = {}): Promise<{ token: string; record: TokenRecord }> {
     checkProjectId(projectId);
-    checkText(description, 'VolumeBackup.0002', { what: 'token description', max: 255 });
-    return this.tokens.issue(projectId, description);
+    checkText(req.description, 'VolumeBackup.0002', { what: 'token description', max: 255 });
+    const scope = req.scope ?? 'admin';
+    if (!TOKEN_SCOPES.includes(scope)) throw invalidToken(`scope must be one of ${TOKEN_SCOPES.join(', ')}`);
+    const now = new Date();
+    const expiresAt = expiryOf(req, now);
+    return this.tokens.issue(projectId, req.description, { scope, now, ...(expiresAt ? { expiresAt } : {}) });
   }
 
-  /** The project a token belongs to, or undefined for an unknown token. */
-  async authenticate(token: string | undefined): Promise<string | undefined> {
+  /** The project's tokens, oldest first (never their secrets). */
+  async list(projectId: string): Promise<TokenRecord[]> {
+    checkProjectId(projectId);
+    return this.tokens.list(projectId);
+  }
+
+  /** Revokes the token at once: from now on it is refused (on AWS after the authorizer's cache, at most 60 s). */
+  async revoke(projectId: string, tokenId: string): Promise<void> {
+    checkProjectId(projectId);
+    if (!isId(tokenId) || !(await this.tokens.revoke(projectId, tokenId))) throw notFound(`token ${tokenId} not found`);
+    this.revocations.revoked();
+  }
+
+  /** The token's record (project, scope), or undefined for an unknown, revoked or expired token. */
+  async authenticate(token: string | undefined): Promise<TokenRecord | undefined> {
     if (!token) return undefined;
-    return (await this.tokens.resolve(token))?.projectId;
+    return this.tokens.resolve(token);
   }
 }

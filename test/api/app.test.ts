@@ -502,8 +502,8 @@ describe('volumes and tokens', () => {
   it('issues tokens for the caller’s project (201, secret shown once)', async () => {
     const res = await call('POST', `/v1/${pA}/tokens`, { body: { token: { description: 'ci' } } });
     expect(res.status).toBe(201);
-    expect(Object.keys(res.body.token).sort()).toEqual(['created_at', 'id', 'project_id', 'token']);
-    expect(res.body.token.project_id).toBe(pA);
+    expect(Object.keys(res.body.token).sort()).toEqual(['created_at', 'description', 'expires_at', 'id', 'project_id', 'scope', 'token']);
+    expect(res.body.token).toMatchObject({ project_id: pA, scope: 'user', description: 'ci', expires_at: null });
     expect((await call('GET', `${A}/backups`, { token: res.body.token.token })).status).toBe(200);
     const noBody = await call('POST', `/v1/${pA}/tokens`);
     expect(noBody.status).toBe(201);
@@ -591,6 +591,8 @@ describe('OpenAPI document', () => {
         'GET /v2/{project_id}/volumes/{volume_id}',
         'DELETE /v2/{project_id}/volumes/{volume_id}',
         'POST /v1/{project_id}/tokens',
+        'GET /v1/{project_id}/tokens',
+        'DELETE /v1/{project_id}/tokens/{token_id}',
         'POST /v1/{project_id}/keys',
         'GET /v1/{project_id}/keys',
       ].sort(),
@@ -619,7 +621,7 @@ describe('token authorizer', () => {
   it('allows the whole API for a known token with the project in the context', async () => {
     const result = await authorizeToken({ authorizationToken: tokenA, methodArn }, (t) => env.services.tokens.authenticate(t));
     expect(result.principalId).toBe(pA);
-    expect(result.context).toEqual({ projectId: pA });
+    expect(result.context).toEqual({ projectId: pA, scope: 'admin' });
     expect(result.policyDocument.Statement).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/*' }]);
   });
 

@@ -85,7 +85,7 @@ describe('functions/api', () => {
 
   it('does not register host paths on AWS', async () => {
     const { handler } = await import('../../functions/api.ts');
-    const event = proxyEvent('POST', `/v2/${p}/volumes`, { projectId: p });
+    const event = proxyEvent('POST', `/v2/${p}/volumes`, { projectId: p, scope: 'admin' });
     event.headers['Content-Type'] = 'application/json';
     event.body = JSON.stringify({ volume: { name: 'x', path: '/etc/hostname' } });
     const res = (await handler(event as never, context)) as APIGatewayProxyResult;
@@ -100,7 +100,7 @@ describe('functions/authorizer', () => {
     const { token } = await stores.tokens.issue(p);
     const methodArn = 'arn:aws:execute-api:us-east-1:000000000000:abc123/prod/GET/v2/x/backups';
     const ok = await handler({ type: 'TOKEN', authorizationToken: token, methodArn });
-    expect(ok.context).toEqual({ projectId: p });
+    expect(ok.context).toEqual({ projectId: p, scope: 'admin' });
     expect(ok.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow', Resource: 'arn:aws:execute-api:us-east-1:000000000000:abc123/*' });
     await expect(handler({ type: 'TOKEN', authorizationToken: 'ovbs_nope', methodArn })).rejects.toThrow('Unauthorized');
   });

@@ -297,6 +297,51 @@ describe.each(TABLE_ADAPTERS)('catalog stores on $name', (adapter) => {
       expect(await stores.tokens.resolve(second)).toEqual(bare);
       expect(bare.description).toBeUndefined();
     });
+
+    it('gives a token a scope (admin unless told) and an optional expiry after which it does not resolve', async () => {
+      const p = newProject();
+      const { token: admin, record: adminRecord } = await stores.tokens.issue(p);
+      expect(adminRecord.scope).toBe('admin');
+      expect(adminRecord.expiresAt).toBeUndefined();
+      const issuedAt = new Date('2030-01-01T00:00:00.000Z');
+      const expiresAt = new Date('2030-01-01T01:00:00.000Z');
+      const { token: user, record } = await stores.tokens.issue(p, 'ci', { scope: 'user', expiresAt, now: issuedAt });
+      expect(record).toMatchObject({ scope: 'user', createdAt: issuedAt.toISOString(), expiresAt: expiresAt.toISOString(), description: 'ci' });
+      expect(await stores.tokens.resolve(user, new Date('2030-01-01T00:59:59.999Z'))).toEqual(record);
+      expect(await stores.tokens.resolve(user, expiresAt)).toBeUndefined();
+      expect(await stores.tokens.resolve(admin, new Date('2999-01-01T00:00:00.000Z'))).toEqual(adminRecord);
+    });
+
+    it('lists a project’s tokens oldest first without secrets or hashes, and revokes one by id', async () => {
+      const [p, q] = [newProject(), newProject()];
+      const first = await stores.tokens.issue(p, 'first', { now: new Date('2026-01-01T00:00:00.000Z') });
+      const second = await stores.tokens.issue(p, undefined, { scope: 'user', now: new Date('2026-01-02T00:00:00.000Z'), expiresAt: new Date('2026-01-03T00:00:00.000Z') });
+      const foreign = await stores.tokens.issue(q);
+      const listed = await stores.tokens.list(p);
+      expect(listed).toEqual([first.record, second.record]);
+      const text = JSON.stringify(listed);
+      for (const secret of [first.token, second.token]) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(hashToken(secret));
+      }
+
+      expect(await stores.tokens.revoke(q, first.record.tokenId)).toBe(false); // another project's token
+      expect(await stores.tokens.resolve(first.token)).toEqual(first.record);
+      expect(await stores.tokens.revoke(p, first.record.tokenId)).toBe(true);
+      expect(await stores.tokens.resolve(first.token)).toBeUndefined();
+      expect(await opened.subject.get({ pk: `TOKEN#${hashToken(first.token)}`, sk: 'TOKEN' })).toBeUndefined();
+      expect(await stores.tokens.revoke(p, first.record.tokenId)).toBe(false);
+      expect(await stores.tokens.revoke(p, 'never-issued')).toBe(false);
+      expect(await stores.tokens.list(p)).toEqual([second.record]);
+      expect(await stores.tokens.list(q)).toEqual([foreign.record]);
+    });
+
+    it('resolves a token stored before scopes existed as admin', async () => {
+      const p = newProject();
+      const legacy = 'ovbs_legacy-token-from-an-older-version';
+      await opened.subject.put({ pk: `TOKEN#${hashToken(legacy)}`, sk: 'TOKEN', tokenId: 'legacy', projectId: p, createdAt: '2025-01-01T00:00:00.000Z' });
+      expect(await stores.tokens.resolve(legacy)).toEqual({ tokenId: 'legacy', projectId: p, scope: 'admin', createdAt: '2025-01-01T00:00:00.000Z' });
+    });
   });
 
   describe('GC queue', () => {

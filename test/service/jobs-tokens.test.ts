@@ -26,9 +26,9 @@ describe('jobs', () => {
 describe('tokens', () => {
   it('issues tokens bound to a project and authenticates them', async () => {
     const p = projectId();
-    const { token, record } = await env.services.tokens.create(p, 'ci');
+    const { token, record } = await env.services.tokens.create(p, { description: 'ci' });
     expect(record.projectId).toBe(p);
-    expect(await env.services.tokens.authenticate(token)).toBe(p);
+    expect(await env.services.tokens.authenticate(token)).toMatchObject({ projectId: p, scope: 'admin' });
     expect(await env.services.tokens.authenticate(`${token}x`)).toBeUndefined();
     expect(await env.services.tokens.authenticate('')).toBeUndefined();
     expect(await env.services.tokens.authenticate(undefined)).toBeUndefined();
@@ -36,6 +36,6 @@ describe('tokens', () => {
 
   it('refuses a bad project id or a long description', async () => {
     await expectError(env.services.tokens.create('a/b'), 400, 'OpenVBS.0400');
-    await expectError(env.services.tokens.create(projectId(), 'd'.repeat(256)), 400, 'VolumeBackup.0002');
+    await expectError(env.services.tokens.create(projectId(), { description: 'd'.repeat(256) }), 400, 'VolumeBackup.0002');
   });
 });
