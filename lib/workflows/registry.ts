@@ -22,6 +22,7 @@ export const HANDLER_NAMES = [
   'delete-fail',
   'notify',
   'policy-tick',
+  'execution-failed',
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
@@ -37,6 +38,12 @@ interface WorkflowSpecBase {
   jobType: JobType;
   /** The failure path's step: marks the job failed and puts its resources back. */
   fail: HandlerName;
+  /**
+   * The execution's timeout (the state machine's TimeoutSeconds): generous for the largest volume the API
+   * accepts (64 TiB in 47 h at 4 segment tasks of 100 MiB/s each; the engine does about 500 MB/s a core).
+   * An execution that runs out of it ends TIMED_OUT, and `execution-failed` runs its failure path.
+   */
+  timeoutSeconds: number;
 }
 
 /** prepare → Map over segments → commit, as backups and restores run. */
@@ -71,6 +78,7 @@ export const WORKFLOWS = {
     segment: 'backup-segment',
     commit: 'backup-commit',
     fail: 'backup-fail',
+    timeoutSeconds: 48 * 3600,
     mapName: 'BackupSegments',
   },
   'volume-restore': {
@@ -84,6 +92,7 @@ export const WORKFLOWS = {
     segment: 'restore-segment',
     commit: 'restore-commit',
     fail: 'restore-fail',
+    timeoutSeconds: 48 * 3600,
     mapName: 'RestoreSegments',
   },
   'backup-delete': {
@@ -96,6 +105,7 @@ export const WORKFLOWS = {
     step: 'delete-backup',
     stepName: 'DeleteBackup',
     fail: 'delete-fail',
+    timeoutSeconds: 3600,
   },
 } as const satisfies Record<string, WorkflowSpec>;
 
