@@ -11,10 +11,24 @@ export interface HandlerSpec {
   /** MB. Lambda scales CPU with memory: 1769 MB buys one full vCPU's worth of CPU time, the segment tasks' sweet spot. */
   memoryMb: number;
   timeoutSeconds: number;
+  /**
+   * The function's reserved concurrency: at most this many run at once, and these are never taken by other
+   * functions of the account. Throttled workflow tasks are retried by the state machine; throttled asynchronous
+   * events wait in Lambda's queue (up to 6 hours). The stack's total must leave the account's 100 unreserved.
+   */
+  reservedConcurrency: number;
+  /**
+   * `sync`: Step Functions or API Gateway waits for the answer and sees the error. `async`: EventBridge hands the
+   * event over; after Lambda's own retries it lands in the function's dead-letter queue.
+   */
+  invocation: 'sync' | 'async';
   catalog: TableAccess;
   chunks: Exclude<TableAccess, 'getItem'>;
-  /** S3 access to the pack/manifest bucket. */
-  bucket: { read?: boolean; write?: boolean; delete?: boolean };
+  /**
+   * S3 access to the pack/manifest bucket: read or write any object; list and delete only the objects under
+   * `deletePrefix`.
+   */
+  bucket: { read?: boolean; write?: boolean; deletePrefix?: string };
   /**
    * Direct KMS use by the engine's key domains: `decrypt` unwraps a domain's data key, `generate` also creates
    * one (GenerateDataKey). Covers the service key and customer keys (see functions.ts for the condition).
@@ -24,36 +38,60 @@ export interface HandlerSpec {
   publish: boolean;
 }
 
-const SMALL = { memoryMb: 512, timeoutSeconds: 60 } as const;
-const SEGMENT = { memoryMb: 1769, timeoutSeconds: 15 * 60 } as const;
+/**
+ * Where the manifests of every backup lie (`manifests/<project>/<backup>/…`, lib/engine/backup.ts). A failed
+ * backup's manifests are deleted by key prefix; which backup fails is only known at run time, so an IAM
+ * resource can name no narrower prefix than this one, and it keeps packs (`packs/…`) out of reach.
+ */
+export const MANIFEST_PREFIX = 'manifests/';
+
+// Reserved concurrency. A job's own steps (prepare, commit, fail, delete, notify) run once or twice per job and
+// take a second or so: 10 at once serve bursts of hundreds of scheduled jobs. Segment tasks run for minutes,
+// `maxConcurrency` (4) per job: 100 lets 25 backups and 25 restores run at full width while bounding what a
+// burst can do to the account's pool, the chunk table and the bucket. The api answers in tens of milliseconds:
+// 50 at once is well over a thousand requests a second. The stack reserves 371 of an account's default 1,000.
+const JOB_STEP = { memoryMb: 512, timeoutSeconds: 60, reservedConcurrency: 10, invocation: 'sync' } as const;
+const SEGMENT = { memoryMb: 1769, timeoutSeconds: 15 * 60, reservedConcurrency: 100, invocation: 'sync' } as const;
 const NOTHING = { catalog: 'none', chunks: 'none', bucket: {}, dataKeys: 'none', publish: false } as const;
 
 export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   // The API writes jobs, volumes, tokens and backup state; the stack adds states:StartExecution on the workflows.
-  api: { ...SMALL, ...NOTHING, catalog: 'readWrite' },
-  // Looks up one token item; nothing else.
-  authorizer: { ...SMALL, ...NOTHING, catalog: 'getItem' },
+  api: { ...JOB_STEP, ...NOTHING, reservedConcurrency: 50, catalog: 'readWrite' },
+  // Looks up one token item; nothing else. API Gateway caches its answers per token.
+  authorizer: { ...JOB_STEP, ...NOTHING, reservedConcurrency: 20, catalog: 'getItem' },
   // Creates the `creating` backup and, for a new (project, key) pair, the key domain (GenerateDataKey).
-  'backup-prepare': { ...SMALL, ...NOTHING, catalog: 'readWrite', dataKeys: 'generate' },
+  'backup-prepare': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', dataKeys: 'generate' },
   // Reads the parent manifest, looks up and records chunks, writes packs and its manifest.
   'backup-segment': { ...SEGMENT, ...NOTHING, catalog: 'readWrite', chunks: 'readWrite', bucket: { read: true, write: true }, dataKeys: 'decrypt' },
   // Reads (and decrypts) every segment manifest, marks the backup available.
-  'backup-commit': { ...SMALL, ...NOTHING, catalog: 'readWrite', bucket: { read: true }, dataKeys: 'decrypt' },
-  // Marks the backup failed and deletes its manifests (lists the prefix, deletes the objects).
-  'backup-fail': { ...SMALL, ...NOTHING, catalog: 'readWrite', bucket: { read: true, delete: true } },
-  'restore-prepare': { ...SMALL, ...NOTHING, catalog: 'readWrite' },
+  'backup-commit': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', bucket: { read: true }, dataKeys: 'decrypt' },
+  // Marks the backup failed and deletes its manifests (lists the backup's prefix, deletes the objects).
+  'backup-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', bucket: { deletePrefix: MANIFEST_PREFIX } },
+  'restore-prepare': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   // Reads manifests and packs (ranged GETs), looks chunks up; writes only to the target volume.
   'restore-segment': { ...SEGMENT, ...NOTHING, catalog: 'readWrite', chunks: 'read', bucket: { read: true }, dataKeys: 'decrypt' },
-  'restore-commit': { ...SMALL, ...NOTHING, catalog: 'readWrite' },
-  'restore-fail': { ...SMALL, ...NOTHING, catalog: 'readWrite' },
+  'restore-commit': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  'restore-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   // Removes the backup and queues it for GC in one catalog transaction; the GC (later) touches S3.
-  'delete-backup': { ...SMALL, ...NOTHING, catalog: 'readWrite' },
-  'delete-fail': { ...SMALL, ...NOTHING, catalog: 'readWrite' },
+  'delete-backup': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  'delete-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   // Reads the job for the message, publishes to the topic.
-  notify: { ...SMALL, ...NOTHING, catalog: 'getItem', publish: true },
+  notify: { ...JOB_STEP, ...NOTHING, catalog: 'getItem', publish: true },
   // Finds due policies in the catalog and claims each (policy, slot) with a conditional write. Starting the
-  // policy runs (states:StartExecution) is granted when the policy workflows exist.
-  'policy-tick': { ...SMALL, ...NOTHING, catalog: 'readWrite' },
+  // policy runs (states:StartExecution) is granted when the policy workflows exist. One tick at a time.
+  'policy-tick': { ...JOB_STEP, ...NOTHING, reservedConcurrency: 1, invocation: 'async', catalog: 'readWrite' },
+  // An execution that ended FAILED, TIMED_OUT or ABORTED: runs its workflow's fail step and the failure
+  // notification in-process, so it holds the rights of all three fail steps and of notify.
+  'execution-failed': {
+    ...JOB_STEP,
+    ...NOTHING,
+    // The fail step and the notification one after the other, for the largest backup's manifests.
+    timeoutSeconds: 5 * 60,
+    invocation: 'async',
+    catalog: 'readWrite',
+    bucket: { deletePrefix: MANIFEST_PREFIX },
+    publish: true,
+  },
 };
 
 /** `backup-prepare` -> `BackupPrepare` (used for logical ids). */

@@ -1,9 +1,11 @@
-// OpenVbsStack: storage, the Lambda handlers, the three workflows, the REST API and the policy schedule.
+// OpenVbsStack: storage, the Lambda handlers, the three workflows (and the failure path of executions that end
+// outside it), the REST API and the policy schedule.
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { WORKFLOWS, WORKFLOW_NAMES } from '../lib/workflows/registry.ts';
 import { Api } from './constructs/api.ts';
+import { ExecutionFailures } from './constructs/execution-failures.ts';
 import { ServiceFunctions } from './constructs/functions.ts';
 import { Schedules } from './constructs/schedules.ts';
 import { Storage } from './constructs/storage.ts';
@@ -30,6 +32,7 @@ export class OpenVbsStack extends Stack {
   readonly workflows: Workflows;
   readonly api: Api;
   readonly schedules: Schedules;
+  readonly executionFailures: ExecutionFailures;
 
   constructor(scope: Construct, id: string = STACK_NAME, props: OpenVbsStackProps = {}) {
     super(scope, id, { description: 'OpenVBS: open Volume Backup Service on AWS serverless', ...props });
@@ -44,23 +47,29 @@ export class OpenVbsStack extends Stack {
     });
     this.workflows = new Workflows(this, 'Workflows', {
       functions: this.functions,
+      logKey: this.storage.key,
       ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
     });
 
     const apiFn = this.functions.fn('api');
+    const executionFailed = this.functions.fn('execution-failed');
     for (const workflow of WORKFLOW_NAMES) {
       const machine = this.workflows.machines[workflow];
       apiFn.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
       machine.grantStartExecution(apiFn);
+      // Only to tell which workflow an ended execution belongs to: no Step Functions right comes with it.
+      executionFailed.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
       new CfnOutput(this, `${WORKFLOWS[workflow].id}StateMachineArn`, { value: machine.stateMachineArn });
     }
 
     this.api = new Api(this, 'Api', {
       handler: apiFn,
       authorizer: this.functions.fn('authorizer'),
+      logKey: this.storage.key,
       ...(props.stageName ? { stageName: props.stageName } : {}),
       ...(props.webAclArn ? { webAclArn: props.webAclArn } : {}),
     });
+    this.executionFailures = new ExecutionFailures(this, 'ExecutionFailures', { handler: executionFailed, machines: this.workflows.machines });
     this.schedules = new Schedules(this, 'Schedules', { policyTick: this.functions.fn('policy-tick') });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'OPENVBS_URL for the CLI' });

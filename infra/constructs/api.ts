@@ -1,6 +1,7 @@
 // The REST API: API Gateway in front of the one Hono app (`api` function, proxy integration), every route behind
 // the TOKEN authorizer (`authorizer` function, header X-Auth-Token) except GET /openapi.json.
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import {
   AccessLogFormat,
@@ -18,7 +19,8 @@ import type { CfnRestApi, CfnStage, IRequestValidator } from 'aws-cdk-lib/aws-ap
 import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { acknowledge } from '../nag.ts';
+import { acknowledge, acknowledgeCheckov } from '../nag.ts';
+import { LOG_GROUP_NAMES } from './storage.ts';
 
 export const AUTH_HEADER = 'X-Auth-Token';
 export const API_LOGICAL_ID = 'RestApi';
@@ -26,6 +28,8 @@ export const API_LOGICAL_ID = 'RestApi';
 export interface ApiProps {
   handler: IFunction;
   authorizer: IFunction;
+  /** Encrypts the access log (it holds caller IPs and token-derived principal ids). */
+  logKey: IKey;
   stageName?: string;
   /**
    * How long API Gateway caches an authorizer answer per token. Default 60 s, the most the service contract
@@ -44,6 +48,8 @@ export class Api extends Construct {
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     const accessLogs = new LogGroup(this, 'AccessLogs', {
+      logGroupName: LOG_GROUP_NAMES.service(Stack.of(this).stackName, 'api-access'),
+      encryptionKey: props.logKey,
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -105,7 +111,9 @@ export class Api extends Construct {
       authorizationType: AuthorizationType.NONE,
       requestValidator: validator,
     });
-    acknowledge(openapi, 'APIG4', 'The OpenAPI document describes the public API surface and is meant to be fetched without a token; it carries no project data.');
+    const openapiReason = 'The OpenAPI document describes the public API surface and is meant to be fetched without a token; it carries no project data.';
+    acknowledge(openapi, 'APIG4', openapiReason);
+    acknowledgeCheckov(openapi, 'CKV_AWS_59', openapiReason);
     acknowledge(
       this.restApi,
       'COG4',
@@ -120,6 +128,11 @@ export class Api extends Construct {
     this.restApi.addGatewayResponse('Default5xx', { type: ResponseType.DEFAULT_5XX, templates: errorTemplate });
 
     const stage = this.restApi.deploymentStage;
+    acknowledgeCheckov(
+      stage,
+      'CKV_AWS_120',
+      'Every answer is per token and project, and job and backup states change by the second: a cache would serve stale or foreign answers, and it is billed by the hour.',
+    );
     if (props.webAclArn) {
       new CfnWebACLAssociation(this, 'WebAcl', { resourceArn: stage.stageArn, webAclArn: props.webAclArn });
     } else {

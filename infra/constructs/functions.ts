@@ -15,22 +15,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CATALOG_INDEXES } from '../../lib/catalog/tables.ts';
 import type { HandlerSpec, TableAccess } from '../handlers.ts';
 import { HANDLER_SPECS, functionLogicalId, pascalCase } from '../handlers.ts';
 import { HANDLER_NAMES } from '../../lib/workflows/registry.ts';
 import type { HandlerName } from '../../lib/workflows/registry.ts';
-import { REASONS, acknowledge, acknowledgeWildcardResource } from '../nag.ts';
+import { REASONS, acknowledge, acknowledgeCheckov, acknowledgeWildcardResource } from '../nag.ts';
 import type { Storage } from './storage.ts';
-import { STORAGE_LOGICAL_IDS } from './storage.ts';
+import { LOG_GROUP_NAMES, STORAGE_LOGICAL_IDS } from './storage.ts';
 
 /** The repository root (holds package-lock.json and functions/). */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -75,6 +76,8 @@ export class ServiceFunctions extends Construct {
       if (!fs.existsSync(entry)) throw new Error(`OpenVBS: handler entry ${entry} does not exist`);
 
       const logGroup = new LogGroup(this, `${pascalCase(name)}Logs`, {
+        logGroupName: LOG_GROUP_NAMES.service(Stack.of(this).stackName, name),
+        encryptionKey: storage.key,
         retention: props.logRetention ?? RetentionDays.ONE_MONTH,
         removalPolicy: RemovalPolicy.DESTROY,
       });
@@ -85,6 +88,7 @@ export class ServiceFunctions extends Construct {
       (role.node.defaultChild as CfnRole).overrideLogicalId(`${logicalId}Role`);
       // Instead of AWSLambdaBasicExecutionRole: write to this function's own log group only.
       logGroup.grantWrite(role);
+      const deadLetterQueue = spec.invocation === 'async' ? this.deadLetterQueue(name, storage) : undefined;
 
       const fn = new NodejsFunction(this, pascalCase(name), {
         entry,
@@ -96,6 +100,8 @@ export class ServiceFunctions extends Construct {
         architecture: Architecture.ARM_64,
         memorySize: spec.memoryMb,
         timeout: Duration.seconds(spec.timeoutSeconds),
+        reservedConcurrentExecutions: spec.reservedConcurrency,
+        ...(deadLetterQueue ? { deadLetterQueue } : {}),
         role,
         logGroup,
         loggingFormat: LoggingFormat.JSON,
@@ -117,12 +123,36 @@ export class ServiceFunctions extends Construct {
       for (const statement of statementsFor(spec, storage)) role.addToPrincipalPolicy(statement);
 
       acknowledge(fn, 'L1', REASONS.runtime);
+      acknowledgeCheckov(
+        fn,
+        'CKV_AWS_117',
+        'OpenVBS runs no network of its own: every call goes to a regional AWS endpoint (S3, DynamoDB, KMS, SNS) under IAM and TLS. A VPC would add NAT gateways or interface endpoints, their cost and cold-start latency, and protect nothing.',
+      );
+      acknowledgeCheckov(
+        fn,
+        'CKV_AWS_173',
+        'The variables hold resource names, ARNs and tuning knobs, no secret (tokens are hashed in the catalog, data keys wrapped by KMS); Lambda encrypts them at rest with its AWS managed key. A customer key would add a KMS grant per function and a decrypt per cold start and protect nothing secret.',
+      );
+      if (spec.invocation === 'sync') {
+        acknowledgeCheckov(
+          fn,
+          'CKV_AWS_116',
+          'Invoked synchronously (a Step Functions task or API Gateway), where Lambda never uses a dead-letter queue: the caller receives the error, and the state machine retries it or runs the failure path.',
+        );
+      }
       acknowledgeWildcardResource(role, '*', REASONS.xray);
-      if (spec.bucket.read || spec.bucket.write || spec.bucket.delete) {
+      if (spec.bucket.read || spec.bucket.write) {
         acknowledgeWildcardResource(
           role,
           `<${STORAGE_LOGICAL_IDS.bucket}.Arn>/*`,
           'Pack and manifest object keys are content- and backup-derived (packs/<domain>/…, manifests/<backup>/…); object actions are granted on the one data bucket only.',
+        );
+      }
+      if (spec.bucket.deletePrefix) {
+        acknowledgeWildcardResource(
+          role,
+          `<${STORAGE_LOGICAL_IDS.bucket}.Arn>/${spec.bucket.deletePrefix}*`,
+          `Deletes only the manifests of the backup that failed; that backup is known at run time only, and ${spec.bucket.deletePrefix} is the narrowest prefix that holds every backup's manifests and no pack.`,
         );
       }
       if (spec.dataKeys !== 'none') {
@@ -134,6 +164,16 @@ export class ServiceFunctions extends Construct {
       }
       this.byName.set(name, fn);
     }
+  }
+
+  /** Where an asynchronously invoked handler's events go after Lambda's retries: kept 14 days to be redriven. */
+  private deadLetterQueue(name: HandlerName, storage: Storage): Queue {
+    return new Queue(this, `${pascalCase(name)}DeadLetters`, {
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: storage.key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
   }
 
   /** The function of a handler (throws when the construct was built without it). */
@@ -204,24 +244,39 @@ export function statementsFor(spec: HandlerSpec, storage: Storage): PolicyStatem
     );
   }
 
-  const { read, write, delete: del } = spec.bucket;
-  if (read || write || del) {
-    const objects = storage.bucket.arnForObjects('*');
-    const objectActions = [...(read ? ['s3:GetObject'] : []), ...(write ? ['s3:PutObject'] : []), ...(del ? ['s3:DeleteObject'] : [])];
-    statements.push(new PolicyStatement({ sid: 'DataBucketObjects', effect: Effect.ALLOW, actions: objectActions, resources: [objects] }));
-    // ListBucket: prefix listings (manifests) and a 404 rather than a 403 for a missing object.
-    statements.push(new PolicyStatement({ sid: 'DataBucketList', effect: Effect.ALLOW, actions: ['s3:ListBucket'], resources: [storage.bucket.bucketArn] }));
-    if (read || write) {
+  const { read, write, deletePrefix } = spec.bucket;
+  if (deletePrefix) {
+    statements.push(
+      new PolicyStatement({ sid: 'DataBucketDelete', effect: Effect.ALLOW, actions: ['s3:DeleteObject'], resources: [storage.bucket.arnForObjects(`${deletePrefix}*`)] }),
+    );
+    // Finding what to delete lists that prefix and nothing else (a reader or writer lists the bucket below).
+    if (!read && !write) {
       statements.push(
         new PolicyStatement({
-          sid: 'ServiceKeyViaS3',
+          sid: 'DataBucketList',
           effect: Effect.ALLOW,
-          actions: ['kms:Decrypt', ...(write ? ['kms:GenerateDataKey'] : [])],
-          resources: [key],
-          conditions: viaService('s3'),
+          actions: ['s3:ListBucket'],
+          resources: [storage.bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': `${deletePrefix}*` } },
         }),
       );
     }
+  }
+  if (read || write) {
+    const objects = storage.bucket.arnForObjects('*');
+    const objectActions = [...(read ? ['s3:GetObject'] : []), ...(write ? ['s3:PutObject'] : [])];
+    statements.push(new PolicyStatement({ sid: 'DataBucketObjects', effect: Effect.ALLOW, actions: objectActions, resources: [objects] }));
+    // ListBucket: prefix listings (manifests) and a 404 rather than a 403 for a missing object.
+    statements.push(new PolicyStatement({ sid: 'DataBucketList', effect: Effect.ALLOW, actions: ['s3:ListBucket'], resources: [storage.bucket.bucketArn] }));
+    statements.push(
+      new PolicyStatement({
+        sid: 'ServiceKeyViaS3',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt', ...(write ? ['kms:GenerateDataKey'] : [])],
+        resources: [key],
+        conditions: viaService('s3'),
+      }),
+    );
   }
 
   if (spec.dataKeys !== 'none') {
@@ -232,6 +287,19 @@ export function statementsFor(spec: HandlerSpec, storage: Storage): PolicyStatem
         actions: ['kms:Decrypt', ...(spec.dataKeys === 'generate' ? ['kms:GenerateDataKey'] : [])],
         resources: [key, `arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`],
         conditions: { 'ForAnyValue:StringEquals': { 'kms:EncryptionContextKeys': ['openvbs:project'] } },
+      }),
+    );
+  }
+
+  if (spec.invocation === 'async') {
+    // The dead-letter queue is encrypted with the service key; Lambda sends to it with the function's role.
+    statements.push(
+      new PolicyStatement({
+        sid: 'ServiceKeyViaSQS',
+        effect: Effect.ALLOW,
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [key],
+        conditions: viaService('sqs'),
       }),
     );
   }

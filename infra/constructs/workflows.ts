@@ -2,6 +2,7 @@
 // (taken from the synthesized template), so they stay within what aws-local-stepfunctions runs: JSONPath only,
 // LambdaInvoke with payloadResponseOnly (Resource = the function ARN), Map with ItemProcessor/ItemSelector.
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnStateMachine, IChainable, RetryProps } from 'aws-cdk-lib/aws-stepfunctions';
@@ -14,6 +15,7 @@ import type { HandlerName, SegmentedWorkflowSpec, SingleStepWorkflowSpec, Workfl
 import { functionLogicalId } from '../handlers.ts';
 import { acknowledgeWildcardResource, REASONS } from '../nag.ts';
 import type { ServiceFunctions } from './functions.ts';
+import { LOG_GROUP_NAMES } from './storage.ts';
 
 /** Errors worth another attempt: Lambda service hiccups, AWS throttling, and the handlers' own TransientError. */
 export const RETRYABLE_ERRORS = [
@@ -32,6 +34,8 @@ export const DEFAULT_MAX_CONCURRENCY = 4;
 
 export interface WorkflowsProps {
   functions: ServiceFunctions;
+  /** Encrypts the state machines' log groups (execution data includes job and volume ids). */
+  logKey: IKey;
   /** Segments of one backup or restore processed at once (the Map's MaxConcurrency). Default 4. */
   maxConcurrency?: number;
   logRetention?: RetentionDays;
@@ -46,6 +50,7 @@ export class Workflows extends Construct {
   private readonly fns: ServiceFunctions;
   private readonly maxConcurrency: number;
   private readonly logRetention: RetentionDays | undefined;
+  private readonly logKey: IKey;
 
   constructor(scope: Construct, id: string, props: WorkflowsProps) {
     super(scope, id);
@@ -53,6 +58,7 @@ export class Workflows extends Construct {
     if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) throw new Error(`OpenVBS: maxConcurrency must be a positive integer, got ${this.maxConcurrency}`);
     this.fns = props.functions;
     this.logRetention = props.logRetention;
+    this.logKey = props.logKey;
     this.machines = Object.fromEntries(WORKFLOW_NAMES.map((name) => [name, this.build(name, WORKFLOWS[name])])) as Record<WorkflowName, StateMachine>;
   }
 
@@ -110,8 +116,8 @@ export class Workflows extends Construct {
   private machine(workflow: WorkflowName, definition: IChainable): StateMachine {
     const id = WORKFLOWS[workflow].id;
     const logGroup = new LogGroup(this, `${id}Logs`, {
-      // The vendedlogs prefix keeps the CloudWatch Logs resource policy small however many machines log.
-      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-${id}`,
+      logGroupName: LOG_GROUP_NAMES.states(Stack.of(this).stackName, id),
+      encryptionKey: this.logKey,
       retention: this.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -119,6 +125,7 @@ export class Workflows extends Construct {
       comment: `OpenVBS ${workflow}`,
       definitionBody: DefinitionBody.fromChainable(definition),
       stateMachineType: StateMachineType.STANDARD,
+      timeout: Duration.seconds(WORKFLOWS[workflow].timeoutSeconds),
       logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
     });

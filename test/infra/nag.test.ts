@@ -34,11 +34,14 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     const report = new cdkNag.AwsSolutionsChecks(app).validateScope(app);
     const count = Object.fromEntries(report.violations.map((v) => [v.ruleName, v.violatingResources.length]));
     expect(count).toEqual({
-      // 14 function roles + 3 state machine roles: X-Ray (and vended-log delivery) actions.
-      'AwsSolutions-IAM5[Resource::*]': 17,
-      'AwsSolutions-L1': 14,
+      // 15 function roles + 3 state machine roles: X-Ray (and vended-log delivery) actions.
+      'AwsSolutions-IAM5[Resource::*]': 18,
+      'AwsSolutions-L1': 15,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 4,
-      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 4,
+      // Readers and writers of packs and manifests: backup-segment, backup-commit, restore-segment.
+      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 3,
+      // The failure paths (backup-fail, execution-failed) delete a failed backup's manifests, known at run time only.
+      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/manifests/*]': 2,
       'AwsSolutions-IAM5[Resource::<FnBackupPrepare.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnBackupSegment.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnBackupCommit.Arn>:*]': 1,

@@ -2,10 +2,13 @@
 // REST API and the policy schedule. Synthesized in-process with bundling skipped.
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HANDLER_SPECS, functionLogicalId } from '../../infra/handlers.ts';
-import { HANDLER_NAMES } from '../../lib/workflows/registry.ts';
+import { HANDLER_SPECS, MANIFEST_PREFIX, functionLogicalId } from '../../infra/handlers.ts';
+import { DELETED_OBJECT_RETENTION_DAYS } from '../../infra/constructs/storage.ts';
+import { HANDLER_NAMES, WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
+import type { HandlerName } from '../../lib/workflows/registry.ts';
+import { ENDED_BADLY } from '../../lib/workflows/steps/execution-failed.ts';
 import type { CfnTemplate } from '../../infra/synth.ts';
-import { actionsOf, resourcesOf, roleStatements, template } from './helpers.ts';
+import { actionsOf, joinIntrinsic, resourcesOf, roleStatements, template } from './helpers.ts';
 
 let tpl: CfnTemplate;
 let t: Template;
@@ -85,6 +88,35 @@ describe('storage', () => {
     });
   });
 
+  it('versions the data bucket and expires what was deleted after a retention period', () => {
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: DELETED_OBJECT_RETENTION_DAYS }, ExpiredObjectDeleteMarker: true, Status: 'Enabled' }),
+        ]),
+      },
+    });
+  });
+
+  it('lets CloudWatch Logs use the service key for the stack\'s own log groups only', () => {
+    const policy = tpl.Resources.ServiceKey!.Properties!.KeyPolicy as { Statement: Array<Record<string, unknown>> };
+    const logs = policy.Statement.find((s) => s.Sid === 'CloudWatchLogsOfThisStack')!;
+    expect(joinIntrinsic((logs.Principal as { Service: unknown }).Service)).toBe('logs.<AWS::Region>.amazonaws.com');
+    expect(logs.Action).not.toContain('kms:*');
+    const arns = (logs.Condition as { ArnLike: Record<string, unknown[]> }).ArnLike['kms:EncryptionContext:aws:logs:arn']!.map(joinIntrinsic);
+    expect(arns).toEqual([
+      'arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/openvbs/OpenVbsStack/*',
+      'arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/vendedlogs/states/OpenVbsStack-*',
+    ]);
+    const logGroups = Object.values(tpl.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup');
+    expect(logGroups).toHaveLength(HANDLER_NAMES.length + WORKFLOW_NAMES.length + 1);
+    for (const group of logGroups) {
+      expect(group.Properties!.KmsKeyId).toEqual(keyArn);
+      expect(group.Properties!.LogGroupName).toMatch(/^(\/openvbs\/OpenVbsStack\/|\/aws\/vendedlogs\/states\/OpenVbsStack-)/);
+    }
+  });
+
   it('rotates the service key', () => {
     t.resourceCountIs('AWS::KMS::Key', 1);
     t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
@@ -114,7 +146,8 @@ describe('functions', () => {
       LoggingConfig: { LogFormat: 'JSON' },
       TracingConfig: { Mode: 'Active' },
       MemorySize: segment ? 1769 : 512,
-      Timeout: segment ? 900 : 60,
+      Timeout: HANDLER_SPECS[name].timeoutSeconds,
+      ReservedConcurrentExecutions: HANDLER_SPECS[name].reservedConcurrency,
     });
     expect(HANDLER_SPECS[name].memoryMb).toBe(props.MemorySize);
     const env = (props.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -129,7 +162,44 @@ describe('functions', () => {
       OPENVBS_CHUNK_WORKERS: '0',
     });
     const hasWorkflowArns = 'OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN' in env;
-    expect(hasWorkflowArns).toBe(name === 'api');
+    expect(hasWorkflowArns).toBe(name === 'api' || name === 'execution-failed');
+  });
+
+  it('bounds every function: segment tasks at 100, the api at 50, and leaves the account its unreserved 100', () => {
+    expect(HANDLER_SPECS['backup-segment'].reservedConcurrency).toBe(100);
+    expect(HANDLER_SPECS['restore-segment'].reservedConcurrency).toBe(100);
+    expect(HANDLER_SPECS.api.reservedConcurrency).toBe(50);
+    const total = HANDLER_NAMES.reduce((sum, name) => sum + HANDLER_SPECS[name].reservedConcurrency, 0);
+    // An account's default concurrency is 1,000, of which Lambda keeps 100 unreserved.
+    expect(total).toBe(371);
+    expect(total).toBeLessThanOrEqual(900);
+  });
+
+  it('writes every function log to its own log group under the stack prefix, encrypted with the service key', () => {
+    for (const name of HANDLER_NAMES) {
+      const logGroupRef = (tpl.Resources[functionLogicalId(name)]!.Properties!.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(tpl.Resources[logGroupRef]!.Properties).toMatchObject({ LogGroupName: `/openvbs/OpenVbsStack/${name}`, KmsKeyId: keyArn, RetentionInDays: 30 });
+    }
+  });
+
+  it('gives the asynchronously invoked functions a dead-letter queue encrypted with the service key, and only those', () => {
+    const asyncHandlers = HANDLER_NAMES.filter((name) => HANDLER_SPECS[name].invocation === 'async');
+    expect(asyncHandlers.sort()).toEqual(['execution-failed', 'policy-tick']);
+    for (const name of HANDLER_NAMES) {
+      const dlc = tpl.Resources[functionLogicalId(name)]!.Properties!.DeadLetterConfig as { TargetArn: { 'Fn::GetAtt': [string, string] } } | undefined;
+      if (!asyncHandlers.includes(name)) {
+        expect(dlc, name).toBeUndefined();
+        continue;
+      }
+      const queueId = dlc!.TargetArn['Fn::GetAtt'][0];
+      expect(tpl.Resources[queueId]!.Properties).toMatchObject({ KmsMasterKeyId: keyArn, MessageRetentionPeriod: 14 * 24 * 3600 });
+      t.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: queueId }],
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+      const send = roleStatements(tpl, `${functionLogicalId(name)}Role`).filter((s) => actionsOf(s).includes('sqs:SendMessage'));
+      expect(send.flatMap(resourcesOf)).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
+    }
   });
 
   it('gives the api function the three state machine ARNs', () => {
@@ -218,13 +288,42 @@ describe('least privilege', () => {
 
   it('only handlers that need them get S3, the chunk table or data keys', () => {
     const s3 = HANDLER_NAMES.filter((n) => actions(n).some((a) => a.startsWith('s3:')));
-    expect(s3.sort()).toEqual(['backup-commit', 'backup-fail', 'backup-segment', 'restore-segment']);
+    expect(s3.sort()).toEqual(['backup-commit', 'backup-fail', 'backup-segment', 'execution-failed', 'restore-segment']);
     const chunks = HANDLER_NAMES.filter((n) => JSON.stringify(statements(n)).includes('ChunkTable'));
     expect(chunks.sort()).toEqual(['backup-segment', 'restore-segment']);
     const dataKeys = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'DataKeys'));
     expect(dataKeys.sort()).toEqual(['backup-commit', 'backup-prepare', 'backup-segment', 'restore-segment']);
     const publish = HANDLER_NAMES.filter((n) => actions(n).includes('sns:Publish'));
-    expect(publish).toEqual(['notify']);
+    expect(publish.sort()).toEqual(['execution-failed', 'notify']);
+  });
+
+  it('lets a role delete only what its step deletes: the failure paths the manifests, nothing else deletes', () => {
+    const manifests = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['DataBucket', 'Arn'] }, `/${MANIFEST_PREFIX}*`]] };
+    const deleters = HANDLER_NAMES.filter((n) => actions(n).some((a) => /^s3:Delete/.test(a)));
+    expect(deleters.sort()).toEqual(['backup-fail', 'execution-failed']);
+    for (const name of deleters) {
+      const deletes = statements(name).filter((s) => actionsOf(s).some((a) => /^s3:Delete/.test(a)));
+      expect(deletes.flatMap(actionsOf), name).toEqual(['s3:DeleteObject']);
+      expect(deletes.flatMap(resourcesOf), name).toEqual([manifests]);
+      // It finds the objects by listing their prefix, and reads none of them.
+      const list = statements(name).filter((s) => actionsOf(s).includes('s3:ListBucket'));
+      expect(list, name).toHaveLength(1);
+      expect(list[0]!.Condition).toEqual({ StringLike: { 's3:prefix': `${MANIFEST_PREFIX}*` } });
+      expect(actions(name).filter((a) => a.startsWith('s3:')).sort(), name).toEqual(['s3:DeleteObject', 's3:ListBucket']);
+      expect(statements(name).some((s) => s.Sid === 'ServiceKeyViaS3'), name).toBe(false);
+    }
+  });
+
+  it('execution-failed holds what the three fail steps and notify hold, and no Step Functions right', () => {
+    const union = new Set((['backup-fail', 'restore-fail', 'delete-fail', 'notify'] as HandlerName[]).flatMap(actions));
+    const own = actions('execution-failed').filter((a) => !/^(xray|logs|sqs):/.test(a));
+    for (const action of own) expect(union.has(action) || action.startsWith('kms:'), action).toBe(true);
+    expect(own.filter((a) => a.startsWith('states:'))).toEqual([]);
+    expect(statements('execution-failed').find((s) => s.Sid === 'ServiceKeyViaSQS')!.Condition).toEqual({
+      StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['sqs.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+    });
+    const env = (tpl.Resources.FnExecutionFailed!.Properties!.Environment as { Variables: Record<string, unknown> }).Variables;
+    for (const workflow of WORKFLOW_NAMES) expect(env[WORKFLOWS[workflow].arnEnv]).toEqual({ Ref: stateMachineLogicalId(workflow) });
   });
 });
 
@@ -268,9 +367,32 @@ describe('api', () => {
   });
 });
 
+describe('execution failures', () => {
+  it('sends every FAILED, TIMED_OUT or ABORTED execution of the three state machines to execution-failed', () => {
+    t.resourceCountIs('AWS::Events::Rule', 2);
+    t.hasResourceProperties('AWS::Events::Rule', {
+      State: 'ENABLED',
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+          stateMachineArn: WORKFLOW_NAMES.map((workflow) => ({ Ref: stateMachineLogicalId(workflow) })),
+        },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': ['FnExecutionFailed', 'Arn'] } })],
+    });
+    expect([...ENDED_BADLY]).toEqual(['FAILED', 'TIMED_OUT', 'ABORTED']);
+    t.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': ['FnExecutionFailed', 'Arn'] },
+      Principal: 'events.amazonaws.com',
+    });
+  });
+});
+
 describe('schedules', () => {
   it('fires policy-tick every 5 minutes', () => {
-    t.resourceCountIs('AWS::Events::Rule', 1);
     t.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',

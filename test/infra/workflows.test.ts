@@ -2,10 +2,11 @@
 // DefinitionString (an Fn::Join; intrinsics become placeholder strings).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionLogicalId } from '../../infra/handlers.ts';
+import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
 import type { HandlerName } from '../../lib/workflows/registry.ts';
 import { LOCAL_FUNCTION_ARN_PREFIX, synthesizeTemplate, workflowDefinitions } from '../../infra/synth.ts';
 import type { CfnTemplate } from '../../infra/synth.ts';
-import { RETRYABLE_ERRORS } from '../../infra/constructs/workflows.ts';
+import { DEFAULT_MAX_CONCURRENCY, RETRYABLE_ERRORS } from '../../infra/constructs/workflows.ts';
 import type { Asl, AslState } from './helpers.ts';
 import { definitionOf, tasksOf, template } from './helpers.ts';
 
@@ -128,6 +129,24 @@ describe('state machine resources', () => {
         TracingConfiguration: { Enabled: true },
       });
     }
+  });
+
+  it('time out as the workflow registry says: 48 h for backups and restores, 1 h for deletes', () => {
+    for (const workflow of WORKFLOW_NAMES) {
+      const definition = definitionOf(tpl, stateMachineLogicalId(workflow)) as Asl & { TimeoutSeconds?: number };
+      expect(definition.TimeoutSeconds, workflow).toBe(WORKFLOWS[workflow].timeoutSeconds);
+    }
+    expect(WORKFLOWS['volume-backup'].timeoutSeconds).toBe(48 * 3600);
+    expect(WORKFLOWS['volume-restore'].timeoutSeconds).toBe(48 * 3600);
+    expect(WORKFLOWS['backup-delete'].timeoutSeconds).toBe(3600);
+  });
+
+  it('leave the largest volume the API accepts time to finish at a fifth of the engine speed per segment task', () => {
+    const largest = 65_536 * 2 ** 30; // MAX_VOLUME_GB of lib/api/routes/volumes.schemas.ts
+    const perTask = 100 * 2 ** 20; // bytes a second; the engine does about 500 MB/s a core
+    const seconds = largest / (DEFAULT_MAX_CONCURRENCY * perTask);
+    expect(seconds).toBeLessThan(WORKFLOWS['volume-backup'].timeoutSeconds);
+    expect(seconds).toBeLessThan(WORKFLOWS['volume-restore'].timeoutSeconds);
   });
 });
 
