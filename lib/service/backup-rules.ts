@@ -8,32 +8,45 @@ export interface BackupTag {
   value: string;
 }
 
-const NAME_MAX = 64;
-const DESCRIPTION_MAX = 255;
-const TAGS_MAX = 10;
+export const BACKUP_NAME_MAX = 64;
+export const BACKUP_DESCRIPTION_MAX = 255;
+export const TAGS_MAX = 10;
+export const TAG_KEY_MAX = 36;
+export const TAG_VALUE_MAX = 43;
+
+/**
+ * The name rules below as one JSON Schema pattern (ECMA-262, with BACKUP_NAME_MAX as maxLength), for the
+ * API document: letters, digits, `_` and `-`, not starting with "auto" in any case.
+ */
+export const BACKUP_NAME_PATTERN = '^(?![Aa][Uu][Tt][Oo])[\\p{L}\\p{N}_-]+$';
+/** The description rule as a JSON Schema pattern (with BACKUP_DESCRIPTION_MAX as maxLength). */
+export const BACKUP_DESCRIPTION_PATTERN = '^[^<>]*$';
 
 export function validateBackupName(name: string): void {
   const length = charLength(name);
   if (length === 0) throw badRequest('VolumeBackup.0004', 'backup name must not be empty');
-  if (length > NAME_MAX) throw badRequest('VolumeBackup.0003', `backup name is longer than ${NAME_MAX} characters`);
+  if (length > BACKUP_NAME_MAX) throw badRequest('VolumeBackup.0003', `backup name is longer than ${BACKUP_NAME_MAX} characters`);
   if (!/^[\p{L}\p{N}_-]+$/u.test(name)) throw badRequest('VolumeBackup.0004', 'backup name may contain only letters, digits, underscores and hyphens');
   if (name.toLowerCase().startsWith('auto')) throw badRequest('VolumeBackup.0005', 'backup name must not start with "auto" (reserved for policy backups)');
 }
 
 export function validateBackupDescription(description: string | undefined): void {
-  checkText(description, 'VolumeBackup.0006', { what: 'backup description', max: DESCRIPTION_MAX, noAngleBrackets: true });
+  checkText(description, 'VolumeBackup.0006', { what: 'backup description', max: BACKUP_DESCRIPTION_MAX, noAngleBrackets: true });
 }
 
 export function validateTags(tags: readonly BackupTag[] | undefined): void {
   if (!tags) return;
   if (tags.length > TAGS_MAX) throw badRequest('OpenVBS.1004', `at most ${TAGS_MAX} tags per backup`);
-  const seen = new Set<string>();
   for (const t of tags) {
-    if (t.key.length < 1 || t.key.length > 36) throw badRequest('OpenVBS.1004', 'tag key must be 1-36 characters');
-    if (t.value.length > 43) throw badRequest('OpenVBS.1004', 'tag value must be at most 43 characters');
-    if (seen.has(t.key)) throw badRequest('OpenVBS.1004', `duplicate tag key ${t.key}`);
-    seen.add(t.key);
+    const keyLength = charLength(t.key);
+    if (keyLength < 1 || keyLength > TAG_KEY_MAX) throw badRequest('OpenVBS.1004', `tag key must be 1-${TAG_KEY_MAX} characters`);
+    if (charLength(t.value) > TAG_VALUE_MAX) throw badRequest('OpenVBS.1004', `tag value must be at most ${TAG_VALUE_MAX} characters`);
   }
+}
+
+/** Tags as a map would hold them: each key once, in the order first given, with the last value given for it. */
+export function distinctTags(tags: readonly BackupTag[]): BackupTag[] {
+  return [...new Map(tags.map((t) => [t.key, t.value])).entries()].map(([key, value]) => ({ key, value }));
 }
 
 /** True for a backup taken as part of a server (CSBS) backup: only CSBS may delete it. */

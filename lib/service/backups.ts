@@ -9,14 +9,13 @@ import { jobProgress } from '../catalog/jobs.ts';
 import type { JobStore } from '../catalog/jobs.ts';
 import { VolumeLockedError } from '../catalog/volumes.ts';
 import type { VolumeRecord, VolumeStatus, VolumeStore } from '../catalog/volumes.ts';
-import { newBackupId } from '../engine/backup.ts';
 import type { BackupRecord, BackupStatus } from '../engine/ports.ts';
 import type { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from '../workflows/contracts.ts';
 import type { WorkflowStarter } from '../workflows/registry.ts';
-import { compareBackups, isServerBackup, validateBackupDescription, validateBackupName, validateTags } from './backup-rules.ts';
+import { compareBackups, distinctTags, isServerBackup, validateBackupDescription, validateBackupName, validateTags } from './backup-rules.ts';
 import type { BackupSortKey, BackupTag } from './backup-rules.ts';
-import { backupNotFound, badRequest, notFound } from './errors.ts';
-import { checkProjectId, isId, newJobId } from './ids.ts';
+import { backupNotFound, badRequest, volumeNotFound } from './errors.ts';
+import { checkProjectId, isId, newBackupId, newJobId } from './ids.ts';
 import { JobLauncher } from './job-launcher.ts';
 import { pageLimit, pageOf } from './paging.ts';
 import type { PageRequest } from './paging.ts';
@@ -41,7 +40,8 @@ export interface BackupServiceDeps {
 
 export interface CreateBackupRequest {
   volumeId: string;
-  name: string;
+  /** Absent (the native API allows it): `backup-` and the first 8 hex digits of the backup id. */
+  name?: string;
   description?: string;
   /** Accepted for VBS compatibility; the volume provider reads the volume itself. */
   snapshotId?: string;
@@ -77,6 +77,12 @@ export interface RestoreStarted {
   volumeName: string;
 }
 
+export interface BackupStarted {
+  jobId: string;
+  backupId: string;
+  name: string;
+}
+
 export interface QuotaUsage {
   type: 'backups' | 'backup_gigabytes';
   used: number;
@@ -101,31 +107,33 @@ export class BackupService {
     this.availabilityZone = deps.availabilityZone ?? 'local';
   }
 
-  async create(projectId: string, req: CreateBackupRequest): Promise<{ jobId: string; backupId: string }> {
+  async create(projectId: string, req: CreateBackupRequest): Promise<BackupStarted> {
     checkProjectId(projectId);
-    validateBackupName(req.name);
+    const backupId = newBackupId();
+    const name = req.name ?? `backup-${backupId.slice(0, 8)}`;
+    validateBackupName(name);
     validateBackupDescription(req.description);
     validateTags(req.tags);
-    if (!isId(req.volumeId)) throw badRequest('VolumeBackup.0012', `volume ${req.volumeId} not found`);
+    if (!isId(req.volumeId)) throw volumeNotFound(req.volumeId);
     const volume = await this.volumes.get(projectId, req.volumeId);
-    if (!volume) throw badRequest('VolumeBackup.0012', `volume ${req.volumeId} not found`);
+    if (!volume) throw volumeNotFound(req.volumeId);
     if (volume.status !== 'available' && volume.status !== 'in-use') {
       throw badRequest('VolumeBackup.0012', `volume ${req.volumeId} is ${volume.status}; a backup needs it available or in-use`);
     }
     await this.checkQuota(projectId, volume.sizeBytes);
 
     const jobId = newJobId();
-    const backupId = newBackupId();
+    const tags = req.tags ? distinctTags(req.tags) : [];
     await this.lockVolume(projectId, req.volumeId, jobId, 'backing-up', ['available', 'in-use']);
     const input: VolumeBackupInput = {
       projectId,
       jobId,
       backupId,
       volumeId: req.volumeId,
-      name: req.name,
+      name,
       ...(req.description !== undefined ? { description: req.description } : {}),
       ...(req.forceFull ? { forceFull: true } : {}),
-      ...(req.tags?.length ? { tags: req.tags } : {}),
+      ...(tags.length ? { tags } : {}),
     };
     await this.launcher.launch({
       projectId,
@@ -136,18 +144,18 @@ export class BackupService {
       input,
       undo: () => this.volumes.release(projectId, req.volumeId, jobId),
     });
-    return { jobId, backupId };
+    return { jobId, backupId, name };
   }
 
   async restore(projectId: string, backupId: string, volumeId: string): Promise<RestoreStarted> {
     checkProjectId(projectId);
-    if (!isId(backupId)) throw notFound(`backup ${backupId} not found`);
+    if (!isId(backupId)) throw backupNotFound(backupId);
     const backup = await this.backups.getBackup(projectId, backupId);
-    if (!backup) throw notFound(`backup ${backupId} not found`);
+    if (!backup) throw backupNotFound(backupId);
     if (backup.status !== 'available') throw badRequest('VolumeBackup.0089', `backup ${backupId} is ${backup.status}; only an available backup can be restored`);
-    if (!isId(volumeId)) throw badRequest('VolumeBackup.0202', `volume ${volumeId} not found`);
+    if (!isId(volumeId)) throw volumeNotFound(volumeId);
     const volume = await this.volumes.get(projectId, volumeId);
-    if (!volume) throw badRequest('VolumeBackup.0202', `volume ${volumeId} not found`);
+    if (!volume) throw volumeNotFound(volumeId);
     if (volume.status === 'error') throw badRequest('VolumeBackup.0205', `volume ${volumeId} is in error`);
     if (volume.sizeBytes < backup.sizeBytes) {
       throw badRequest('VolumeBackup.0209', `volume ${volumeId} has ${volume.sizeBytes} bytes, the backup needs ${backup.sizeBytes}`);
@@ -180,9 +188,9 @@ export class BackupService {
 
   async delete(projectId: string, backupId: string): Promise<{ jobId: string }> {
     checkProjectId(projectId);
-    if (!isId(backupId)) throw notFound(`backup ${backupId} not found`);
+    if (!isId(backupId)) throw backupNotFound(backupId);
     const backup = await this.backups.getBackup(projectId, backupId);
-    if (!backup) throw notFound(`backup ${backupId} not found`);
+    if (!backup) throw backupNotFound(backupId);
     if (isServerBackup(backup)) throw badRequest('OpenVBS.1002', `backup ${backupId} belongs to a server backup; delete it through the server backup`);
     const from: BackupStatus[] = ['available', 'error'];
     if (!from.includes(backup.status)) throw badRequest('OpenVBS.1001', `backup ${backupId} is ${backup.status}; only available or error backups can be deleted`);

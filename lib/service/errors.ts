@@ -2,6 +2,10 @@
 // right now). The API renders it as `{"error":{"code","message"}}` with `httpStatus`; `itemNotFound`
 // selects the OpenStack `{"itemNotFound":{"message","code":404}}` shape of the native backup show.
 //
+// "Not found" has one shape and one code per resource, wherever the id comes from (path or body):
+// a volume or a backup answers 404 OpenVBS.0404 in the error shape, a job 404 common.0011 (as VBS
+// answers), and only the native backup show answers 404 in the itemNotFound shape (as the reference gives it).
+//
 // Codes: VBS codes where VBS has one (see ../../../shared/reference/vbs-api.md and the VBS error code
 // table), `common.0011` for an unknown job (as VBS answers), our own `OpenVBS.xxxx` otherwise:
 //   VolumeBackup.0002  400  request body malformed or fails its schema
@@ -9,16 +13,16 @@
 //   VolumeBackup.0004  400  backup name with characters other than letters, digits, `_`, `-`
 //   VolumeBackup.0005  400  backup name starting with `auto` (reserved for policy backups)
 //   VolumeBackup.0006  400  backup description too long or containing `<` / `>`
-//   VolumeBackup.0012  400  volume missing, or not in a status that allows the operation, or busy with a job
+//   VolumeBackup.0012  400  volume not in a status that allows the operation, or busy with a job
 //   VolumeBackup.0014  500  the workflow could not be started (submit job exception)
 //   VolumeBackup.0089  400  backup not `available` for a restore
-//   VolumeBackup.0202  400  restore target volume not found
 //   VolumeBackup.0205  400  restore target volume in `error`
 //   VolumeBackup.0209  400  restore target smaller than the backup
 //   common.0011        404  job not found
 //   OpenVBS.0400       400  invalid path or query parameter
 //   OpenVBS.0401       401  missing or unknown X-Auth-Token
-//   OpenVBS.0404       404  resource or route not found (also: another project's resources)
+//   OpenVBS.0404       404  volume, backup, list marker or route not found (also: another project's resources)
+//   OpenVBS.0405       405  method not allowed on this path (the `Allow` header lists the ones that are)
 //   OpenVBS.0413       413  request body too large
 //   OpenVBS.0415       415  request body without a JSON Content-Type
 //   OpenVBS.0500       500  unexpected internal error (details only in the log)
@@ -49,6 +53,10 @@ export class ServiceError extends Error {
 
 export const badRequest = (code: string, message: string) => new ServiceError(400, code, message);
 export const notFound = (message: string) => new ServiceError(404, 'OpenVBS.0404', message);
-export const backupNotFound = (backupId: string) => new ServiceError(404, 'OpenVBS.0404', `Backup ${backupId} could not be found.`, { itemNotFound: true });
+export const volumeNotFound = (volumeId: string) => notFound(`volume ${volumeId} not found`);
+export const backupNotFound = (backupId: string) => notFound(`backup ${backupId} not found`);
+/** The native show's answer (OpenStack's `itemNotFound`). */
+export const backupItemNotFound = (backupId: string) => new ServiceError(404, 'OpenVBS.0404', `Backup ${backupId} could not be found.`, { itemNotFound: true });
+export const jobNotFound = (jobId: string) => new ServiceError(404, 'common.0011', `job ${jobId} not found`);
 export const invalidParam = (message: string) => new ServiceError(400, 'OpenVBS.0400', message);
 export const unauthorized = (message = 'missing or invalid X-Auth-Token') => new ServiceError(401, 'OpenVBS.0401', message);

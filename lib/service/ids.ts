@@ -1,8 +1,11 @@
 // Ids the service accepts and hands out: they appear in paths, table keys and file names.
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { invalidParam } from './errors.ts';
 
-/** Project and resource ids. */
+/**
+ * Project and resource ids. New backups and jobs get RFC 4122 version 4 UUIDs (as VBS hands out); ids
+ * from before that (32 hex digits, or a UUID shape without the version bits) still resolve.
+ */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 export const isId = (value: string) => ID_PATTERN.test(value);
@@ -12,4 +15,6 @@ export function checkProjectId(projectId: string): void {
   if (!isId(projectId)) throw invalidParam('invalid project id');
 }
 
-export const newJobId = () => randomBytes(16).toString('hex');
+export const newJobId = (): string => randomUUID();
+
+export const newBackupId = (): string => randomUUID();

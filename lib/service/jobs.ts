@@ -1,6 +1,6 @@
 // Jobs as the VBS job API shows them; the workflows' steps move them along.
 import type { JobRecord, JobStore } from '../catalog/jobs.ts';
-import { ServiceError } from './errors.ts';
+import { jobNotFound } from './errors.ts';
 import { isId } from './ids.ts';
 
 export class JobService {
@@ -13,7 +13,7 @@ export class JobService {
   /** The job; common.0011 (as VBS answers) when the project has no such job. */
   async get(projectId: string, jobId: string): Promise<JobRecord> {
     const job = isId(projectId) && isId(jobId) ? await this.jobs.get(projectId, jobId) : undefined;
-    if (!job) throw new ServiceError(404, 'common.0011', `job ${jobId} not found`);
+    if (!job) throw jobNotFound(jobId);
     return job;
   }
 }

@@ -15,7 +15,10 @@ export interface CreateKeyRequest {
 const ALIAS_PATTERN = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
 /** Aliases KMS keeps for AWS keys, and the ones this service names its own keys with. */
 const RESERVED_ALIAS_PREFIXES = ['alias/aws/', 'alias/openvbs'];
-const DESCRIPTION_MAX = 255;
+export const KEY_DESCRIPTION_MAX = 255;
+
+/** checkAlias's rules as one JSON Schema pattern (ECMA-262), for the API document. */
+export const KEY_ALIAS_PATTERN = '^alias/(?![Aa][Ww][Ss]/|[Oo][Pp][Ee][Nn][Vv][Bb][Ss])[A-Za-z0-9/_-]{1,250}$';
 
 function checkAlias(alias: string): void {
   if (!ALIAS_PATTERN.test(alias)) throw badRequest('OpenVBS.1201', 'alias must be "alias/" followed by 1-250 letters, digits, "/", "_" or "-"');
@@ -35,7 +38,7 @@ export class KeyAdminService {
   async create(projectId: string, req: CreateKeyRequest = {}): Promise<KeyInfo> {
     checkProjectId(projectId);
     if (req.alias !== undefined) checkAlias(req.alias);
-    checkText(req.description, 'OpenVBS.1201', { what: 'key description', max: DESCRIPTION_MAX });
+    checkText(req.description, 'OpenVBS.1201', { what: 'key description', max: KEY_DESCRIPTION_MAX });
     const { alias, description } = req;
     if (alias !== undefined && (await this.keys.describeKey(alias))) throw aliasInUse(alias);
     try {

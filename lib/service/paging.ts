@@ -1,5 +1,5 @@
 // Marker and offset paging over a list the service has already filtered and sorted, as VBS lists page.
-import { invalidParam } from './errors.ts';
+import { notFound } from './errors.ts';
 
 export const MAX_PAGE = 1000;
 
@@ -21,13 +21,13 @@ export interface Page<T> {
 
 export const pageLimit = (limit: number | undefined) => Math.min(Math.max(limit ?? MAX_PAGE, 1), MAX_PAGE);
 
-/** The page after the item whose id is `marker` (OpenVBS.0400 when there is none), skipping `offset` more. */
+/** The page after the item whose id is `marker` (404 OpenVBS.0404 when there is none, as OpenStack answers), skipping `offset` more. */
 export function pageOf<T>(items: readonly T[], request: PageRequest, idOf: (item: T) => string): Page<T> {
   const limit = pageLimit(request.limit);
   let start = 0;
   if (request.marker !== undefined) {
     const at = items.findIndex((item) => idOf(item) === request.marker);
-    if (at < 0) throw invalidParam(`marker ${request.marker} not found`);
+    if (at < 0) throw notFound(`marker ${request.marker} not found`);
     start = at + 1;
   }
   start += Math.max(request.offset ?? 0, 0);

@@ -1,5 +1,6 @@
 // The backup service's VBS rules (create, restore, delete, list, show, quota) on real stores (SQLite in
 // memory); workflows recorded.
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStore } from '../../lib/catalog/jobs.ts';
 import { BackupService } from '../../lib/service/backups.ts';
@@ -10,6 +11,8 @@ import { backupRecord, createServiceEnv, expectServiceError as expectError, proj
 import type { ServiceEnv } from './service-env.ts';
 
 let env: ServiceEnv;
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 beforeAll(async () => {
   env = await createServiceEnv();
@@ -24,8 +27,11 @@ describe('create backup', () => {
   it('locks the volume, creates an INIT job and starts the volume-backup workflow', async () => {
     const p = projectId();
     const vol = await volume(p);
-    const { jobId, backupId } = await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'nightly-1', description: 'before upgrade', tags: [{ key: 'env', value: 'prod' }] });
-    expect(backupId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const { jobId, backupId, name } = await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'nightly-1', description: 'before upgrade', tags: [{ key: 'env', value: 'prod' }] });
+    // RFC 4122 version 4, as VBS hands out
+    expect(backupId).toMatch(UUID_V4);
+    expect(jobId).toMatch(UUID_V4);
+    expect(name).toBe('nightly-1');
 
     const job = (await env.stores.jobs.get(p, jobId))!;
     expect(job).toMatchObject({ jobType: 'bksCreateBackup', status: 'INIT', entities: { backup_id: backupId, volume_id: vol.volumeId } });
@@ -78,7 +84,7 @@ describe('create backup', () => {
     expect((await env.stores.volumes.get(p, vol.volumeId))!.status).toBe('in-use');
   });
 
-  it('applies the VBS name, description and tag rules', async () => {
+  it('applies the VBS name and description rules (tags: below)', async () => {
     const p = projectId();
     const vol = await volume(p);
     const create = (over: Record<string, unknown>) => env.services.backups.create(p, { volumeId: vol.volumeId, name: 'ok', ...over });
@@ -89,19 +95,16 @@ describe('create backup', () => {
     await expectError(create({ name: '' }), 400, 'VolumeBackup.0004');
     await expectError(create({ description: 'a <b>' }), 400, 'VolumeBackup.0006');
     await expectError(create({ description: 'd'.repeat(256) }), 400, 'VolumeBackup.0006');
-    await expectError(create({ tags: Array.from({ length: 11 }, (_, i) => ({ key: `k${i}`, value: '' })) }), 400, 'OpenVBS.1004');
-    await expectError(create({ tags: [{ key: 'k', value: '1' }, { key: 'k', value: '2' }] }), 400, 'OpenVBS.1004');
-    await expectError(create({ tags: [{ key: 'k'.repeat(37), value: '' }] }), 400, 'OpenVBS.1004');
     // none of these locked the volume
     expect((await env.stores.volumes.get(p, vol.volumeId))!.lockJobId).toBeUndefined();
     // unicode letters, digits, _ and - are fine; 64 characters are fine
     await env.services.backups.create(p, { volumeId: vol.volumeId, name: `Daten_ü-${'9'.repeat(56)}` });
   });
 
-  it('refuses a missing volume or one in error (VolumeBackup.0012)', async () => {
+  it('answers a missing volume as not found (404 OpenVBS.0404, as the volume itself answers) and one in error VolumeBackup.0012', async () => {
     const p = projectId();
-    await expectError(env.services.backups.create(p, { volumeId: 'nope', name: 'x' }), 400, 'VolumeBackup.0012');
-    await expectError(env.services.backups.create(p, { volumeId: '../../etc', name: 'x' }), 400, 'VolumeBackup.0012');
+    await expectError(env.services.backups.create(p, { volumeId: 'nope', name: 'x' }), 404, 'OpenVBS.0404');
+    await expectError(env.services.backups.create(p, { volumeId: '../../etc', name: 'x' }), 404, 'OpenVBS.0404');
     const vol = await volume(p);
     await env.stores.volumes.lock(p, vol.volumeId, 'j', 'restoring', ['available']);
     await env.stores.volumes.release(p, vol.volumeId, 'j', 'error');
@@ -110,7 +113,15 @@ describe('create backup', () => {
 
   it('does not see another project’s volume', async () => {
     const vol = await volume(projectId());
-    await expectError(env.services.backups.create(projectId(), { volumeId: vol.volumeId, name: 'x' }), 400, 'VolumeBackup.0012');
+    await expectError(env.services.backups.create(projectId(), { volumeId: vol.volumeId, name: 'x' }), 404, 'OpenVBS.0404');
+  });
+
+  it('names a backup created without a name after its id', async () => {
+    const p = projectId();
+    const vol = await volume(p);
+    const { backupId, name } = await env.services.backups.create(p, { volumeId: vol.volumeId, forceFull: true });
+    expect(name).toBe(`backup-${backupId.slice(0, 8)}`);
+    expect(VolumeBackupInput.parse(env.workflows.last().input)).toMatchObject({ backupId, name, forceFull: true });
   });
 
   it('releases the volume and fails the job when the workflow cannot start', async () => {
@@ -154,7 +165,7 @@ describe('restore', () => {
 
     await expectError(env.services.backups.restore(p, 'no-such-backup', target.volumeId), 404, 'OpenVBS.0404');
     await expectError(env.services.backups.restore(p, creating.backupId, target.volumeId), 400, 'VolumeBackup.0089');
-    await expectError(env.services.backups.restore(p, backup.backupId, 'no-such-volume'), 400, 'VolumeBackup.0202');
+    await expectError(env.services.backups.restore(p, backup.backupId, 'no-such-volume'), 404, 'OpenVBS.0404');
 
     const small = await volume(p, 'small', 2 * GIB - 1);
     await expectError(env.services.backups.restore(p, backup.backupId, small.volumeId), 400, 'VolumeBackup.0209');
@@ -303,15 +314,15 @@ describe('list, show and quota', () => {
     expect(third.nextMarker).toBeUndefined();
     expect(idsOf(await env.services.backups.list(p, { offset: 5 }))).toEqual([ids[1], ids[0]]);
     expect(idsOf(await env.services.backups.list(p, { marker: ids[5], offset: 1, limit: 2 }))).toEqual([ids[3], ids[2]]);
-    await expectError(env.services.backups.list(p, { marker: 'not-a-backup' }), 400, 'OpenVBS.0400');
+    // as OpenStack answers an unknown marker
+    await expectError(env.services.backups.list(p, { marker: 'not-a-backup' }), 404, 'OpenVBS.0404');
   });
 
   it('shows progress of a backup still being created', async () => {
     expect((await env.services.backups.get(p, ids[6]!)).progress).toBe(25);
     expect((await env.services.backups.get(p, ids[0]!)).progress).toBe(100);
     expect((await env.services.backups.get(p, ids[2]!)).progress).toBe(0);
-    const err = await expectError(env.services.backups.get(projectId(), ids[0]!), 404, 'OpenVBS.0404');
-    expect(err.itemNotFound).toBe(true);
+    await expectError(env.services.backups.get(projectId(), ids[0]!), 404, 'OpenVBS.0404');
   });
 
   it('reports usage against quotas (-1 = unlimited)', async () => {
@@ -332,5 +343,56 @@ describe('list, show and quota', () => {
     await expectError(env.build({ quotas: { backupGigabytes: 19 } }).backups.create(p, { volumeId: vol.volumeId, name: 'over' }), 400, 'OpenVBS.1003');
     expect((await env.build({ quotas: { backups: 8 } }).backups.quota(p))[0]).toEqual({ type: 'backups', used: 7, reserved: 0, quota: 8 });
     await env.build({ quotas: { backups: 8, backupGigabytes: 20 } }).backups.create(p, { volumeId: vol.volumeId, name: 'fits' });
+  });
+});
+
+describe('ids', () => {
+  it('still finds backups and jobs recorded under the ids of earlier versions (32 hex digits, a UUID shape without the version)', async () => {
+    const p = projectId();
+    const hexJob = randomBytes(16).toString('hex');
+    await env.stores.jobs.create({ projectId: p, jobId: hexJob, jobType: 'bksCreateBackup', status: 'SUCCESS', entities: {}, bytesDone: 0, bytesTotal: 0, createdAt: '2025-01-01T00:00:00.000Z' });
+    expect((await env.services.jobs.get(p, hexJob)).jobId).toBe(hexJob);
+
+    const target = await volume(p, 'old-ids-target', 2 * GIB);
+    const oldShape = backupRecord(p, { backupId: '0123abcd-0123-0123-0123-0123456789ab', sizeBytes: GIB });
+    const hex = backupRecord(p, { backupId: randomBytes(16).toString('hex'), sizeBytes: GIB });
+    for (const r of [oldShape, hex]) await env.stores.backups.createBackup(r);
+    expect((await env.services.backups.get(p, oldShape.backupId)).record.backupId).toBe(oldShape.backupId);
+    expect((await env.services.backups.restore(p, oldShape.backupId, target.volumeId)).backupId).toBe(oldShape.backupId);
+    await env.services.backups.delete(p, hex.backupId);
+    expect((await env.stores.backups.getBackup(p, hex.backupId))!.status).toBe('deleting');
+  });
+});
+
+describe('tags', () => {
+  it('keeps each key once, with the last value given for it, in the order first given', async () => {
+    const p = projectId();
+    const vol = await volume(p);
+    const tags = [
+      { key: 'env', value: 'test' },
+      { key: 'team', value: 'a' },
+      { key: 'env', value: 'prod' },
+    ];
+    await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'tagged', tags });
+    expect(VolumeBackupInput.parse(env.workflows.last().input).tags).toEqual([
+      { key: 'env', value: 'prod' },
+      { key: 'team', value: 'a' },
+    ]);
+  });
+
+  it('refuses more than 10 tags, an empty or long key and a long value, counting characters (OpenVBS.1004)', async () => {
+    const p = projectId();
+    const vol = await volume(p);
+    const create = (tags: Array<{ key: string; value: string }>) => env.services.backups.create(p, { volumeId: vol.volumeId, name: 'tags', tags });
+    for (const tags of [
+      Array.from({ length: 11 }, (_, i) => ({ key: `k${i}`, value: '' })),
+      [{ key: '', value: 'v' }],
+      [{ key: 'k'.repeat(37), value: 'v' }],
+      [{ key: 'k', value: 'v'.repeat(44) }],
+    ]) {
+      await expectError(create(tags), 400, 'OpenVBS.1004');
+    }
+    // 36 and 43 astral characters are 72 and 86 UTF-16 units: still within the limits
+    await create([{ key: '🙂'.repeat(36), value: '🙂'.repeat(43) }]);
   });
 });
