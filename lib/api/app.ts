@@ -1,13 +1,14 @@
 // The REST API: VBS v2 + job v1 and the OpenVBS extensions (volumes, tokens, keys), one Hono app for
 // Lambda (functions/api.ts) and the local runtime's Node server. This file only composes: auth and the
 // body limit in front, one sub-app per resource (./routes/), error rendering (./http.ts) and
-// GET /openapi.json, which lists every route the sub-apps declare.
+// GET /openapi.json, which lists every route the sub-apps declare with every status it can answer.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { bodyLimit } from 'hono/body-limit';
 import type { Services } from '../service/factory.ts';
 import { TokenCache, authenticate } from './auth.ts';
 import { createRouter, handleErrors } from './http.ts';
-import type { ApiLogger } from './http.ts';
+import type { ApiLogger, ApiRouter } from './http.ts';
+import { bodyResponses, sharedResponses } from './schemas.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -29,6 +30,16 @@ export interface ApiAppOptions {
   logger?: ApiLogger;
 }
 
+/** Adds to every route's document what the checks in front of it answer (token, body limit, JSON, the 500 of last resort). */
+function documentSharedResponses(app: ApiRouter): void {
+  for (const def of app.openAPIRegistry.definitions) {
+    if (def.type !== 'route') continue;
+    // each entry is this app's own copy of the route (OpenAPIHono.route copies them), so the modules' constants stay as declared
+    const route = def.route;
+    route.responses = { ...sharedResponses, ...(route.request?.body ? bodyResponses : {}), ...route.responses };
+  }
+}
+
 export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   const app = createRouter();
   handleErrors(app, options.logger ?? new Logger({ serviceName: 'openvbs-api' }));
@@ -46,6 +57,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   app.route('/', volumeRoutes(services.volumes));
   app.route('/', tokenRoutes(services.tokens));
   app.route('/', keyRoutes(services.keys));
+  documentSharedResponses(app);
 
   // The OpenAPI document needs no token.
   app.openAPIRegistry.registerComponent('securitySchemes', 'XAuthToken', { type: 'apiKey', in: 'header', name: 'X-Auth-Token' });

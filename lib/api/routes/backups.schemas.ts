@@ -1,29 +1,57 @@
 // Backups on the wire: the VBS v2 request and response schemas (field names exactly as VBS spells them)
 // and the views that turn service results into them.
-// Request schemas check shape and types only; the VBS rules with their own error codes (name,
-// description, tags...) are the service's. Unknown request fields are ignored, as VBS clients send more
-// than we use.
+// Request schemas check shape and types; the VBS rules with their own error codes (name, description,
+// tags...) are the service's, and the schemas state them from the same constants. Unknown request fields
+// are ignored, as VBS clients send more than we use.
 import { z } from '@hono/zod-openapi';
 import type { BackupRecord } from '../../engine/ports.ts';
-import { BACKUP_SORT_KEYS } from '../../service/backup-rules.ts';
-import type { BackupDetail, QuotaUsage } from '../../service/backups.ts';
+import {
+  BACKUP_DESCRIPTION_MAX,
+  BACKUP_DESCRIPTION_PATTERN,
+  BACKUP_NAME_MAX,
+  BACKUP_NAME_PATTERN,
+  BACKUP_SORT_KEYS,
+  TAGS_MAX,
+  TAG_KEY_MAX,
+  TAG_VALUE_MAX,
+} from '../../service/backup-rules.ts';
+import type { BackupDetail, BackupStarted, QuotaUsage } from '../../service/backups.ts';
 import { gigabytes } from '../../service/sizes.ts';
-import { Link, idParam } from '../schemas.ts';
+import { Link, Timestamp, documented, idParam, text, vbsTime } from '../schemas.ts';
 
 export const BackupParams = z.object({ project_id: idParam('project_id'), backup_id: idParam('backup_id') });
 
 // ---- requests ----
 
-const Tag = z.object({ key: z.string().max(255), value: z.string().max(255) });
+const Tag = z.object({
+  key: documented({ minLength: 1, maxLength: TAG_KEY_MAX }),
+  value: documented({ maxLength: TAG_VALUE_MAX }),
+});
+
+const backupName = () =>
+  documented({
+    pattern: BACKUP_NAME_PATTERN,
+    minLength: 1,
+    maxLength: BACKUP_NAME_MAX,
+    description: `1-${BACKUP_NAME_MAX} letters, digits, "_" or "-"; must not start with "auto" (VolumeBackup.0003, 0004, 0005)`,
+  });
+
+const backupDescription = () =>
+  documented({ pattern: BACKUP_DESCRIPTION_PATTERN, maxLength: BACKUP_DESCRIPTION_MAX, description: `At most ${BACKUP_DESCRIPTION_MAX} characters, no "<" or ">" (VolumeBackup.0006)` });
+
+const volumeRef = (description: string) => text(255, 1).openapi({ description });
 
 export const CreateBackupBody = z
   .object({
     backup: z.object({
-      volume_id: z.string().min(1).max(255).openapi({ description: 'Volume to back up' }),
-      snapshot_id: z.string().max(255).nullish().openapi({ description: 'Accepted for compatibility; ignored' }),
-      name: z.string().max(1024).openapi({ description: '1-64 letters, digits, "_" or "-"; must not start with "auto"' }),
-      description: z.string().max(4096).nullish(),
-      tags: z.array(Tag).max(100).nullish(),
+      volume_id: volumeRef('Volume to back up (404 OpenVBS.0404 when there is none)'),
+      snapshot_id: text(255).nullish().openapi({ description: 'Accepted for compatibility; ignored' }),
+      name: backupName(),
+      description: backupDescription().nullish(),
+      tags: z
+        .array(Tag)
+        .nullish()
+        .openapi({ maxItems: TAGS_MAX, description: `At most ${TAGS_MAX} tags, each key once (OpenVBS.1004)` }),
       extend_param: z
         .object({ FullBackup: z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False'])]).optional() })
         .nullish()
@@ -32,8 +60,22 @@ export const CreateBackupBody = z
   })
   .openapi('CreateBackupRequest');
 
+/** The native OpenStack create. `container` and `force` are accepted and ignored (in-use volumes are backed up anyway). */
+export const NativeCreateBackupBody = z
+  .object({
+    backup: z.object({
+      volume_id: volumeRef('Volume to back up (404 OpenVBS.0404 when there is none)'),
+      name: backupName().nullish().openapi({ description: 'As for cloudbackups; absent or null: "backup-" and the first 8 hex digits of the new id' }),
+      description: backupDescription().nullish(),
+      container: text(255).nullish().openapi({ description: 'Accepted for compatibility; ignored (the service chooses where backups are stored)' }),
+      incremental: z.boolean().nullish().openapi({ description: 'false: a full backup; true or absent: incremental when the volume has an earlier backup' }),
+      force: z.boolean().nullish().openapi({ description: 'Accepted for compatibility; in-use volumes are backed up without it' }),
+    }),
+  })
+  .openapi('NativeCreateBackupRequest');
+
 export const RestoreBody = z
-  .object({ restore: z.object({ volume_id: z.string().min(1).max(255).openapi({ description: 'Target volume (available, at least the backup size)' }) }) })
+  .object({ restore: z.object({ volume_id: volumeRef('Target volume (available, at least the backup size; 404 OpenVBS.0404 when there is none)') }) })
   .openapi('RestoreRequest');
 
 export const BACKUP_STATUSES = ['creating', 'available', 'error', 'restoring', 'deleting', 'error_restoring'] as const;
@@ -55,6 +97,8 @@ export type ListBackupsQuery = z.infer<typeof ListBackupsQuery>;
 export const JobIdResponse = z.object({ job_id: z.string() }).openapi('JobId');
 
 export const BackupSummary = z.object({ id: z.string(), name: z.string(), links: z.array(Link) }).openapi('BackupSummary');
+
+export const NativeBackupCreatedResponse = z.object({ backup: BackupSummary });
 
 /**
  * The OpenVBS extension attribute on a backup, named in the manner of VBS's `os-bak-tenant-attr:tenant_id`
@@ -90,9 +134,9 @@ export const Backup = z
     size: z.number().int().openapi({ description: 'GB (2^30 bytes), rounded up' }),
     object_count: z.number().int(),
     container: z.string().nullable(),
-    created_at: z.string(),
-    updated_at: z.string(),
-    data_timestamp: z.string(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    data_timestamp: Timestamp,
     'os-bak-tenant-attr:tenant_id': z.string(),
     service_metadata: z.string().openapi({
       description:
@@ -129,6 +173,11 @@ function backupLinks(baseUrl: string, projectId: string, backupId: string) {
 export function backupSummaryView(detail: BackupDetail, baseUrl: string): z.infer<typeof BackupSummary> {
   const r = detail.record;
   return { id: r.backupId, name: r.name, links: backupLinks(baseUrl, r.projectId, r.backupId) };
+}
+
+/** A backup just started (its catalog item appears once the workflow has prepared it). */
+export function backupStartedView(projectId: string, started: BackupStarted, baseUrl: string): z.infer<typeof NativeBackupCreatedResponse> {
+  return { backup: { id: started.backupId, name: started.name, links: backupLinks(baseUrl, projectId, started.backupId) } };
 }
 
 /** What the backup cost; the figures are known once it is committed (the engine records them then). */
@@ -185,9 +234,9 @@ export function backupView(detail: BackupDetail, baseUrl: string, availabilityZo
     size: gigabytes(r.sizeBytes),
     object_count: r.stats?.chunkCount ?? 0,
     container: null,
-    created_at: r.createdAt,
-    updated_at: r.updatedAt,
-    data_timestamp: r.createdAt,
+    created_at: vbsTime(r.createdAt),
+    updated_at: vbsTime(r.updatedAt),
+    data_timestamp: vbsTime(r.createdAt),
     'os-bak-tenant-attr:tenant_id': r.projectId,
     service_metadata: serviceMetadata(detail, stats),
     has_dependent_backups: false,

@@ -1,7 +1,8 @@
 // Backups: the VBS v2 backup routes, native (`/backups`) and job-based (`/cloudbackups`).
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { BackupService, ListBackupsQuery as ServiceListQuery } from '../../service/backups.ts';
+import type { BackupService, CreateBackupRequest, ListBackupsQuery as ServiceListQuery } from '../../service/backups.ts';
+import { ServiceError, backupItemNotFound } from '../../service/errors.ts';
 import { baseUrlOf, createRouter } from '../http.ts';
 import { ItemNotFoundResponse, ProjectParams, errorResponses, json, jsonBody } from '../schemas.ts';
 import {
@@ -12,9 +13,12 @@ import {
   CreateBackupBody,
   JobIdResponse,
   ListBackupsQuery,
+  NativeBackupCreatedResponse,
+  NativeCreateBackupBody,
   NativeRestoreResponse,
   QuotaResponse,
   RestoreBody,
+  backupStartedView,
   backupSummaryView,
   backupView,
   quotaView,
@@ -29,6 +33,15 @@ const createBackupRoute = createRoute({
   summary: 'Create a backup of a volume (job)',
   request: { params: ProjectParams, body: jsonBody(CreateBackupBody) },
   responses: { 200: json(JobIdResponse, 'Job started'), ...errorResponses },
+});
+
+const nativeCreateRoute = createRoute({
+  method: 'post',
+  path: '/v2/{project_id}/backups',
+  tags,
+  summary: 'Create a backup of a volume (native; the same job as cloudbackups)',
+  request: { params: ProjectParams, body: jsonBody(NativeCreateBackupBody) },
+  responses: { 202: json(NativeBackupCreatedResponse, 'Backup started'), ...errorResponses },
 });
 
 const quotaRoute = createRoute({
@@ -91,7 +104,7 @@ const showRoute = createRoute({
   tags,
   summary: 'Show a backup',
   request: { params: BackupParams },
-  responses: { 200: json(BackupResponse, 'The backup'), 400: errorResponses[400], 401: errorResponses[401], 404: json(ItemNotFoundResponse, 'No such backup') },
+  responses: { 200: json(BackupResponse, 'The backup'), ...errorResponses, 404: json(ItemNotFoundResponse, 'No such backup (also: another project’s)') },
 });
 
 const deleteRoute = createRoute({
@@ -149,6 +162,19 @@ export function backupRoutes(backups: BackupService, options: { baseUrl?: string
     return c.json({ job_id: jobId }, 200);
   });
 
+  app.openapi(nativeCreateRoute, async (c) => {
+    const { project_id } = c.req.valid('param');
+    const { backup } = c.req.valid('json');
+    const req: CreateBackupRequest = {
+      volumeId: backup.volume_id,
+      ...(backup.name != null ? { name: backup.name } : {}),
+      ...(backup.description != null ? { description: backup.description } : {}),
+      forceFull: backup.incremental === false,
+    };
+    const started = await backups.create(project_id, req);
+    return c.json(backupStartedView(project_id, started, base(c)), 202);
+  });
+
   app.openapi(quotaRoute, async (c) => {
     const { project_id } = c.req.valid('param');
     return c.json(quotaView(await backups.quota(project_id)), 200);
@@ -191,7 +217,9 @@ export function backupRoutes(backups: BackupService, options: { baseUrl?: string
 
   app.openapi(showRoute, async (c) => {
     const { project_id, backup_id } = c.req.valid('param');
-    const detail = await backups.get(project_id, backup_id);
+    const detail = await backups.get(project_id, backup_id).catch((err: unknown) => {
+      throw err instanceof ServiceError && err.httpStatus === 404 ? backupItemNotFound(backup_id) : err;
+    });
     return c.json({ backup: backupView(detail, base(c), backups.availabilityZone) }, 200);
   });
 

@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { jobProgress } from '../../catalog/jobs.ts';
 import type { JobRecord } from '../../catalog/jobs.ts';
-import { idParam } from '../schemas.ts';
+import { Timestamp, idParam, vbsTime } from '../schemas.ts';
 
 export const JobParams = z.object({ project_id: idParam('project_id'), job_id: idParam('job_id') });
 
@@ -11,8 +11,8 @@ export const Job = z
     job_id: z.string(),
     job_type: z.string(),
     status: z.enum(['INIT', 'RUNNING', 'SUCCESS', 'FAIL']),
-    begin_time: z.string().nullable(),
-    end_time: z.string().nullable(),
+    begin_time: Timestamp.nullable(),
+    end_time: Timestamp.nullable(),
     error_code: z.string().nullable(),
     fail_reason: z.string().nullable(),
     entities: z.record(z.string(), z.string()),
@@ -24,12 +24,13 @@ export const Job = z
   .openapi('Job');
 
 export function jobView(job: JobRecord): z.infer<typeof Job> {
+  const begin = job.beginTime ?? job.createdAt;
   return {
     job_id: job.jobId,
     job_type: job.jobType,
     status: job.status,
-    begin_time: job.beginTime ?? job.createdAt ?? null,
-    end_time: job.endTime ?? null,
+    begin_time: begin ? vbsTime(begin) : null,
+    end_time: job.endTime ? vbsTime(job.endTime) : null,
     error_code: job.errorCode ?? null,
     fail_reason: job.failReason ?? null,
     entities: job.entities ?? {},

@@ -1,13 +1,17 @@
 // Customer keys on the wire (OpenVBS extension).
 import { z } from '@hono/zod-openapi';
 import type { KeyInfo } from '../../engine/ports.ts';
+import { KEY_ALIAS_PATTERN, KEY_DESCRIPTION_MAX } from '../../service/keys.ts';
+import { Timestamp, documented, vbsTime } from '../schemas.ts';
 
 export const CreateKeyBody = z
   .object({
     key: z
       .object({
-        alias: z.string().max(512).optional().openapi({ description: '"alias/" + 1-250 letters, digits, "/", "_" or "-"; not alias/aws/… or alias/openvbs…', example: 'alias/finance-disks' }),
-        description: z.string().max(1024).optional().openapi({ description: 'At most 255 characters' }),
+        alias: documented({ pattern: KEY_ALIAS_PATTERN, maxLength: 256, description: '"alias/" + 1-250 letters, digits, "/", "_" or "-"; not alias/aws/… or alias/openvbs… (OpenVBS.1201)' })
+          .optional()
+          .openapi({ example: 'alias/finance-disks' }),
+        description: documented({ maxLength: KEY_DESCRIPTION_MAX, description: `At most ${KEY_DESCRIPTION_MAX} characters (OpenVBS.1201)` }).optional(),
       })
       .optional(),
   })
@@ -20,7 +24,7 @@ export const Key = z
     alias: z.string().nullable(),
     description: z.string().nullable(),
     enabled: z.boolean(),
-    created_at: z.string(),
+    created_at: Timestamp,
   })
   .openapi('Key');
 
@@ -34,6 +38,6 @@ export function keyView(key: KeyInfo): z.infer<typeof Key> {
     alias: key.alias ?? null,
     description: key.description ?? null,
     enabled: key.enabled,
-    created_at: key.createdAt,
+    created_at: vbsTime(key.createdAt),
   };
 }

@@ -13,7 +13,7 @@ const createKeyRoute = createRoute({
   tags,
   summary: 'Create a customer key for the project',
   request: { params: ProjectParams, body: jsonBody(CreateKeyBody, false) },
-  responses: { 201: json(KeyResponse, 'The new key'), ...errorResponses, 409: json(ErrorResponse, 'Alias already in use') },
+  responses: { 201: json(KeyResponse, 'The new key'), ...errorResponses, 409: json(ErrorResponse, 'Alias already in use (OpenVBS.1202)') },
 });
 
 const listKeysRoute = createRoute({

@@ -14,7 +14,7 @@ const createVolumeRoute = createRoute({
   tags,
   summary: 'Create a sparse image volume, or register an existing image or block device',
   request: { params: ProjectParams, body: jsonBody(CreateVolumeBody) },
-  responses: { 200: json(VolumeResponse, 'The volume'), ...errorResponses, 409: json(ErrorResponse, 'Path already registered') },
+  responses: { 200: json(VolumeResponse, 'The volume'), ...errorResponses, 409: json(ErrorResponse, 'Path already registered (OpenVBS.1103)') },
 });
 
 const listVolumesRoute = createRoute({
@@ -41,7 +41,7 @@ const deleteVolumeRoute = createRoute({
   tags,
   summary: 'Delete a volume (a managed image is removed with it); refused while a job holds it',
   request: { params: VolumeParams },
-  responses: { 204: { description: 'Deleted' }, ...errorResponses },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses, 400: json(ErrorResponse, 'Invalid path parameter (OpenVBS.0400), or a job holds the volume (VolumeBackup.0012)') },
 });
 
 export function volumeRoutes(volumes: VolumeInventory) {
@@ -53,7 +53,7 @@ export function volumeRoutes(volumes: VolumeInventory) {
     const kms = volume.kms_key_id ? { kmsKeyId: volume.kms_key_id } : {};
     const record =
       volume.path !== undefined
-        ? await volumes.register(project_id, { name: volume.name, path: volume.path, ...kms, ...(volume.size_bytes ? { sizeBytes: volume.size_bytes } : {}) })
+        ? await volumes.register(project_id, { name: volume.name, path: volume.path, ...kms, ...(volume.size_bytes !== undefined ? { sizeBytes: volume.size_bytes } : {}) })
         : await volumes.create(project_id, { name: volume.name, sizeBytes: volume.size_bytes ?? (volume.size ?? 0) * GIB, ...kms });
     return c.json({ volume: volumeView(record) }, 200);
   });
