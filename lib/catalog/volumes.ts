@@ -1,7 +1,13 @@
 // Local-mode volume inventory: raw images (or block devices) registered per project, with the VBS-like
 // status a backup or restore holds while it runs. A volume is locked by exactly one job at a time.
+//
+// A registered (not managed) volume's path is reserved across all projects by a second item, created and
+// removed in the same transaction as the volume:
+//   pk "PATH#<sha256 of the path>"  sk "PATH"  {projectId, volumeId}
+import { createHash } from 'node:crypto';
+import type { FileIdentity } from '../volumes/file-identity.ts';
 import { ConditionFailedError, cond, queryAll } from './table.ts';
-import type { Table } from './table.ts';
+import type { Table, WriteOp } from './table.ts';
 import { CATALOG_GSI1, LOCKED_VOLUMES_KEY, fromItem, projectKey, volumeSortKey } from './tables.ts';
 
 export type VolumeStatus = 'available' | 'in-use' | 'backing-up' | 'restoring' | 'error';
@@ -15,6 +21,8 @@ export interface VolumeRecord {
   path: string;
   /** True when the service created the image (it is removed with the volume). */
   managed: boolean;
+  /** Device and inode of the file at registration: every open checks it is still that file. */
+  fileIdentity?: FileIdentity;
   kmsKeyId?: string;
   status: VolumeStatus;
   /** The job holding the volume, and the status to return to when it lets go. */
@@ -30,7 +38,13 @@ export class VolumeLockedError extends Error {
   override name = 'VolumeLockedError';
 }
 
+/** The path of a registered volume is already another volume's (of any project). */
+export class PathTakenError extends Error {
+  override name = 'PathTakenError';
+}
+
 export interface VolumeStore {
+  /** Throws PathTakenError when a registered volume's path is already registered. */
   create(volume: VolumeRecord): Promise<void>;
   get(projectId: string, volumeId: string): Promise<VolumeRecord | undefined>;
   list(projectId: string): Promise<VolumeRecord[]>;
@@ -51,6 +65,7 @@ export interface VolumeStore {
 const LOCK_ATTEMPTS = 5;
 
 const volumeKey = (projectId: string, volumeId: string) => ({ pk: projectKey(projectId), sk: volumeSortKey(volumeId) });
+export const registeredPathKey = (path: string) => ({ pk: `PATH#${createHash('sha256').update(path).digest('hex')}`, sk: 'PATH' });
 
 export class TableVolumeStore implements VolumeStore {
   private readonly table: Table;
@@ -60,7 +75,18 @@ export class TableVolumeStore implements VolumeStore {
   }
 
   async create(volume: VolumeRecord): Promise<void> {
-    await this.table.put({ ...volumeKey(volume.projectId, volume.volumeId), ...volume }, cond.notExists());
+    const item = { ...volumeKey(volume.projectId, volume.volumeId), ...volume };
+    if (volume.managed) return this.table.put(item, cond.notExists());
+    const pathKey = registeredPathKey(volume.path);
+    try {
+      await this.table.transact([
+        { put: item, if: cond.notExists() },
+        { put: { ...pathKey, projectId: volume.projectId, volumeId: volume.volumeId }, if: cond.notExists() },
+      ]);
+    } catch (err) {
+      if (err instanceof ConditionFailedError && (await this.table.get(pathKey))) throw new PathTakenError(`path ${volume.path} is already registered`);
+      throw err;
+    }
   }
 
   async get(projectId: string, volumeId: string): Promise<VolumeRecord | undefined> {
@@ -77,8 +103,18 @@ export class TableVolumeStore implements VolumeStore {
   }
 
   async delete(projectId: string, volumeId: string): Promise<boolean> {
+    const ops: WriteOp[] = [{ delete: volumeKey(projectId, volumeId), if: cond.and(cond.exists(), cond.absent('lockJobId')) }];
+    const volume = await this.get(projectId, volumeId);
+    if (volume && !volume.managed) {
+      const pathKey = registeredPathKey(volume.path);
+      const reservation = await this.table.get(pathKey);
+      // Volumes registered before paths were reserved have no reservation to remove.
+      if (reservation?.projectId === projectId && reservation.volumeId === volumeId) {
+        ops.push({ delete: pathKey, if: cond.and(cond.eq('projectId', projectId), cond.eq('volumeId', volumeId)) });
+      }
+    }
     try {
-      await this.table.delete(volumeKey(projectId, volumeId), cond.and(cond.exists(), cond.absent('lockJobId')));
+      await this.table.transact(ops);
       return true;
     } catch (err) {
       if (err instanceof ConditionFailedError) return false;

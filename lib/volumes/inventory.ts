@@ -5,15 +5,40 @@
 // 0700. Other instances, other projects and the user may keep files there too, so the inventory removes
 // exactly one kind of file: the image of a managed volume it is deleting (or the image it has just
 // created exclusively when the volume cannot be recorded).
+//
+// Registering a path is an administrator's act (an admin token) and only under the folders the operator
+// lists in OPENVBS_VOLUME_ROOTS (none by default: registration is off). The path's real location (every
+// symlink resolved) must lie inside one of them; block devices only with OPENVBS_ALLOW_BLOCK_DEVICES=1.
+// Errors about a path outside the roots are all one message, so they tell nothing about what is there.
+// The file's device and inode are recorded: every later open checks them (./file-identity.ts), and the
+// volume store reserves the path across all projects.
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, open, readFile, realpath, stat, unlink } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, sep } from 'node:path';
+import { chmod, lstat, mkdir, open, readFile, readlink, realpath, unlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { PathTakenError } from '../catalog/volumes.ts';
 import type { VolumeRecord, VolumeStore } from '../catalog/volumes.ts';
 import type { KeyService } from '../engine/ports.ts';
 import { ServiceError, badRequest, notFound } from '../service/errors.ts';
 import { checkProjectId, isId } from '../service/ids.ts';
 import { checkText } from '../service/validation.ts';
+import { FileIdentityError, openNoFollow } from './file-identity.ts';
+import type { FileIdentity } from './file-identity.ts';
+
+/** Where existing images and devices may be registered from: the operator's settings. */
+export interface PathRegistrationSettings {
+  /** Absolute folders; empty: no path may be registered. */
+  volumeRoots: readonly string[];
+  allowBlockDevices: boolean;
+}
+
+/** OPENVBS_VOLUME_ROOTS (absolute folders separated by `:`) and OPENVBS_ALLOW_BLOCK_DEVICES (`1` allows). */
+export function pathRegistrationFromEnv(env: NodeJS.ProcessEnv = process.env): PathRegistrationSettings {
+  const volumeRoots = (env.OPENVBS_VOLUME_ROOTS ?? '').split(':').filter(Boolean);
+  const relativeRoot = volumeRoots.find((root) => !isAbsolute(root));
+  if (relativeRoot !== undefined) throw new Error(`OPENVBS_VOLUME_ROOTS: ${relativeRoot} is not an absolute path`);
+  return { volumeRoots, allowBlockDevices: env.OPENVBS_ALLOW_BLOCK_DEVICES === '1' };
+}
 
 export interface VolumeInventoryDeps {
   volumes: VolumeStore;
@@ -21,8 +46,10 @@ export interface VolumeInventoryDeps {
   keys: KeyService;
   /** Managed images go to `<dataDir>/volumes/<project>/`. */
   dataDir: string;
-  /** Whether existing paths may be registered (local mode: yes; a shared deployment: no). Default true. */
+  /** Whether existing paths may be registered at all (local mode: yes; on AWS: no). Default true. */
   allowPathRegistration?: boolean;
+  /** Default: from the environment (pathRegistrationFromEnv). */
+  pathRegistration?: PathRegistrationSettings;
 }
 
 export interface CreateVolumeRequest {
@@ -44,20 +71,60 @@ const VOLUME_NAME_MAX = 255;
 const PRIVATE_DIR = 0o700;
 const PRIVATE_FILE = 0o600;
 
-/** Size of a block device from sysfs (Linux), or undefined. */
-async function blockDeviceSize(path: string): Promise<number | undefined> {
+function isInside(parent: string, child: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+const insideAny = (roots: readonly string[], path: string) => roots.some((root) => isInside(root, path));
+
+/** The one answer for every path outside the roots, whatever is (or is not) there. */
+const outsideRoots = (path: string) => badRequest('OpenVBS.1101', `path ${path} is not inside a folder volumes may be registered from (OPENVBS_VOLUME_ROOTS)`);
+
+/** Size of the block device `rdev` (glibc's dev_t encoding) from sysfs (Linux), or undefined. */
+async function blockDeviceSize(rdev: bigint): Promise<number | undefined> {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
   try {
-    const dev = basename(await realpath(path));
-    const sectors = Number((await readFile(`/sys/class/block/${dev}/size`, 'utf8')).trim());
+    const sectors = Number((await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8')).trim());
     return Number.isSafeInteger(sectors) && sectors > 0 ? sectors * 512 : undefined;
   } catch {
     return undefined;
   }
 }
 
-function isInside(parent: string, child: string): boolean {
-  const rel = relative(parent, child);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+/** The real path of `path` if it lies inside one of `roots` (real paths). */
+async function realPathInside(roots: readonly string[], path: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    // Whether it is missing is said only where it would lie inside a root.
+    const location = await realLocationOfMissing(path);
+    if (location !== undefined && insideAny(roots, location)) throw badRequest('OpenVBS.1101', `path ${path} does not exist or cannot be reached by the service`);
+    throw outsideRoots(path);
+  }
+  if (!insideAny(roots, real)) throw outsideRoots(path);
+  return real;
+}
+
+/**
+ * Where a path that does not resolve would lie: the real path of its nearest existing ancestor; undefined
+ * when an entry on the way exists but does not resolve (a dangling symlink: where it points is not told).
+ */
+async function realLocationOfMissing(path: string): Promise<string | undefined> {
+  let entry = path;
+  for (;;) {
+    if (await lstat(entry).then(() => true, () => false)) return undefined;
+    const parent = dirname(entry);
+    if (parent === entry) return undefined;
+    entry = parent;
+    try {
+      return await realpath(entry);
+    } catch {
+      // keep climbing
+    }
+  }
 }
 
 const byCreation = (a: VolumeRecord, b: VolumeRecord) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.volumeId < b.volumeId ? -1 : 1);
@@ -67,12 +134,14 @@ export class VolumeInventory {
   private readonly keys: KeyService;
   private readonly managedArea: string;
   private readonly allowPathRegistration: boolean;
+  private readonly pathRegistration: PathRegistrationSettings;
 
   constructor(deps: VolumeInventoryDeps) {
     this.volumes = deps.volumes;
     this.keys = deps.keys;
     this.managedArea = join(deps.dataDir, 'volumes');
     this.allowPathRegistration = deps.allowPathRegistration ?? true;
+    this.pathRegistration = deps.pathRegistration ?? pathRegistrationFromEnv();
   }
 
   private imagePath(projectId: string, volumeId: string): string {
@@ -94,8 +163,11 @@ export class VolumeInventory {
     const path = this.imagePath(projectId, volumeId);
     // 'wx': never open a file that is already there, so nothing of anyone else's is touched.
     const fh = await open(path, 'wx', PRIVATE_FILE);
+    let fileIdentity: FileIdentity;
     try {
       await fh.truncate(req.sizeBytes);
+      const st = await fh.stat({ bigint: true });
+      fileIdentity = { dev: st.dev.toString(), ino: st.ino.toString() };
     } catch (err) {
       await fh.close();
       await unlink(path).catch(() => undefined);
@@ -112,6 +184,7 @@ export class VolumeInventory {
       sizeBytes: req.sizeBytes,
       path,
       managed: true,
+      fileIdentity,
       ...(kmsKeyId ? { kmsKeyId } : {}),
       status: 'available',
       createdAt: at,
@@ -126,40 +199,22 @@ export class VolumeInventory {
     return record;
   }
 
-  /** Registers an existing image file or block device (left in place when the volume is deleted). */
+  /** Registers an existing image file or block device under a volume root (left in place when the volume is deleted). */
   async register(projectId: string, req: RegisterVolumeRequest): Promise<VolumeRecord> {
     checkProjectId(projectId);
     checkVolumeName(req.name);
     if (!this.allowPathRegistration) throw badRequest('OpenVBS.1102', 'registering existing paths is disabled; create a volume with a size instead');
-    if (!isAbsolute(req.path)) throw badRequest('OpenVBS.1101', 'path must be absolute');
-    let real: string;
-    try {
-      real = await realpath(req.path);
-    } catch {
-      throw badRequest('OpenVBS.1101', `path ${req.path} does not exist`);
+    if (!this.pathRegistration.volumeRoots.length) {
+      throw badRequest('OpenVBS.1102', 'registering existing paths is disabled: the operator has listed no folders for them (OPENVBS_VOLUME_ROOTS); create a volume with a size instead');
     }
+    if (!isAbsolute(req.path)) throw badRequest('OpenVBS.1101', 'path must be absolute');
+    const roots = (await Promise.all(this.pathRegistration.volumeRoots.map((root) => realpath(root).catch(() => undefined)))).filter((r) => r !== undefined);
+    const real = await realPathInside(roots, req.path);
     // The managed area holds other volumes' (and projects') images: never registrable by path.
     const managedReal = await realpath(this.managedArea).catch(() => this.managedArea);
     if (isInside(managedReal, real)) throw badRequest('OpenVBS.1101', 'path lies inside the managed volume folder');
-    const st = await stat(real).catch(() => {
-      throw badRequest('OpenVBS.1101', `path ${req.path} cannot be inspected by the service`);
-    });
-    let sizeBytes: number;
-    if (st.isFile()) sizeBytes = st.size;
-    else if (st.isBlockDevice()) {
-      const size = req.sizeBytes ?? (await blockDeviceSize(real));
-      if (size === undefined) throw badRequest('OpenVBS.1101', `cannot read the size of block device ${req.path}; pass size_bytes`);
-      sizeBytes = size;
-    } else throw badRequest('OpenVBS.1101', `path ${req.path} is neither a regular file nor a block device`);
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 1) throw badRequest('OpenVBS.1101', `path ${req.path} is empty`);
-    try {
-      await access(real, constants.R_OK);
-    } catch {
-      throw badRequest('OpenVBS.1101', `path ${req.path} is not readable by the service`);
-    }
+    const { sizeBytes, fileIdentity } = await this.inspect(real, roots, req);
     const kmsKeyId = await this.customerKey(projectId, req.kmsKeyId);
-    const existing = await this.volumes.list(projectId);
-    if (existing.some((v) => v.path === real || v.path === req.path)) throw new ServiceError(409, 'OpenVBS.1103', `path ${req.path} is already registered`);
     const at = new Date().toISOString();
     const record: VolumeRecord = {
       projectId,
@@ -168,13 +223,55 @@ export class VolumeInventory {
       sizeBytes,
       path: real,
       managed: false,
+      fileIdentity,
       ...(kmsKeyId ? { kmsKeyId } : {}),
       status: 'available',
       createdAt: at,
       updatedAt: at,
     };
-    await this.volumes.create(record);
+    try {
+      await this.volumes.create(record);
+    } catch (err) {
+      if (err instanceof PathTakenError) throw new ServiceError(409, 'OpenVBS.1103', `path ${req.path} is already registered as a volume`);
+      throw err;
+    }
     return record;
+  }
+
+  /**
+   * Size and identity of the file or block device at `real`. Its kind is checked before it is opened (a
+   * device the operator has not allowed is never opened), then read again from one descriptor opened
+   * without following symlinks, which must be the same file and still at `real` (a folder swapped for a
+   * symlink since it was resolved would lead elsewhere).
+   */
+  private async inspect(real: string, roots: readonly string[], req: RegisterVolumeRequest): Promise<{ sizeBytes: number; fileIdentity: FileIdentity }> {
+    const changed = () => badRequest('OpenVBS.1101', `path ${req.path} changed while it was being registered`);
+    const seen = await lstat(real, { bigint: true }).catch(() => {
+      throw changed();
+    });
+    if (seen.isBlockDevice() && !this.pathRegistration.allowBlockDevices) {
+      throw badRequest('OpenVBS.1101', `path ${req.path} is a block device; the operator has not allowed block devices (OPENVBS_ALLOW_BLOCK_DEVICES=1)`);
+    }
+    if (!seen.isFile() && !seen.isBlockDevice()) throw badRequest('OpenVBS.1101', `path ${req.path} is neither a regular file nor a block device`);
+    let opened: Awaited<ReturnType<typeof openNoFollow>>;
+    try {
+      opened = await openNoFollow(real, constants.O_RDONLY);
+    } catch (err) {
+      if (err instanceof FileIdentityError) throw changed();
+      throw badRequest('OpenVBS.1101', `path ${req.path} is not readable by the service (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    const { fh, stats, identity } = opened;
+    try {
+      const where = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => real);
+      if (where !== real) throw insideAny(roots, where) ? changed() : outsideRoots(req.path);
+      if (stats.dev !== seen.dev || stats.ino !== seen.ino) throw changed();
+      const sizeBytes = stats.isFile() ? Number(stats.size) : ((await blockDeviceSize(stats.rdev)) ?? req.sizeBytes);
+      if (sizeBytes === undefined) throw badRequest('OpenVBS.1101', `cannot read the size of block device ${req.path}; pass size_bytes`);
+      if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 1) throw badRequest('OpenVBS.1101', `path ${req.path} is empty`);
+      return { sizeBytes, fileIdentity: identity };
+    } finally {
+      await fh.close();
+    }
   }
 
   /** The project's volumes, oldest first. */

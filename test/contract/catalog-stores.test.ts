@@ -6,7 +6,7 @@ import type { JobRecord } from '../../lib/catalog/jobs.ts';
 import { createCatalogStores } from '../../lib/catalog/stores.ts';
 import type { CatalogStores } from '../../lib/catalog/stores.ts';
 import { hashToken } from '../../lib/catalog/tokens.ts';
-import { VolumeLockedError } from '../../lib/catalog/volumes.ts';
+import { PathTakenError, VolumeLockedError, registeredPathKey } from '../../lib/catalog/volumes.ts';
 import type { VolumeRecord } from '../../lib/catalog/volumes.ts';
 import type { BackupRecord, KeyDomainRecord } from '../../lib/engine/ports.ts';
 import { TABLE_ADAPTERS } from './adapters.ts';
@@ -280,6 +280,47 @@ describe.each(TABLE_ADAPTERS)('catalog stores on $name', (adapter) => {
       const holder = (await stores.volumes.get(p, 'vol-2'))!;
       expect(holder.statusBeforeLock).toBe('available');
       expect((won[0] as PromiseFulfilledResult<VolumeRecord>).value.lockJobId).toBe(holder.lockJobId);
+    });
+
+    it('reserves a registered path across projects until its volume is deleted, and keeps its file identity', async () => {
+      const [p, q] = [newProject(), newProject()];
+      const path = `/roots/${randomUUID()}.img`;
+      const identity = { dev: '2049', ino: '18446744073709551615' };
+      await stores.volumes.create(volume(p, 'reg-1', { path, managed: false, fileIdentity: identity }));
+      expect((await stores.volumes.get(p, 'reg-1'))!.fileIdentity).toEqual(identity);
+      await expect(stores.volumes.create(volume(q, 'reg-2', { path, managed: false }))).rejects.toBeInstanceOf(PathTakenError);
+      await expect(stores.volumes.create(volume(p, 'reg-3', { path, managed: false }))).rejects.toBeInstanceOf(PathTakenError);
+      expect(await stores.volumes.get(q, 'reg-2')).toBeUndefined();
+      expect(await stores.volumes.get(p, 'reg-3')).toBeUndefined();
+      // a volume id taken is not a path taken
+      await expect(stores.volumes.create(volume(p, 'reg-1', { path: `${path}.other`, managed: false }))).rejects.not.toBeInstanceOf(PathTakenError);
+      expect(await opened.subject.get(registeredPathKey(`${path}.other`))).toBeUndefined();
+
+      // a locked volume keeps its path
+      await stores.volumes.lock(p, 'reg-1', 'j-1', 'backing-up', ['available']);
+      expect(await stores.volumes.delete(p, 'reg-1')).toBe(false);
+      await expect(stores.volumes.create(volume(q, 'reg-2', { path, managed: false }))).rejects.toBeInstanceOf(PathTakenError);
+      await stores.volumes.release(p, 'reg-1', 'j-1');
+      expect(await stores.volumes.delete(p, 'reg-1')).toBe(true);
+      expect(await opened.subject.get(registeredPathKey(path))).toBeUndefined();
+      await stores.volumes.create(volume(q, 'reg-2', { path, managed: false }));
+      expect(await opened.subject.get(registeredPathKey(path))).toMatchObject({ projectId: q, volumeId: 'reg-2' });
+    });
+
+    it('reserves no path for managed images, and deletes registered volumes from before reservations', async () => {
+      const p = newProject();
+      const path = `/managed/${randomUUID()}.img`;
+      await stores.volumes.create(volume(p, 'm-1', { path }));
+      expect(await opened.subject.get(registeredPathKey(path))).toBeUndefined();
+      expect(await stores.volumes.delete(p, 'm-1')).toBe(true);
+
+      const legacyPath = `/legacy/${randomUUID()}.img`;
+      await opened.subject.put({ pk: `P#${p}`, sk: 'VOLUME#old', ...volume(p, 'old', { path: legacyPath, managed: false }) });
+      // another volume holds a reservation of the same path: deleting the old one leaves it alone
+      await stores.volumes.create(volume(newProject(), 'new', { path: legacyPath, managed: false }));
+      expect(await stores.volumes.delete(p, 'old')).toBe(true);
+      expect(await stores.volumes.get(p, 'old')).toBeUndefined();
+      expect(await opened.subject.get(registeredPathKey(legacyPath))).toMatchObject({ volumeId: 'new' });
     });
   });
 

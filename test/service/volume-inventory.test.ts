@@ -1,5 +1,6 @@
-// The local volume inventory: sparse managed images (0600 in 0700 folders), registered paths, customer
-// keys on volumes, and that it never removes a file it did not create for the volume being deleted.
+// The local volume inventory: sparse managed images (0600 in 0700 folders), customer keys on volumes, and
+// that it never removes a file it did not create for the volume being deleted (registering paths:
+// volume-registration.test.ts).
 import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,38 +123,6 @@ describe('customer keys on volumes', () => {
     }
     // nothing was created for the refused requests
     expect(await env.services.volumes.list(p)).toEqual([]);
-  });
-});
-
-describe('registered paths', () => {
-  it('registers existing files and keeps them on delete', async () => {
-    const p = projectId();
-    const file = join(env.dir, 'outside.img');
-    await writeFile(file, Buffer.alloc(4096, 1));
-    const vol = await env.services.volumes.register(p, { name: 'existing', path: file });
-    expect(vol).toMatchObject({ sizeBytes: 4096, managed: false, path: file, status: 'available' });
-    await expectError(env.services.volumes.register(p, { name: 'again', path: file }), 409, 'OpenVBS.1103');
-    await env.services.volumes.delete(p, vol.volumeId);
-    expect((await stat(file)).size).toBe(4096);
-  });
-
-  it('refuses paths that are missing, relative, directories, empty or in the managed area', async () => {
-    const p = projectId();
-    const empty = join(env.dir, 'empty.img');
-    await writeFile(empty, '');
-    await mkdir(join(env.dir, 'a-dir'), { recursive: true });
-    const managed = await env.services.volumes.create(projectId(), { name: 'someone-elses', sizeBytes: 4096 });
-    for (const path of [
-      join(env.dir, 'missing.img'),
-      'relative.img',
-      join(env.dir, 'a-dir'),
-      empty,
-      managed.path,
-      join(env.dataDir, 'volumes', '..', 'volumes', managed.projectId, `${managed.volumeId}.img`),
-    ]) {
-      await expectError(env.services.volumes.register(p, { name: 'bad', path }), 400, 'OpenVBS.1101');
-    }
-    await expectError(env.build({ allowPathRegistration: false }).volumes.register(p, { name: 'off', path: join(env.dir, 'outside.img') }), 400, 'OpenVBS.1102');
   });
 });
 
