@@ -6,7 +6,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnStateMachine, IChainable, RetryProps } from 'aws-cdk-lib/aws-stepfunctions';
-import { DefinitionBody, Fail, JsonPath, LogLevel, Map as MapState, StateMachine, StateMachineType, Succeed, TaskInput } from 'aws-cdk-lib/aws-stepfunctions';
+import { DefinitionBody, Fail, JitterType, JsonPath, LogLevel, Map as MapState, StateMachine, StateMachineType, Succeed, TaskInput } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
@@ -22,13 +22,25 @@ export const RETRYABLE_ERRORS = [
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
   'ThrottlingException',
   'ProvisionedThroughputExceededException',
   'SlowDown',
   'TransientError',
 ];
 const RETRY: RetryProps = { errors: RETRYABLE_ERRORS, interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 5 };
+/**
+ * The function is at its reserved concurrency (infra/handlers.ts): a burst of jobs waits for a free slot, up to
+ * about 17 minutes, spread by jitter, instead of failing after a minute.
+ */
+export const THROTTLED_ERROR = 'Lambda.TooManyRequestsException';
+const THROTTLED_RETRY: RetryProps = {
+  errors: [THROTTLED_ERROR],
+  interval: Duration.seconds(5),
+  backoffRate: 2,
+  maxDelay: Duration.seconds(60),
+  jitterStrategy: JitterType.FULL,
+  maxAttempts: 20,
+};
 
 export const DEFAULT_MAX_CONCURRENCY = 4;
 
@@ -143,6 +155,7 @@ function lambdaTask(scope: Construct, id: string, fn: IFunction, props: { result
     ...(props.resultPath ? { resultPath: props.resultPath } : {}),
     ...(props.payload ? { payload: props.payload } : {}),
   });
+  task.addRetry(THROTTLED_RETRY);
   task.addRetry(RETRY);
   return task;
 }

@@ -52,7 +52,7 @@ export type AslState = {
   Next?: string;
   End?: boolean;
   ResultPath?: string | null;
-  Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number }>;
+  Retry?: Array<{ ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number; MaxDelaySeconds?: number; JitterStrategy?: string }>;
   Catch?: Array<{ ErrorEquals: string[]; ResultPath?: string; Next: string }>;
   ItemsPath?: string;
   ItemSelector?: Record<string, string>;

@@ -100,18 +100,20 @@ describe('backup-delete', () => {
 });
 
 describe('every task', () => {
-  it('invokes a function directly (payloadResponseOnly) and retries transient errors: 2 s, x2, 5 attempts', () => {
+  it('invokes a function directly (payloadResponseOnly), waits out throttling and retries transient errors: 2 s, x2, 5 attempts', () => {
     for (const asl of [backup, restore, del]) {
       for (const [name, task] of tasksOf(asl)) {
         expect(task.Resource, name).toMatch(/^<Fn[A-Za-z]+\.Arn>$/);
-        expect(task.Retry, name).toEqual([{ ErrorEquals: RETRYABLE_ERRORS, IntervalSeconds: 2, MaxAttempts: 5, BackoffRate: 2 }]);
+        expect(task.Retry, name).toEqual([
+          { ErrorEquals: ['Lambda.TooManyRequestsException'], IntervalSeconds: 5, MaxAttempts: 20, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: 'FULL' },
+          { ErrorEquals: RETRYABLE_ERRORS, IntervalSeconds: 2, MaxAttempts: 5, BackoffRate: 2 },
+        ]);
       }
     }
     expect(RETRYABLE_ERRORS).toEqual([
       'Lambda.ServiceException',
       'Lambda.AWSLambdaException',
       'Lambda.SdkClientException',
-      'Lambda.TooManyRequestsException',
       'ThrottlingException',
       'ProvisionedThroughputExceededException',
       'SlowDown',
