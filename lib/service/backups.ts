@@ -14,7 +14,7 @@ import type { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from '.
 import type { WorkflowStarter } from '../workflows/registry.ts';
 import { compareBackups, distinctTags, isServerBackup, validateBackupDescription, validateBackupName, validateTags } from './backup-rules.ts';
 import type { BackupSortKey, BackupTag } from './backup-rules.ts';
-import { backupNotFound, badRequest, volumeNotFound } from './errors.ts';
+import { backupNotFound, badRequest, conflict, volumeNotFound } from './errors.ts';
 import { checkProjectId, isId, newBackupId, newJobId } from './ids.ts';
 import { JobLauncher } from './job-launcher.ts';
 import { pageLimit, pageOf } from './paging.ts';
@@ -118,7 +118,7 @@ export class BackupService {
     const volume = await this.volumes.get(projectId, req.volumeId);
     if (!volume) throw volumeNotFound(req.volumeId);
     if (volume.status !== 'available' && volume.status !== 'in-use') {
-      throw badRequest('VolumeBackup.0012', `volume ${req.volumeId} is ${volume.status}; a backup needs it available or in-use`);
+      throw conflict('VolumeBackup.0012', `volume ${req.volumeId} is ${volume.status}; a backup needs it available or in-use`);
     }
     await this.checkQuota(projectId, volume.sizeBytes);
 
@@ -152,16 +152,16 @@ export class BackupService {
     if (!isId(backupId)) throw backupNotFound(backupId);
     const backup = await this.backups.getBackup(projectId, backupId);
     if (!backup) throw backupNotFound(backupId);
-    if (backup.status !== 'available') throw badRequest('VolumeBackup.0089', `backup ${backupId} is ${backup.status}; only an available backup can be restored`);
+    if (backup.status !== 'available') throw conflict('VolumeBackup.0089', `backup ${backupId} is ${backup.status}; only an available backup can be restored`);
     if (!isId(volumeId)) throw volumeNotFound(volumeId);
     const volume = await this.volumes.get(projectId, volumeId);
     if (!volume) throw volumeNotFound(volumeId);
-    if (volume.status === 'error') throw badRequest('VolumeBackup.0205', `volume ${volumeId} is in error`);
+    if (volume.status === 'error') throw conflict('VolumeBackup.0205', `volume ${volumeId} is in error`);
     if (volume.sizeBytes < backup.sizeBytes) {
       throw badRequest('VolumeBackup.0209', `volume ${volumeId} has ${volume.sizeBytes} bytes, the backup needs ${backup.sizeBytes}`);
     }
-    if (volume.status === 'in-use') throw badRequest('VolumeBackup.0012', `volume ${volumeId} is in-use; stop the server and detach the volume first`);
-    if (volume.status !== 'available') throw badRequest('VolumeBackup.0012', `volume ${volumeId} is ${volume.status}; try again when its job has finished`);
+    if (volume.status === 'in-use') throw conflict('VolumeBackup.0012', `volume ${volumeId} is in-use; stop the server and detach the volume first`);
+    if (volume.status !== 'available') throw conflict('VolumeBackup.0012', `volume ${volumeId} is ${volume.status}; try again when its job has finished`);
 
     const jobId = newJobId();
     await this.lockVolume(projectId, volumeId, jobId, 'restoring', ['available']);
@@ -170,7 +170,7 @@ export class BackupService {
       await this.backups.updateBackup(projectId, backupId, { status: 'restoring' }, ['available']);
     } catch (err) {
       await release();
-      if (err instanceof BackupStateError) throw badRequest('VolumeBackup.0089', `backup ${backupId} is no longer available`);
+      if (err instanceof BackupStateError) throw conflict('VolumeBackup.0089', `backup ${backupId} is no longer available`);
       throw err;
     }
     const input: VolumeRestoreInput = { projectId, jobId, backupId, volumeId };
@@ -191,13 +191,13 @@ export class BackupService {
     if (!isId(backupId)) throw backupNotFound(backupId);
     const backup = await this.backups.getBackup(projectId, backupId);
     if (!backup) throw backupNotFound(backupId);
-    if (isServerBackup(backup)) throw badRequest('OpenVBS.1002', `backup ${backupId} belongs to a server backup; delete it through the server backup`);
+    if (isServerBackup(backup)) throw conflict('OpenVBS.1002', `backup ${backupId} belongs to a server backup; delete it through the server backup`);
     const from: BackupStatus[] = ['available', 'error'];
-    if (!from.includes(backup.status)) throw badRequest('OpenVBS.1001', `backup ${backupId} is ${backup.status}; only available or error backups can be deleted`);
+    if (!from.includes(backup.status)) throw conflict('OpenVBS.1001', `backup ${backupId} is ${backup.status}; only available or error backups can be deleted`);
     try {
       await this.backups.updateBackup(projectId, backupId, { status: 'deleting' }, from);
     } catch (err) {
-      if (err instanceof BackupStateError) throw badRequest('OpenVBS.1001', `backup ${backupId} changed status; only available or error backups can be deleted`);
+      if (err instanceof BackupStateError) throw conflict('OpenVBS.1001', `backup ${backupId} changed status; only available or error backups can be deleted`);
       throw err;
     }
     const jobId = newJobId();
@@ -247,7 +247,7 @@ export class BackupService {
     try {
       return await this.volumes.lock(projectId, volumeId, jobId, busy, from);
     } catch (err) {
-      if (err instanceof VolumeLockedError) throw badRequest('VolumeBackup.0012', `${err.message}; try again when its job has finished`);
+      if (err instanceof VolumeLockedError) throw conflict('VolumeBackup.0012', `${err.message}; try again when its job has finished`);
       throw err;
     }
   }

@@ -6,6 +6,9 @@
 // a volume or a backup answers 404 OpenVBS.0404 in the error shape, a job 404 common.0011 (as VBS
 // answers), and only the native backup show answers 404 in the itemNotFound shape (as the reference gives it).
 //
+// A request that conflicts with the state of a resource that is there (a busy volume, a backup not
+// available) answers 409 with the VBS code; one the service refuses for what it says, 400.
+//
 // Codes: VBS codes where VBS has one (see ../../../shared/reference/vbs-api.md and the VBS error code
 // table), `common.0011` for an unknown job (as VBS answers), our own `OpenVBS.xxxx` otherwise:
 //   VolumeBackup.0002  400  request body malformed or fails its schema
@@ -13,21 +16,22 @@
 //   VolumeBackup.0004  400  backup name with characters other than letters, digits, `_`, `-`
 //   VolumeBackup.0005  400  backup name starting with `auto` (reserved for policy backups)
 //   VolumeBackup.0006  400  backup description too long or containing `<` / `>`
-//   VolumeBackup.0012  400  volume not in a status that allows the operation, or busy with a job
+//   VolumeBackup.0012  409  volume not in a status that allows the operation, or busy with a job
 //   VolumeBackup.0014  500  the workflow could not be started (submit job exception)
-//   VolumeBackup.0089  400  backup not `available` for a restore
-//   VolumeBackup.0205  400  restore target volume in `error`
+//   VolumeBackup.0089  409  backup not `available` for a restore
+//   VolumeBackup.0205  409  restore target volume in `error`
 //   VolumeBackup.0209  400  restore target smaller than the backup
 //   common.0011        404  job not found
 //   OpenVBS.0400       400  invalid path or query parameter
 //   OpenVBS.0401       401  missing or unknown X-Auth-Token
+//   OpenVBS.0403       403  the token's scope does not reach this route (user tokens: backups, restores, jobs)
 //   OpenVBS.0404       404  volume, backup, list marker or route not found (also: another project's resources)
 //   OpenVBS.0405       405  method not allowed on this path (the `Allow` header lists the ones that are)
 //   OpenVBS.0413       413  request body too large
 //   OpenVBS.0415       415  request body without a JSON Content-Type
 //   OpenVBS.0500       500  unexpected internal error (details only in the log)
-//   OpenVBS.1001       400  backup status does not allow deletion (only `available` / `error`)
-//   OpenVBS.1002       400  backup belongs to a server backup (delete it through CSBS)
+//   OpenVBS.1001       409  backup status does not allow deletion (only `available` / `error`)
+//   OpenVBS.1002       409  backup belongs to a server backup (delete it through CSBS)
 //   OpenVBS.1003       400  backup quota exceeded (`backups` or `backup_gigabytes`)
 //   OpenVBS.1004       400  invalid backup tags
 //   OpenVBS.1101       400  volume request invalid (size, path not a file or block device, unreadable)
@@ -36,6 +40,7 @@
 //   OpenVBS.1104       400  the volume's kms_key_id names no enabled key of this project
 //   OpenVBS.1201       400  key request invalid (alias format, reserved alias, description)
 //   OpenVBS.1202       409  the alias is already in use
+//   OpenVBS.1301       400  token request invalid (scope, expiry)
 export class ServiceError extends Error {
   override name = 'ServiceError';
   readonly httpStatus: number;
@@ -52,6 +57,8 @@ export class ServiceError extends Error {
 }
 
 export const badRequest = (code: string, message: string) => new ServiceError(400, code, message);
+/** The resource is there, but its state does not allow this now. */
+export const conflict = (code: string, message: string) => new ServiceError(409, code, message);
 export const notFound = (message: string) => new ServiceError(404, 'OpenVBS.0404', message);
 export const volumeNotFound = (volumeId: string) => notFound(`volume ${volumeId} not found`);
 export const backupNotFound = (backupId: string) => notFound(`backup ${backupId} not found`);

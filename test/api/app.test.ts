@@ -284,7 +284,7 @@ describe('backups and jobs', () => {
     expect(show.body.itemNotFound.code).toBe(404);
 
     const busy = await call('POST', `${A}/cloudbackups`, { body: { backup: { volume_id: vol.volumeId, name: 'api-2' } } });
-    expect(busy.status).toBe(400);
+    expect(busy.status).toBe(409);
     expect(busy.body.error.code).toBe('VolumeBackup.0012');
   });
 
@@ -434,7 +434,7 @@ describe('backups and jobs', () => {
     expect(asJob.status).toBe(200);
     expect((await call('GET', `/v1/${pA}/jobs/${asJob.body.job_id}`)).body.job_type).toBe('bksDeleteBackup');
     const refused = await call('DELETE', `${A}/backups/${creating.backupId}`);
-    expect(refused.status).toBe(400);
+    expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('OpenVBS.1001');
     expect((await call('DELETE', `${A}/backups/missing`)).status).toBe(404);
   });
@@ -455,7 +455,7 @@ describe('backups and jobs', () => {
     expect(native.status).toBe(202);
     expect(native.body).toEqual({ restore: { backup_id: other.backupId, volume_id: t2.volumeId, volume_name: 'target-2' } });
     const tooSmall = await call('POST', `${A}/cloudbackups/${backup.backupId}/restore`, { body: { restore: { volume_id: small.volumeId } } });
-    expect(tooSmall.status).toBe(400);
+    expect(tooSmall.status).toBe(409);
     // the backup is restoring now, so it is refused first
     expect(tooSmall.body.error.code).toBe('VolumeBackup.0089');
   });

@@ -122,9 +122,9 @@ describe('native create: POST /v2/{project_id}/backups', () => {
     expect(job).toMatchObject({ job_type: 'bksCreateBackup', status: 'INIT', entities: { backup_id: id, volume_id: vol.volumeId } });
     expect((await env.stores.volumes.get(p, vol.volumeId))!.lockJobId).toBe(input.jobId);
 
-    // a second one while the first runs: the busy volume's VBS code, as cloudbackups answers
+    // a second one while the first runs: a conflict with the busy volume's VBS code, as cloudbackups answers
     const busy = await call('POST', `${V2}/backups`, { backup: { volume_id: vol.volumeId, name: 'native-2' } });
-    expect({ status: busy.status, code: busy.body.error.code }).toEqual({ status: 400, code: 'VolumeBackup.0012' });
+    expect({ status: busy.status, code: busy.body.error.code }).toEqual({ status: 409, code: 'VolumeBackup.0012' });
   });
 
   it('takes incremental=false as a full backup, names an unnamed backup after its id, and keeps the VBS name rules', async () => {
@@ -285,7 +285,20 @@ describe('OpenAPI document', () => {
     expect(required('post', '/v2/{project_id}/volumes')).toBe(true);
     expect(required('post', '/v1/{project_id}/keys')).toBe(false);
     expect(Object.keys(doc.paths['/v2/{project_id}/backups']!.post!.responses)).toContain('202');
-    expect(Object.keys(doc.paths['/v2/{project_id}/volumes']!.post!.responses)).toContain('409');
+    // conflicts with a resource's state: a busy volume, a backup that is not available, a path or alias taken
+    for (const [method, path] of [
+      ['post', '/v2/{project_id}/cloudbackups'],
+      ['post', '/v2/{project_id}/backups'],
+      ['post', '/v2/{project_id}/cloudbackups/{backup_id}/restore'],
+      ['post', '/v2/{project_id}/backups/{backup_id}/restore'],
+      ['post', '/v2/{project_id}/cloudbackups/{backup_id}'],
+      ['delete', '/v2/{project_id}/backups/{backup_id}'],
+      ['post', '/v2/{project_id}/volumes'],
+      ['delete', '/v2/{project_id}/volumes/{volume_id}'],
+      ['post', '/v1/{project_id}/keys'],
+    ] as const) {
+      expect(Object.keys(doc.paths[path]![method]!.responses), `${method} ${path}`).toContain('409');
+    }
     expect(schema(doc.components.schemas.Backup!).properties!.created_at).toMatchObject({ pattern: VBS_TIME_PATTERN.source });
   });
 });

@@ -56,12 +56,12 @@ describe('create backup', () => {
     await expectError(env.services.backups.get(p, backupId), 404, 'OpenVBS.0404');
   });
 
-  it('refuses a second job on a busy volume (VolumeBackup.0012) and starts nothing', async () => {
+  it('refuses a second job on a busy volume (409 VolumeBackup.0012) and starts nothing', async () => {
     const p = projectId();
     const vol = await volume(p);
     await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'first' });
     const calls = env.workflows.calls.length;
-    await expectError(env.services.backups.create(p, { volumeId: vol.volumeId, name: 'second' }), 400, 'VolumeBackup.0012');
+    await expectError(env.services.backups.create(p, { volumeId: vol.volumeId, name: 'second' }), 409, 'VolumeBackup.0012');
     expect(env.workflows.calls.length).toBe(calls);
   });
 
@@ -108,7 +108,7 @@ describe('create backup', () => {
     const vol = await volume(p);
     await env.stores.volumes.lock(p, vol.volumeId, 'j', 'restoring', ['available']);
     await env.stores.volumes.release(p, vol.volumeId, 'j', 'error');
-    await expectError(env.services.backups.create(p, { volumeId: vol.volumeId, name: 'x' }), 400, 'VolumeBackup.0012');
+    await expectError(env.services.backups.create(p, { volumeId: vol.volumeId, name: 'x' }), 409, 'VolumeBackup.0012');
   });
 
   it('does not see another project’s volume', async () => {
@@ -164,7 +164,7 @@ describe('restore', () => {
     const target = await volume(p, 'target', 2 * GIB);
 
     await expectError(env.services.backups.restore(p, 'no-such-backup', target.volumeId), 404, 'OpenVBS.0404');
-    await expectError(env.services.backups.restore(p, creating.backupId, target.volumeId), 400, 'VolumeBackup.0089');
+    await expectError(env.services.backups.restore(p, creating.backupId, target.volumeId), 409, 'VolumeBackup.0089');
     await expectError(env.services.backups.restore(p, backup.backupId, 'no-such-volume'), 404, 'OpenVBS.0404');
 
     const small = await volume(p, 'small', 2 * GIB - 1);
@@ -173,16 +173,16 @@ describe('restore', () => {
     const broken = await volume(p, 'broken');
     await env.stores.volumes.lock(p, broken.volumeId, 'j', 'restoring', ['available']);
     await env.stores.volumes.release(p, broken.volumeId, 'j', 'error');
-    await expectError(env.services.backups.restore(p, backup.backupId, broken.volumeId), 400, 'VolumeBackup.0205');
+    await expectError(env.services.backups.restore(p, backup.backupId, broken.volumeId), 409, 'VolumeBackup.0205');
 
     const attached = await volume(p, 'attached');
     await env.stores.volumes.lock(p, attached.volumeId, 'a', 'in-use', ['available']);
     await env.stores.volumes.release(p, attached.volumeId, 'a', 'in-use');
-    await expectError(env.services.backups.restore(p, backup.backupId, attached.volumeId), 400, 'VolumeBackup.0012');
+    await expectError(env.services.backups.restore(p, backup.backupId, attached.volumeId), 409, 'VolumeBackup.0012');
 
     const busy = await volume(p, 'busy');
     await env.services.backups.create(p, { volumeId: busy.volumeId, name: 'running' });
-    await expectError(env.services.backups.restore(p, backup.backupId, busy.volumeId), 400, 'VolumeBackup.0012');
+    await expectError(env.services.backups.restore(p, backup.backupId, busy.volumeId), 409, 'VolumeBackup.0012');
 
     // nothing above changed the backup
     expect((await env.stores.backups.getBackup(p, backup.backupId))!.status).toBe('available');
@@ -203,7 +203,7 @@ describe('restore', () => {
 
     // the same backup cannot be restored twice at once; the second target is not left locked
     const other = await volume(p, 'other', GIB);
-    await expectError(env.services.backups.restore(p, backup.backupId, other.volumeId), 400, 'VolumeBackup.0089');
+    await expectError(env.services.backups.restore(p, backup.backupId, other.volumeId), 409, 'VolumeBackup.0089');
     expect((await env.stores.volumes.get(p, other.volumeId))!.lockJobId).toBeUndefined();
   });
 
@@ -238,12 +238,12 @@ describe('delete', () => {
     for (const status of ['creating', 'restoring', 'deleting'] as const) {
       const backup = backupRecord(p, { status });
       await env.stores.backups.createBackup(backup);
-      await expectError(env.services.backups.delete(p, backup.backupId), 400, 'OpenVBS.1001');
+      await expectError(env.services.backups.delete(p, backup.backupId), 409, 'OpenVBS.1001');
       expect((await env.stores.backups.getBackup(p, backup.backupId))!.status).toBe(status);
     }
     const member = backupRecord(p, { extra: { ST: 1, serverBackupId: 'sb-1' } });
     await env.stores.backups.createBackup(member);
-    await expectError(env.services.backups.delete(p, member.backupId), 400, 'OpenVBS.1002');
+    await expectError(env.services.backups.delete(p, member.backupId), 409, 'OpenVBS.1002');
     await expectError(env.services.backups.delete(p, 'missing'), 404, 'OpenVBS.0404');
     await expectError(env.services.backups.delete(projectId(), member.backupId), 404, 'OpenVBS.0404');
   });

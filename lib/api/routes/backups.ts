@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import type { BackupService, CreateBackupRequest, ListBackupsQuery as ServiceListQuery } from '../../service/backups.ts';
 import { ServiceError, backupItemNotFound } from '../../service/errors.ts';
 import { baseUrlOf, createRouter } from '../http.ts';
-import { ItemNotFoundResponse, ProjectParams, errorResponses, json, jsonBody } from '../schemas.ts';
+import { ErrorResponse, ItemNotFoundResponse, ProjectParams, errorResponses, json, jsonBody } from '../schemas.ts';
 import {
   BackupDetailListResponse,
   BackupListResponse,
@@ -26,13 +26,17 @@ import {
 
 const tags = ['Backups'];
 
+const volumeBusy = { 409: json(ErrorResponse, 'The volume is not available or in-use, or a job holds it (VolumeBackup.0012)') };
+const restoreConflict = { 409: json(ErrorResponse, 'The backup is not available (VolumeBackup.0089), or the target is in error (VolumeBackup.0205), in-use or held by a job (VolumeBackup.0012)') };
+const deleteConflict = { 409: json(ErrorResponse, 'The backup is neither available nor error (OpenVBS.1001), or belongs to a server backup (OpenVBS.1002)') };
+
 const createBackupRoute = createRoute({
   method: 'post',
   path: '/v2/{project_id}/cloudbackups',
   tags,
   summary: 'Create a backup of a volume (job)',
   request: { params: ProjectParams, body: jsonBody(CreateBackupBody) },
-  responses: { 200: json(JobIdResponse, 'Job started'), ...errorResponses },
+  responses: { 200: json(JobIdResponse, 'Job started'), ...errorResponses, ...volumeBusy },
 });
 
 const nativeCreateRoute = createRoute({
@@ -41,7 +45,7 @@ const nativeCreateRoute = createRoute({
   tags,
   summary: 'Create a backup of a volume (native; the same job as cloudbackups)',
   request: { params: ProjectParams, body: jsonBody(NativeCreateBackupBody) },
-  responses: { 202: json(NativeBackupCreatedResponse, 'Backup started'), ...errorResponses },
+  responses: { 202: json(NativeBackupCreatedResponse, 'Backup started'), ...errorResponses, ...volumeBusy },
 });
 
 const quotaRoute = createRoute({
@@ -59,7 +63,7 @@ const deleteBackupJobRoute = createRoute({
   tags,
   summary: 'Delete a backup (job)',
   request: { params: BackupParams },
-  responses: { 200: json(JobIdResponse, 'Job started'), ...errorResponses },
+  responses: { 200: json(JobIdResponse, 'Job started'), ...errorResponses, ...deleteConflict },
 });
 
 const restoreJobRoute = createRoute({
@@ -68,7 +72,7 @@ const restoreJobRoute = createRoute({
   tags,
   summary: 'Restore a backup onto a volume (job)',
   request: { params: BackupParams, body: jsonBody(RestoreBody) },
-  responses: { 200: json(JobIdResponse, 'Job started'), ...errorResponses },
+  responses: { 200: json(JobIdResponse, 'Job started'), ...errorResponses, ...restoreConflict },
 });
 
 const nativeRestoreRoute = createRoute({
@@ -77,7 +81,7 @@ const nativeRestoreRoute = createRoute({
   tags,
   summary: 'Restore a backup onto a volume (native)',
   request: { params: BackupParams, body: jsonBody(RestoreBody) },
-  responses: { 202: json(NativeRestoreResponse, 'Restore started'), ...errorResponses },
+  responses: { 202: json(NativeRestoreResponse, 'Restore started'), ...errorResponses, ...restoreConflict },
 });
 
 const listRoute = createRoute({
@@ -113,7 +117,7 @@ const deleteRoute = createRoute({
   tags,
   summary: 'Delete a backup',
   request: { params: BackupParams },
-  responses: { 202: { description: 'Deletion started' }, ...errorResponses },
+  responses: { 202: { description: 'Deletion started' }, ...errorResponses, ...deleteConflict },
 });
 
 function serviceQuery(query: ListBackupsQuery): ServiceListQuery {

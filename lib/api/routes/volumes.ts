@@ -41,7 +41,7 @@ const deleteVolumeRoute = createRoute({
   tags,
   summary: 'Delete a volume (a managed image is removed with it); refused while a job holds it',
   request: { params: VolumeParams },
-  responses: { 204: { description: 'Deleted' }, ...errorResponses, 400: json(ErrorResponse, 'Invalid path parameter (OpenVBS.0400), or a job holds the volume (VolumeBackup.0012)') },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses, 409: json(ErrorResponse, 'A job holds the volume (VolumeBackup.0012)') },
 });
 
 export function volumeRoutes(volumes: VolumeInventory) {
