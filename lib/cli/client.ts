@@ -61,6 +61,25 @@ export interface Key {
   [key: string]: unknown;
 }
 
+/** An API token as listed (`GET /v1/{project_id}/tokens`); the secret only in the answer to its creation. */
+export interface TokenInfo {
+  id: string;
+  project_id: string;
+  scope: 'admin' | 'user';
+  description: string | null;
+  created_at: string;
+  expires_at: string | null;
+  [key: string]: unknown;
+}
+
+export interface TokenCreateRequest {
+  description?: string;
+  /** The server's default is `user`. */
+  scope?: 'admin' | 'user';
+  /** Seconds. */
+  expires_in?: number;
+}
+
 export interface KeyCreateRequest {
   alias?: string;
   description?: string;
@@ -230,12 +249,17 @@ export class OpenVbsClient {
     return parsed as T;
   }
 
-  createToken(description?: string) {
-    return this.request<{ token: { id: string; token: string; project_id: string; created_at: string } }>(
-      'POST',
-      this.v1('/tokens'),
-      { token: description === undefined ? {} : { description } },
-    );
+  createToken(token: TokenCreateRequest = {}) {
+    return this.request<{ token: TokenInfo & { token: string } }>('POST', this.v1('/tokens'), { token });
+  }
+
+  listTokens() {
+    return this.request<{ tokens: TokenInfo[] }>('GET', this.v1('/tokens'));
+  }
+
+  /** 204, no body. */
+  async revokeToken(id: string): Promise<void> {
+    await this.request<undefined>('DELETE', this.v1(`/tokens/${encodeURIComponent(id)}`));
   }
 
   createVolume(volume: VolumeCreateRequest) {

@@ -26,7 +26,7 @@ describe('OpenVbsClient', () => {
   it('sends each request to its path with the token and JSON bodies', async () => {
     const { calls, fn } = recordingFetch();
     const c = new OpenVbsClient({ url: 'https://api.example/prod/', project: 'p 1', token: 'tok', fetch: fn });
-    await c.createToken('ci');
+    await c.createToken({ description: 'ci' });
     await c.createVolume({ name: 'd', size: 2 });
     await c.listVolumes();
     await c.showVolume('v/1');
@@ -40,6 +40,8 @@ describe('OpenVbsClient', () => {
     await c.deleteBackup('b1');
     await c.restoreBackup('b1', 'v2');
     await c.getJob('j1');
+    await c.listTokens();
+    await c.revokeToken('t/1');
     expect(calls.map((x) => `${x.method} ${x.url}`)).toEqual([
       'POST https://api.example/prod/v1/p%201/tokens',
       'POST https://api.example/prod/v2/p%201/volumes',
@@ -55,6 +57,8 @@ describe('OpenVbsClient', () => {
       'POST https://api.example/prod/v2/p%201/cloudbackups/b1',
       'POST https://api.example/prod/v2/p%201/cloudbackups/b1/restore',
       'GET https://api.example/prod/v1/p%201/jobs/j1',
+      'GET https://api.example/prod/v1/p%201/tokens',
+      'DELETE https://api.example/prod/v1/p%201/tokens/t%2F1',
     ]);
     expect(calls.every((x) => x.headers['X-Auth-Token'] === 'tok')).toBe(true);
     expect(calls[0]!.body).toEqual({ token: { description: 'ci' } });
@@ -65,6 +69,7 @@ describe('OpenVbsClient', () => {
     expect(calls[7]!.body).toEqual({ backup: { volume_id: 'v1', name: 'b', extend_param: { FullBackup: 'true' } } });
     expect(calls[11]!.body).toBeUndefined();
     expect(calls[12]!.body).toEqual({ restore: { volume_id: 'v2' } });
+    expect(calls[15]!.body).toBeUndefined();
   });
 
   it('turns error answers into ApiError with the code and message', async () => {

@@ -1,7 +1,7 @@
 // A test double of the OpenVBS HTTP API for the CLI tests: node:http on 127.0.0.1, just the endpoints
 // the CLI calls, with the request and response shapes of docs/service-contract.md. Jobs follow a
 // script: every GET of a job returns its next state (the last one repeats). Each instance has its own
-// volumes and keys. The real server is tested end to end elsewhere.
+// volumes, keys and tokens. The real server is tested end to end elsewhere.
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -84,6 +84,15 @@ export function failScript(jobId: string, jobType: string, entities: Record<stri
 }
 
 type Volume = (typeof initialVolumes)[number];
+
+interface TokenInfo {
+  id: string;
+  project_id: string;
+  scope: 'admin' | 'user';
+  description: string | null;
+  created_at: string;
+  expires_at: string | null;
+}
 
 interface Key {
   id: string;
@@ -197,6 +206,9 @@ export async function startFakeApi(): Promise<FakeApi> {
   const newJobId = () => `job-${nextJob++}`;
   const volumes: Volume[] = initialVolumes.map((v) => ({ ...v }));
   const keys: Key[] = [];
+  const tokens: TokenInfo[] = [
+    { id: 'tk-1', project_id: PROJECT, scope: 'admin', description: 'local runtime default', created_at: '2025-01-01T10:00:00.000Z', expires_at: null },
+  ];
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -220,8 +232,28 @@ export async function startFakeApi(): Promise<FakeApi> {
       const b = (body ?? {}) as Record<string, Record<string, unknown>>;
 
       switch (route) {
-        case 'POST /v1/tokens':
-          return send(res, 201, { token: { id: 'tk-2', token: 'tok-new-secret', project_id: PROJECT, created_at: '2025-01-01T11:00:00.000Z' } });
+        case 'POST /v1/tokens': {
+          const t = b.token ?? {};
+          if (t.scope !== undefined && t.scope !== 'admin' && t.scope !== 'user') return error(res, 400, 'VolumeBackup.0002', 'token.scope: invalid option');
+          const info: TokenInfo = {
+            id: `tk-${tokens.length + 1}`,
+            project_id: PROJECT,
+            scope: t.scope === 'admin' ? 'admin' : 'user',
+            description: typeof t.description === 'string' ? t.description : null,
+            created_at: '2025-01-01T11:00:00.000Z',
+            expires_at: typeof t.expires_in === 'number' ? new Date(Date.parse('2025-01-01T11:00:00.000Z') + t.expires_in * 1000).toISOString() : null,
+          };
+          tokens.push(info);
+          return send(res, 201, { token: { ...info, token: 'tok-new-secret' } });
+        }
+        case 'GET /v1/tokens':
+          return send(res, 200, { tokens });
+        case 'DELETE /v1/tokens/:id': {
+          const i = tokens.findIndex((x) => x.id === id);
+          if (i < 0) return error(res, 404, 'OpenVBS.0404', `token ${id} not found`);
+          tokens.splice(i, 1);
+          return send(res, 204);
+        }
         case 'POST /v2/volumes': {
           const v = b.volume ?? {};
           if (typeof v.name !== 'string') return error(res, 400, 'VolumeBackup.0002', 'volume.name is required');

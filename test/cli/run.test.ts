@@ -72,7 +72,32 @@ describe('run', () => {
     expect(r.code).toBe(0);
     expect(lastRequest()).toMatchObject({ method: 'POST', path: `/v1/${PROJECT}/tokens`, body: { token: { description: 'ci' } } });
     expect(r.stdout).toMatch(/^token: +tok-new-secret$/m);
+    expect(r.stdout).toMatch(/^scope: +user$/m);
     expect(r.stderr).toMatch(/shown only once/);
+  });
+
+  it('creates a token of a scope with an expiry, lists tokens without secrets and revokes one', async () => {
+    const created = await cli(['token', 'create', '--scope', 'admin', '--expires-in', '3600', '--json']);
+    expect(created.code).toBe(0);
+    expect(lastRequest().body).toEqual({ token: { scope: 'admin', expires_in: 3600 } });
+    const { id, expires_at } = JSON.parse(created.stdout).token;
+    expect(expires_at).toBe('2025-01-01T12:00:00.000Z');
+
+    const listed = await cli(['token', 'list']);
+    expect(listed.code).toBe(0);
+    expect(lastRequest()).toMatchObject({ method: 'GET', path: `/v1/${PROJECT}/tokens` });
+    const lines = listed.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID +SCOPE +CREATED +EXPIRES +DESCRIPTION$/);
+    expect(lines.find((l) => l.startsWith(`${id} `))).toMatch(/ admin +2025-01-01T11:00:00\.000Z +2025-01-01T12:00:00\.000Z +-$/);
+    expect(listed.stdout).not.toContain('tok-');
+
+    const revoked = await cli(['token', 'revoke', id]);
+    expect(revoked.code).toBe(0);
+    expect(lastRequest()).toMatchObject({ method: 'DELETE', path: `/v1/${PROJECT}/tokens/${id}`, body: undefined });
+    expect(revoked.stdout).toBe(`token ${id} revoked\n`);
+    const again = await cli(['token', 'revoke', id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/OpenVBS\.0404: token .* not found/);
   });
 
   it('starts a backup without waiting and says how to follow it', async () => {

@@ -75,9 +75,14 @@ describe('options and arguments', () => {
     expect(JSON.parse(r.stdout).volumes[0].id).toBe('vol-1');
   });
 
-  it('token create', async () => {
+  it('token create, list and revoke', async () => {
     expect((await sent(['token', 'create'])).body).toEqual({ token: {} });
     expect((await sent(['token', 'create', '--description', 'ci'])).body).toEqual({ token: { description: 'ci' } });
+    expect((await sent(['token', 'create', '--scope', 'user', '--expires-in', '60'])).body).toEqual({ token: { scope: 'user', expires_in: 60 } });
+    expect(await usageError(['token', 'create', '--scope', 'root'])).toMatch(/--scope <scope>.*Allowed choices are admin, user/);
+    expect(await usageError(['token', 'create', '--expires-in', '0'])).toMatch(/--expires-in <seconds>.*must be a positive integer/);
+    expect(await sent(['token', 'list'])).toMatchObject({ method: 'GET', path: `/v1/${PROJECT}/tokens` });
+    expect(await usageError(['token', 'revoke'])).toMatch(/missing required argument 'id'/);
   });
 
   it('volume create with exactly one of --size, --size-bytes, --path', async () => {
@@ -170,7 +175,7 @@ describe('help', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^Usage: openvbs \[options\] \[command\]/);
-    for (const line of ['token create', 'key create|list', 'volume create|list|show|delete', 'backup create|list|show|delete|restore', 'job show|wait']) {
+    for (const line of ['token create|list|revoke', 'key create|list', 'volume create|list|show|delete', 'backup create|list|show|delete|restore', 'job show|wait']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${line.replace(/\|/g, '\\|')} `, 'm'));
     }
     expect(r.stdout).toContain('connection.json');
@@ -197,6 +202,8 @@ describe('help', () => {
     const leaves = program.commands.flatMap((group) => group.commands.map((leaf) => ({ words: [group.name(), leaf.name()], leaf })));
     expect(leaves.map((l) => l.words.join(' '))).toEqual([
       'token create',
+      'token list',
+      'token revoke',
       'key create',
       'key list',
       'volume create',
