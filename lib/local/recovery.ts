@@ -4,20 +4,20 @@
 // backup and volume back; a volume still locked by a job that never came to exist is released. Nothing
 // stays `creating` or locked, no job stays RUNNING.
 import type { ExecutionStore } from '../catalog/executions.ts';
-import type { JobRecord, JobStore } from '../catalog/jobs.ts';
+import type { JobStore } from '../catalog/jobs.ts';
 import type { VolumeStore } from '../catalog/volumes.ts';
-import type { FailureInput } from '../workflows/contracts.ts';
-import { WORKFLOWS, workflowOfJobType } from '../workflows/registry.ts';
-import type { HandlerName, WorkflowName } from '../workflows/registry.ts';
-
-type Handler = (event: unknown) => Promise<unknown>;
+import { workflowOfJobType } from '../workflows/registry.ts';
+import type { WorkflowName } from '../workflows/registry.ts';
+import type { TaskDeps } from '../workflows/steps/deps.ts';
+import { failJobOutsideExecution } from '../workflows/steps/execution-failed.ts';
 
 export interface RecoveryDeps {
   executions: ExecutionStore;
   jobs: JobStore;
   volumes: VolumeStore;
+  /** What the workflows' own failure steps run on. */
+  tasks: TaskDeps;
   resume(workflow: WorkflowName, name: string, input: unknown): Promise<void>;
-  loadHandler(name: HandlerName): Promise<Handler>;
 }
 
 export interface RecoveryReport {
@@ -28,20 +28,6 @@ export interface RecoveryReport {
 }
 
 const ENDED = new Set(['SUCCESS', 'FAIL']);
-
-/** Runs `workflow`'s failure path for a job outside any execution: its fail step, then the failure notification. */
-export async function failOutsideExecution(deps: Pick<RecoveryDeps, 'loadHandler'>, workflow: WorkflowName, job: Pick<JobRecord, 'projectId' | 'jobId' | 'entities'>, error: { Error: string; Cause: string }) {
-  const spec = WORKFLOWS[workflow];
-  const input: FailureInput = {
-    projectId: job.projectId,
-    jobId: job.jobId,
-    backupId: job.entities.backup_id ?? '',
-    ...(job.entities.volume_id ? { volumeId: job.entities.volume_id } : {}),
-    error,
-  };
-  await (await deps.loadHandler(spec.fail))(input);
-  await (await deps.loadHandler('notify'))({ projectId: job.projectId, jobId: job.jobId, event: spec.notifyEvent, status: 'failure' }).catch(() => undefined);
-}
 
 export async function recoverInterrupted(deps: RecoveryDeps): Promise<RecoveryReport> {
   const report: RecoveryReport = { resumed: [], failed: [], released: [] };
@@ -62,9 +48,12 @@ export async function recoverInterrupted(deps: RecoveryDeps): Promise<RecoveryRe
     if (live.has(job.jobId)) continue;
     const workflow = workflowOfJobType(job.jobType);
     if (!workflow) continue;
-    await failOutsideExecution(deps, workflow, job, {
-      Error: 'OpenVBS.Interrupted',
-      Cause: 'the service stopped before this job started running; nothing of it was kept',
+    await failJobOutsideExecution(deps.tasks, workflow, {
+      projectId: job.projectId,
+      jobId: job.jobId,
+      backupId: job.entities.backup_id ?? '',
+      ...(job.entities.volume_id ? { volumeId: job.entities.volume_id } : {}),
+      error: { Error: 'OpenVBS.Interrupted', Cause: 'the service stopped before this job started running; nothing of it was kept' },
     });
     report.failed.push(job.jobId);
   }

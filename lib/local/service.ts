@@ -15,13 +15,14 @@ import { installProcessRuntime, openRuntime } from '../wiring/runtime.ts';
 import type { Runtime } from '../wiring/runtime.ts';
 import { WORKFLOW_NAMES } from '../workflows/registry.ts';
 import type { HandlerName, WorkflowName } from '../workflows/registry.ts';
+import { failEndedExecution } from '../workflows/steps/execution-failed.ts';
 import { synthesizeTemplate, workflowDefinitions } from '../../infra/synth.ts';
 import type { HomeLock } from './home.ts';
 import { defaultHome, lockHome, readConnection, writeConnection } from './home.ts';
 import { LocalWorkflows, localStateMachine } from './local-workflows.ts';
 import type { LocalStateMachine } from './local-workflows.ts';
 import { provisionLocalResources } from './provision.ts';
-import { failOutsideExecution, recoverInterrupted } from './recovery.ts';
+import { recoverInterrupted } from './recovery.ts';
 import type { RecoveryReport } from './recovery.ts';
 
 export interface LocalServiceOptions {
@@ -88,23 +89,21 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
 
     const definitions = workflowDefinitions(synthesizeTemplate({ bundling: false }));
     const machines = Object.fromEntries(WORKFLOW_NAMES.map((w) => [w, localStateMachine(definitions[w])])) as Record<WorkflowName, LocalStateMachine>;
-    const workflows = new LocalWorkflows(machines, loadHandler, new TableExecutionStore(runtime.backend.table), async (workflow, name, input) => {
-      // Nothing caught the error (the failure step itself failed): end the job as the failure path would.
-      const { projectId } = input as { projectId: string };
-      const job = await stores.jobs.get(projectId, name);
-      if (job && job.status !== 'SUCCESS' && job.status !== 'FAIL') {
-        await failOutsideExecution({ loadHandler }, workflow, job, { Error: 'OpenVBS.ExecutionFailed', Cause: 'the workflow failed and its failure path did not finish' }).catch(() => undefined);
-      }
+    const tasks = runtime.taskDeps();
+    // An execution that rejects runs its workflow's failure path, as the EventBridge rule makes it on AWS (a job
+    // its own failure path already ended is left alone).
+    const workflows = new LocalWorkflows(machines, loadHandler, new TableExecutionStore(runtime.backend.table), async (workflow, _name, input, err) => {
+      const cause = err instanceof Error ? err.message : undefined;
+      await failEndedExecution(tasks, { workflow, status: 'FAILED', input, cause }).catch(() => undefined);
     });
     await workflows.warm();
-    runtime.taskDeps(); // the handlers' engine and chunk pool now, not inside the first job
 
     const recovered = await recoverInterrupted({
       executions: new TableExecutionStore(runtime.backend.table),
       jobs: stores.jobs,
       volumes: stores.volumes,
+      tasks,
       resume: (workflow, name, input) => workflows.resume(workflow, name, input),
-      loadHandler,
     });
 
     const services = createServices({ stores, keys: runtime.backend.keys, workflows, dataDir: home, quotas: quotasFromEnv() });

@@ -6,8 +6,7 @@ import { TableExecutionStore } from '../../lib/catalog/executions.ts';
 import type { JobRecord } from '../../lib/catalog/jobs.ts';
 import type { VolumeRecord } from '../../lib/catalog/volumes.ts';
 import { recoverInterrupted } from '../../lib/local/recovery.ts';
-import { installProcessRuntime } from '../../lib/wiring/runtime.ts';
-import type { HandlerName, WorkflowName } from '../../lib/workflows/registry.ts';
+import type { WorkflowName } from '../../lib/workflows/registry.ts';
 import { BACKENDS, createRuntimeEnv } from '../support/runtime-env.ts';
 import type { RuntimeEnv } from '../support/runtime-env.ts';
 
@@ -21,18 +20,14 @@ function job(projectId: string, jobId: string, over: Partial<JobRecord>): JobRec
   return { projectId, jobId, jobType: 'bksCreateBackup', status: 'INIT', entities: {}, bytesDone: 0, bytesTotal: 0, createdAt: now(), ...over };
 }
 
-const loadHandler = async (name: HandlerName) => ((await import(`../../functions/${name}.ts`)) as { handler: (e: unknown) => Promise<unknown> }).handler;
-
 describe.each(BACKENDS)('recovery after a stop or crash (%s backend)', (backend) => {
   let env: RuntimeEnv;
   const p = `rec${Date.now().toString(36)}`;
 
   beforeAll(async () => {
     env = await createRuntimeEnv(backend);
-    installProcessRuntime(env.runtime); // the failure steps run in-process on these stores
   });
   afterAll(async () => {
-    installProcessRuntime(undefined);
     await env.close();
   });
 
@@ -60,10 +55,10 @@ describe.each(BACKENDS)('recovery after a stop or crash (%s backend)', (backend)
       executions,
       jobs: stores.jobs,
       volumes: stores.volumes,
+      tasks: env.runtime.taskDeps(),
       resume: async (workflow, name) => {
         resumed.push([workflow, name]);
       },
-      loadHandler,
     });
 
     expect(resumed).toEqual([['volume-backup', 'j-running']]);

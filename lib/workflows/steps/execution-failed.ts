@@ -60,23 +60,31 @@ function defaultCause(ended: EndedExecution): string {
  * its reason, and notified no second time. The fail steps are idempotent, so a path cut short is simply redone.
  */
 export async function failEndedExecution(deps: TaskDeps, ended: EndedExecution): Promise<EndedExecutionResult> {
-  const spec = WORKFLOWS[ended.workflow];
-  const input = spec.input.parse(ended.input);
-  const job = await deps.jobs.get(input.projectId, input.jobId);
-  if (!job) return { outcome: 'no-job', notified: false };
-  if (job.status === 'SUCCESS' || job.status === 'FAIL') return { outcome: 'ended', notified: false };
-
+  const input = WORKFLOWS[ended.workflow].input.parse(ended.input);
   // Backups and restores hold a volume; a delete does not.
   const { volumeId } = input as { volumeId?: string };
-  await FAIL_STEPS[spec.fail](deps, {
+  return failJobOutsideExecution(deps, ended.workflow, {
     projectId: input.projectId,
     jobId: input.jobId,
     backupId: input.backupId,
     ...(volumeId ? { volumeId } : {}),
     error: { Error: ended.error || DEFAULT_ERRORS[ended.status], Cause: ended.cause || defaultCause(ended) },
   });
+}
+
+/**
+ * The workflow's failure path for a job no execution will finish: its fail step, then the failure
+ * notification; a job that has ended (or does not exist) is left as it is. Also used by the local runtime for
+ * jobs a crash cut off before their execution started.
+ */
+export async function failJobOutsideExecution(deps: TaskDeps, workflow: WorkflowName, failure: FailureInput): Promise<EndedExecutionResult> {
+  const spec = WORKFLOWS[workflow];
+  const job = await deps.jobs.get(failure.projectId, failure.jobId);
+  if (!job) return { outcome: 'no-job', notified: false };
+  if (job.status === 'SUCCESS' || job.status === 'FAIL') return { outcome: 'ended', notified: false };
+  await FAIL_STEPS[spec.fail](deps, failure);
   // As in the state machines, a lost notification does not undo the failure path.
-  const notified = await notifyStep(deps, { projectId: input.projectId, jobId: input.jobId, event: spec.notifyEvent, status: 'failure' }).then(
+  const notified = await notifyStep(deps, { projectId: failure.projectId, jobId: failure.jobId, event: spec.notifyEvent, status: 'failure' }).then(
     (res) => res.published,
     () => false,
   );
