@@ -45,6 +45,7 @@ async function configFor(backend: BackendKind, home: string): Promise<ServiceCon
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'openvbs-bench-service-'));
+process.env.OPENVBS_VOLUME_ROOTS = dir; // the source image is registered by path
 try {
   const image = join(dir, 'source.img');
   console.log(`image: ${(sizeBytes / 2 ** 20).toFixed(0)} MiB disk-like ${JSON.stringify(DISK_LIKE_MIX)}`);

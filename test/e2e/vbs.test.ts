@@ -66,6 +66,7 @@ describe.each(BACKENDS)('VBS API on the local runtime (%s backend)', (backend) =
   beforeAll(async () => {
     process.env.OPENVBS_SEGMENT_BLOCKS = '16';
     home = await mkdtemp(join(tmpdir(), 'openvbs-e2e-'));
+    process.env.OPENVBS_VOLUME_ROOTS = home; // the operator lets images under the home be registered by path
     svc = await startLocalService({ backend, port: 0, home, workers: 1, prefix: `e2e${randomBytes(4).toString('hex')}` });
   });
 
