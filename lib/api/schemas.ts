@@ -74,6 +74,11 @@ export const errorResponses = {
   500: error('Internal error (OpenVBS.0500), or the job could not be started (VolumeBackup.0014)'),
 };
 
+/** What a route that needs an admin token answers to a user token (lib/api/auth.ts). */
+export const adminResponses = {
+  403: error('The token has the user scope; the volume inventory, keys and tokens need an admin token (OpenVBS.0403)'),
+};
+
 /** What the app's own checks in front of every route answer: app.ts adds these to each route's document. */
 export const sharedResponses = {
   401: errorResponses[401],

@@ -2,7 +2,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { KeyAdminService } from '../../service/keys.ts';
 import { createRouter } from '../http.ts';
-import { ErrorResponse, ProjectParams, errorResponses, json, jsonBody } from '../schemas.ts';
+import { ErrorResponse, ProjectParams, adminResponses, errorResponses, json, jsonBody } from '../schemas.ts';
 import { CreateKeyBody, KeyListResponse, KeyResponse, keyView } from './keys.schemas.ts';
 
 const tags = ['Keys (OpenVBS)'];
@@ -13,7 +13,7 @@ const createKeyRoute = createRoute({
   tags,
   summary: 'Create a customer key for the project',
   request: { params: ProjectParams, body: jsonBody(CreateKeyBody, false) },
-  responses: { 201: json(KeyResponse, 'The new key'), ...errorResponses, 409: json(ErrorResponse, 'Alias already in use (OpenVBS.1202)') },
+  responses: { 201: json(KeyResponse, 'The new key'), ...errorResponses, ...adminResponses, 409: json(ErrorResponse, 'Alias already in use (OpenVBS.1202)') },
 });
 
 const listKeysRoute = createRoute({
@@ -22,7 +22,7 @@ const listKeysRoute = createRoute({
   tags,
   summary: 'List the project’s customer keys, oldest first',
   request: { params: ProjectParams },
-  responses: { 200: json(KeyListResponse, 'Keys'), ...errorResponses },
+  responses: { 200: json(KeyListResponse, 'Keys'), ...errorResponses, ...adminResponses },
 });
 
 export function keyRoutes(keys: KeyAdminService) {

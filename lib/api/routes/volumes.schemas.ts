@@ -6,44 +6,28 @@ import { Timestamp, idParam, text, vbsTime } from '../schemas.ts';
 
 export const VolumeParams = z.object({ project_id: idParam('project_id'), volume_id: idParam('volume_id') });
 
-const VOLUME_SOURCES = ['size', 'size_bytes', 'path'] as const;
+const volumeName = text(255, 1);
+const kmsKeyId = text(2048, 1).optional().openapi({ description: 'A customer key of the project (id, ARN or alias): backups are encrypted under it' });
+const sizeGb = z.number().int().min(1).max(MAX_VOLUME_GB).openapi({ description: 'Size in GB (2^30 bytes) of a new sparse image' });
+const sizeBytes = z.number().int().min(1).max(MAX_VOLUME_GB * GIB).openapi({ description: 'Size in bytes of a new sparse image' });
+const path = text(4096, 1)
+  .regex(/^\//, 'must be an absolute path')
+  .openapi({ description: 'Register this existing image file or block device (an administrator’s act, only under the folders the operator lists)' });
 
-/** Exactly one of size, size_bytes or path; size_bytes may come with path (a block device whose size the service cannot read). */
-const oneSource = (v: { size?: number; size_bytes?: number; path?: string }) =>
-  v.path !== undefined ? v.size === undefined : (v.size !== undefined) !== (v.size_bytes !== undefined);
-
+// Exactly one of size, size_bytes or path; size_bytes may come with path (a block device whose size the
+// service cannot read). Each form is closed, so no request fits two of them and nothing else is taken.
 export const CreateVolumeBody = z
   .object({
     volume: z
-      .object({
-        name: text(255, 1),
-        size: z.number().int().min(1).max(MAX_VOLUME_GB).optional().openapi({ description: 'Size in GB (2^30 bytes) of a new sparse image' }),
-        size_bytes: z
-          .number()
-          .int()
-          .min(1)
-          .max(MAX_VOLUME_GB * GIB)
-          .optional()
-          .openapi({ description: 'Size in bytes of a new sparse image (or, with path, of a block device whose size the service cannot read)' }),
-        path: text(4096, 1)
-          .regex(/^\//, 'must be an absolute path')
-          .optional()
-          .openapi({ description: 'Register this existing image file or block device instead (an administrator’s act, only under the folders the operator lists)' }),
-        kms_key_id: text(2048, 1).optional().openapi({ description: 'A customer key of the project (id, ARN or alias): backups are encrypted under it' }),
-      })
-      .superRefine((v, ctx) => {
-        if (oneSource(v)) return;
-        const given = VOLUME_SOURCES.filter((k) => v[k] !== undefined);
-        ctx.addIssue({ code: 'custom', message: `give exactly one of size, size_bytes or path (size_bytes may come with path)${given.length ? `, not ${given.join(' and ')}` : ''}` });
-      })
-      // the same rule: each branch excludes the others' fields, so exactly one matches
-      .openapi({
-        oneOf: [
-          { required: ['size'], not: { anyOf: [{ required: ['size_bytes'] }, { required: ['path'] }] } },
-          { required: ['size_bytes'], not: { anyOf: [{ required: ['size'] }, { required: ['path'] }] } },
-          { required: ['path'], not: { required: ['size'] } },
+      .union(
+        [
+          z.strictObject({ name: volumeName, size: sizeGb, kms_key_id: kmsKeyId }),
+          z.strictObject({ name: volumeName, size_bytes: sizeBytes, kms_key_id: kmsKeyId }),
+          z.strictObject({ name: volumeName, path, size_bytes: sizeBytes.optional().openapi({ description: 'The size of a block device the service cannot read' }), kms_key_id: kmsKeyId }),
         ],
-      }),
+        { error: 'give name and exactly one of size, size_bytes or path (size_bytes may come with path), and no other fields' },
+      )
+      .openapi({ description: 'A new sparse image (size or size_bytes), or an existing image or block device (path)' }, { unionPreferredType: 'oneOf' }),
   })
   .openapi('CreateVolumeRequest');
 

@@ -3,7 +3,7 @@ import { createRoute } from '@hono/zod-openapi';
 import { GIB } from '../../service/sizes.ts';
 import type { VolumeInventory } from '../../volumes/inventory.ts';
 import { createRouter } from '../http.ts';
-import { ErrorResponse, ProjectParams, errorResponses, json, jsonBody } from '../schemas.ts';
+import { ErrorResponse, ProjectParams, adminResponses, errorResponses, json, jsonBody } from '../schemas.ts';
 import { CreateVolumeBody, VolumeListResponse, VolumeParams, VolumeResponse, volumeView } from './volumes.schemas.ts';
 
 const tags = ['Volumes (OpenVBS)'];
@@ -14,7 +14,12 @@ const createVolumeRoute = createRoute({
   tags,
   summary: 'Create a sparse image volume, or register an existing image or block device',
   request: { params: ProjectParams, body: jsonBody(CreateVolumeBody) },
-  responses: { 200: json(VolumeResponse, 'The volume'), ...errorResponses, 409: json(ErrorResponse, 'Path already registered (OpenVBS.1103)') },
+  responses: {
+    200: json(VolumeResponse, 'The volume'),
+    ...errorResponses,
+    403: json(ErrorResponse, 'Not an admin token (OpenVBS.0403), or registering this path is not allowed here (OpenVBS.1102)'),
+    409: json(ErrorResponse, 'Path already registered (OpenVBS.1103)'),
+  },
 });
 
 const listVolumesRoute = createRoute({
@@ -23,7 +28,7 @@ const listVolumesRoute = createRoute({
   tags,
   summary: 'List volumes',
   request: { params: ProjectParams },
-  responses: { 200: json(VolumeListResponse, 'Volumes'), ...errorResponses },
+  responses: { 200: json(VolumeListResponse, 'Volumes'), ...errorResponses, ...adminResponses },
 });
 
 const showVolumeRoute = createRoute({
@@ -32,7 +37,7 @@ const showVolumeRoute = createRoute({
   tags,
   summary: 'Show a volume',
   request: { params: VolumeParams },
-  responses: { 200: json(VolumeResponse, 'The volume'), ...errorResponses },
+  responses: { 200: json(VolumeResponse, 'The volume'), ...errorResponses, ...adminResponses },
 });
 
 const deleteVolumeRoute = createRoute({
@@ -41,7 +46,7 @@ const deleteVolumeRoute = createRoute({
   tags,
   summary: 'Delete a volume (a managed image is removed with it); refused while a job holds it',
   request: { params: VolumeParams },
-  responses: { 204: { description: 'Deleted' }, ...errorResponses, 409: json(ErrorResponse, 'A job holds the volume (VolumeBackup.0012)') },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses, ...adminResponses, 409: json(ErrorResponse, 'A job holds the volume (VolumeBackup.0012)') },
 });
 
 export function volumeRoutes(volumes: VolumeInventory) {
@@ -52,9 +57,9 @@ export function volumeRoutes(volumes: VolumeInventory) {
     const { volume } = c.req.valid('json');
     const kms = volume.kms_key_id ? { kmsKeyId: volume.kms_key_id } : {};
     const record =
-      volume.path !== undefined
+      'path' in volume
         ? await volumes.register(project_id, { name: volume.name, path: volume.path, ...kms, ...(volume.size_bytes !== undefined ? { sizeBytes: volume.size_bytes } : {}) })
-        : await volumes.create(project_id, { name: volume.name, sizeBytes: volume.size_bytes ?? (volume.size ?? 0) * GIB, ...kms });
+        : await volumes.create(project_id, { name: volume.name, sizeBytes: 'size' in volume ? volume.size * GIB : volume.size_bytes, ...kms });
     return c.json({ volume: volumeView(record) }, 200);
   });
 
