@@ -4,11 +4,11 @@
 //   node scripts/fuzz-api.mjs          -> install, start the local service (embedded backend, temporary
 //                                         home, free port), run `st run` against it, stop everything;
 //                                         exits non-zero on any schemathesis failure.
-// FUZZ_MAX_EXAMPLES (default 12) and FUZZ_TIMEOUT_S (default 300, a hard stop that fails the run) bound it;
+// FUZZ_MAX_EXAMPLES (default 40) and FUZZ_TIMEOUT_S (default 300, a hard stop that fails the run) bound it;
 // FUZZ_SEED picks another seed; FUZZ_ST_ARGS adds `st run` arguments (e.g. "--include-path-regex volumes").
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +106,8 @@ async function fuzz() {
   const started = Date.now();
   installSchemathesis({ quiet: true });
   const home = await mkdtemp(join(scratch(), 'openvbs-fuzz-'));
+  // Jobs the stop cuts short keep writing until the process ends (lib/local/service.ts): the home goes then.
+  process.once('exit', () => rmSync(home, { recursive: true, force: true }));
   // schemathesis reports every failure with the request that caused it; the service's own log would only
   // add the jobs cut short at the stop (set POWERTOOLS_LOG_LEVEL to see it)
   process.env.POWERTOOLS_LOG_LEVEL ??= 'CRITICAL';
@@ -116,7 +118,7 @@ async function fuzz() {
     service = await startLocalService({ home, backend: 'embedded', port: 0, workers: 1 });
     const configFile = join(home, 'schemathesis.toml');
     await writeFile(configFile, CONFIG, { mode: 0o600 });
-    const maxExamples = process.env.FUZZ_MAX_EXAMPLES ?? '12';
+    const maxExamples = process.env.FUZZ_MAX_EXAMPLES ?? '40';
     const timeoutMs = Number(process.env.FUZZ_TIMEOUT_S ?? 300) * 1000;
     const args = [
       '--config-file', configFile, '--no-color',
@@ -133,7 +135,6 @@ async function fuzz() {
     code = await runSchemathesis(args, { env, cwd: home, timeoutMs });
   } finally {
     await service?.stop({ graceMs: 0 }).catch((err) => console.error(`fuzz: stopping the service: ${err.message}`));
-    await rm(home, { recursive: true, force: true });
   }
   console.log(`fuzz: schemathesis ${code === 0 ? 'passed' : `failed (exit ${code})`} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return code;
@@ -144,7 +145,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     installSchemathesis();
     console.log(`schemathesis==${SCHEMATHESIS_VERSION} ready in ${venvDir}`);
   } else if (process.argv[2] === undefined) {
-    process.exitCode = await fuzz();
+    // exit at once: nothing of the service's may outlive the run
+    process.exit(await fuzz());
   } else {
     console.error('usage: node scripts/fuzz-api.mjs [install]');
     process.exitCode = 2;
