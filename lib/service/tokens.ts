@@ -10,10 +10,8 @@ export interface CreateTokenRequest {
   description?: string;
   /** Default `admin` (the API asks for `user` unless told otherwise). */
   scope?: TokenScope;
-  /** Lifetime in seconds; or `expiresAt`; neither: the token does not expire. */
+  /** Lifetime in seconds; absent: the token does not expire. (A lifetime, not a time: it needs no clock agreement.) */
   expiresInSeconds?: number;
-  /** ISO 8601 time with a zone. */
-  expiresAt?: string;
 }
 
 /** The longest lifetime a token may be given (about ten years). */
@@ -42,23 +40,12 @@ export const processTokenRevocations = new TokenRevocations();
 const invalidToken = (message: string) => badRequest('OpenVBS.1301', message);
 
 function expiryOf(req: CreateTokenRequest, now: Date): Date | undefined {
-  const latest = now.getTime() + MAX_TOKEN_LIFETIME_SECONDS * 1000;
-  if (req.expiresInSeconds !== undefined && req.expiresAt !== undefined) throw invalidToken('give expires_in or expires_at, not both');
-  if (req.expiresInSeconds !== undefined) {
-    const s = req.expiresInSeconds;
-    if (!Number.isSafeInteger(s) || s < 1 || s > MAX_TOKEN_LIFETIME_SECONDS) {
-      throw invalidToken(`expires_in must be a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_SECONDS}`);
-    }
-    return new Date(now.getTime() + s * 1000);
+  if (req.expiresInSeconds === undefined) return undefined;
+  const s = req.expiresInSeconds;
+  if (!Number.isSafeInteger(s) || s < 1 || s > MAX_TOKEN_LIFETIME_SECONDS) {
+    throw invalidToken(`expires_in must be a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME_SECONDS}`);
   }
-  if (req.expiresAt !== undefined) {
-    const at = Date.parse(req.expiresAt);
-    if (!/(Z|[+-]\d\d:?\d\d)$/i.test(req.expiresAt) || Number.isNaN(at)) throw invalidToken('expires_at must be an ISO 8601 time with a zone, e.g. 2030-01-01T00:00:00Z');
-    if (at <= now.getTime()) throw invalidToken('expires_at must be in the future');
-    if (at > latest) throw invalidToken(`expires_at must be at most ${MAX_TOKEN_LIFETIME_SECONDS} seconds ahead`);
-    return new Date(at);
-  }
-  return undefined;
+  return new Date(now.getTime() + s * 1000);
 }
 
 export class TokenService {

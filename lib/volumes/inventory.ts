@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { PathTakenError } from '../catalog/volumes.ts';
 import type { VolumeRecord, VolumeStore } from '../catalog/volumes.ts';
 import type { KeyService } from '../engine/ports.ts';
-import { ServiceError, badRequest, notFound } from '../service/errors.ts';
+import { ServiceError, badRequest, conflict, notFound } from '../service/errors.ts';
 import { checkProjectId, isId } from '../service/ids.ts';
 import { checkText } from '../service/validation.ts';
 import { FileIdentityError, openNoFollow } from './file-identity.ts';
@@ -203,9 +203,9 @@ export class VolumeInventory {
   async register(projectId: string, req: RegisterVolumeRequest): Promise<VolumeRecord> {
     checkProjectId(projectId);
     checkVolumeName(req.name);
-    if (!this.allowPathRegistration) throw badRequest('OpenVBS.1102', 'registering existing paths is disabled; create a volume with a size instead');
+    if (!this.allowPathRegistration) throw new ServiceError(403, 'OpenVBS.1102', 'registering existing paths is disabled; create a volume with a size instead');
     if (!this.pathRegistration.volumeRoots.length) {
-      throw badRequest('OpenVBS.1102', 'registering existing paths is disabled: the operator has listed no folders for them (OPENVBS_VOLUME_ROOTS); create a volume with a size instead');
+      throw new ServiceError(403, 'OpenVBS.1102', 'registering existing paths is disabled: the operator has listed no folders for them (OPENVBS_VOLUME_ROOTS); create a volume with a size instead');
     }
     if (!isAbsolute(req.path)) throw badRequest('OpenVBS.1101', 'path must be absolute');
     const roots = (await Promise.all(this.pathRegistration.volumeRoots.map((root) => realpath(root).catch(() => undefined)))).filter((r) => r !== undefined);
@@ -290,7 +290,7 @@ export class VolumeInventory {
   /** Removes the volume from the inventory, and its image when the service created it. Refused while a job holds it. */
   async delete(projectId: string, volumeId: string): Promise<void> {
     const volume = await this.get(projectId, volumeId);
-    const busy = () => badRequest('VolumeBackup.0012', `volume ${volumeId} is ${volume.status} (job ${volume.lockJobId ?? 'unknown'}); try again when it has finished`);
+    const busy = () => conflict('VolumeBackup.0012', `volume ${volumeId} is ${volume.status} (job ${volume.lockJobId ?? 'unknown'}); try again when it has finished`);
     if (volume.lockJobId) throw busy();
     if (!(await this.volumes.delete(projectId, volumeId))) {
       const current = await this.volumes.get(projectId, volumeId);
@@ -309,8 +309,9 @@ export class VolumeInventory {
   private async customerKey(projectId: string, keyRef: string | undefined): Promise<string | undefined> {
     if (keyRef === undefined) return undefined;
     const key = await this.keys.describeKey(keyRef);
-    if (!key || key.owner !== projectId) throw badRequest('OpenVBS.1104', `kms_key_id ${keyRef} is not a key of this project`);
-    if (!key.enabled) throw badRequest('OpenVBS.1104', `key ${keyRef} is disabled`);
+    // Another project's key answers as an unknown one: nothing says it exists.
+    if (!key || key.owner !== projectId) throw new ServiceError(404, 'OpenVBS.1104', `kms_key_id ${keyRef} is not a key of this project`);
+    if (!key.enabled) throw conflict('OpenVBS.1104', `key ${keyRef} is disabled`);
     return key.arn;
   }
 }

@@ -486,7 +486,7 @@ describe('volumes and tokens', () => {
     const bytes = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'odd', size_bytes: GIB + 1, kms_key_id: `alias/cust-${p}` } } });
     expect(bytes.body.volume).toMatchObject({ size: 2, size_bytes: GIB + 1, encrypted: true, kms_key_id: key.arn });
     const foreignKey = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'enc', size: 1, kms_key_id: (await env.services.keys.create(pA)).arn } } });
-    expect(foreignKey.status).toBe(400);
+    expect(foreignKey.status).toBe(404);
     expect(foreignKey.body.error.code).toBe('OpenVBS.1104');
     const list = await call('GET', `/v2/${p}/volumes`, { token });
     expect(list.body.volumes.map((x: { id: string }) => x.id)).toEqual([v.id, bytes.body.volume.id]);
@@ -497,7 +497,7 @@ describe('volumes and tokens', () => {
     expect(gone.status).toBe(404);
     expect(gone.body.error.code).toBe('OpenVBS.0404');
     const badPath = await call('POST', `/v2/${p}/volumes`, { token, body: { volume: { name: 'p', path: '/definitely/not/here.img' } } });
-    expect(badPath.status).toBe(400);
+    expect(badPath.status).toBe(403);
     // no OPENVBS_VOLUME_ROOTS here: registering paths is off
     expect(badPath.body.error.code).toBe('OpenVBS.1102');
   });

@@ -89,7 +89,7 @@ describe('functions/api', () => {
     event.headers['Content-Type'] = 'application/json';
     event.body = JSON.stringify({ volume: { name: 'x', path: '/etc/hostname' } });
     const res = (await handler(event as never, context)) as APIGatewayProxyResult;
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(403);
     expect(JSON.parse(res.body).error.code).toBe('OpenVBS.1102');
   });
 });

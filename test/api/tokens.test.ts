@@ -162,12 +162,10 @@ describe('revocation', () => {
 });
 
 describe('expiry', () => {
-  it('issues tokens that expire after expires_in seconds or at expires_at, and refuses bad expiries with 400', async () => {
+  it('issues tokens that expire after expires_in seconds, and refuses bad expiries and unknown fields with 400', async () => {
     const lived = await newToken({ expires_in: 600 });
     expect(Date.parse(lived.expires_at!) - Date.parse(lived.created_at)).toBe(600_000);
-    const at = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000).toISOString();
-    expect((await newToken({ expires_at: at })).expires_at).toBe(at);
-    for (const token of [{ expires_in: 0 }, { expires_in: 'soon' }, { expires_at: '2000-01-01T00:00:00Z' }, { expires_at: 'tomorrow' }, { expires_in: 60, expires_at: at }, { scope: 'root' }]) {
+    for (const token of [{ expires_in: 0 }, { expires_in: 'soon' }, { expires_at: '2099-01-01T00:00:00Z' }, { scope: 'root' }]) {
       const res = await call('POST', `/v1/${p}/tokens`, admin, { token });
       expect(res.status, JSON.stringify(token)).toBe(400);
       expect(res.body.error.code).toMatch(/^(VolumeBackup\.0002|OpenVBS\.1301)$/);

@@ -285,7 +285,7 @@ export async function startFakeApi(): Promise<FakeApi> {
         case 'DELETE /v2/volumes/:id': {
           const i = volumes.findIndex((x) => x.id === id);
           if (i < 0) return error(res, 404, 'OpenVBS.0404', `Volume ${id} could not be found.`);
-          if (volumes[i]!.status !== 'available') return error(res, 400, 'VolumeBackup.0012', `volume ${id} is ${volumes[i]!.status}`);
+          if (volumes[i]!.status !== 'available') return error(res, 409, 'VolumeBackup.0012', `volume ${id} is ${volumes[i]!.status}`);
           volumes.splice(i, 1);
           return send(res, 204);
         }
@@ -315,7 +315,7 @@ export async function startFakeApi(): Promise<FakeApi> {
             return error(res, 400, 'VolumeBackup.0005', 'backup name must not start with "auto"');
           }
           const vol = volumes.find((x) => x.id === bk.volume_id);
-          if (!vol) return error(res, 400, 'VolumeBackup.0012', `volume ${String(bk.volume_id)} not found or not available`);
+          if (!vol) return error(res, 404, 'OpenVBS.0404', `volume ${String(bk.volume_id)} not found`);
           const jobId = newJobId();
           const entities = { backup_id: `bk-${jobId}`, volume_id: vol.id };
           addJob(vol.id === 'vol-broken' ? failScript(jobId, 'bksCreateBackup', entities) : successScript(jobId, 'bksCreateBackup', entities));
@@ -347,7 +347,7 @@ export async function startFakeApi(): Promise<FakeApi> {
         }
         case 'POST /v2/cloudbackups/:id/restore': {
           const target = b.restore?.volume_id;
-          if (!volumes.some((x) => x.id === target)) return error(res, 400, 'VolumeBackup.0202', `restore target volume ${String(target)} not found`);
+          if (!volumes.some((x) => x.id === target)) return error(res, 404, 'OpenVBS.0404', `volume ${String(target)} not found`);
           const jobId = newJobId();
           addJob(successScript(jobId, 'bksRestoreBackup', { backup_id: id!, volume_id: String(target) }));
           return send(res, 200, { job_id: jobId });

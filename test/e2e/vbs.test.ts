@@ -174,7 +174,7 @@ describe.each(BACKENDS)('VBS API on the local runtime (%s backend)', (backend) =
     const first = await api('POST', `${p()}/cloudbackups`, { backup: { volume_id: vol.id, name: 'e2e-busy-1' } });
     expect(first.status).toBe(200);
     const second = await api('POST', `${p()}/cloudbackups`, { backup: { volume_id: vol.id, name: 'e2e-busy-2' } });
-    expect(second.status).toBe(400);
+    expect(second.status).toBe(409);
     expect(second.body.error.code).toBe('VolumeBackup.0012');
     expect((await waitJob(first.body.job_id)).status).toBe('SUCCESS');
   });

@@ -1,5 +1,6 @@
 // The three state machines as docs/service-contract.md describes them, read back from the synthesized
 // DefinitionString (an Fn::Join; intrinsics become placeholder strings).
+import { MAX_VOLUME_GB } from '../../lib/service/sizes.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { functionLogicalId } from '../../infra/handlers.ts';
 import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
@@ -144,7 +145,7 @@ describe('state machine resources', () => {
   });
 
   it('leave the largest volume the API accepts time to finish at a fifth of the engine speed per segment task', () => {
-    const largest = 65_536 * 2 ** 30; // MAX_VOLUME_GB of lib/api/routes/volumes.schemas.ts
+    const largest = MAX_VOLUME_GB * 2 ** 30;
     const perTask = 100 * 2 ** 20; // bytes a second; the engine does about 500 MB/s a core
     const seconds = largest / (DEFAULT_MAX_CONCURRENCY * perTask);
     expect(seconds).toBeLessThan(WORKFLOWS['volume-backup'].timeoutSeconds);

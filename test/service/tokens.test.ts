@@ -21,32 +21,23 @@ describe('token scopes and expiry', () => {
     await expectError(env.services.tokens.create(p, { scope: 'root' as 'admin' }), 400, 'OpenVBS.1301');
   });
 
-  it('sets the expiry from a lifetime or a time, and refuses tokens once they have expired', async () => {
+  it('sets the expiry from a lifetime, and refuses tokens once they have expired', async () => {
     const p = projectId();
-    const { record } = await env.services.tokens.create(p, { expiresInSeconds: 3600 });
+    const { record, token } = await env.services.tokens.create(p, { expiresInSeconds: 3600 });
     expect(Date.parse(record.expiresAt!) - Date.parse(record.createdAt)).toBe(3600 * 1000);
-    const inAMonth = new Date(Math.floor(Date.now() / 1000) * 1000 + 30 * 86_400_000);
-    const withOffset = `${new Date(inAMonth.getTime() + 2 * 3_600_000).toISOString().slice(0, 19)}+02:00`;
-    const at = await env.services.tokens.create(p, { expiresAt: withOffset });
-    expect(at.record.expiresAt).toBe(inAMonth.toISOString());
-    expect(await env.services.tokens.authenticate(at.token)).toMatchObject({ projectId: p });
+    expect(await env.services.tokens.authenticate(token)).toMatchObject({ projectId: p });
 
     const expired = await env.stores.tokens.issue(p, 'old', { expiresAt: new Date(Date.now() - 1000) });
     expect(await env.services.tokens.authenticate(expired.token)).toBeUndefined();
   });
 
-  it('refuses expiries in the past, too far ahead, without a zone, or given twice', async () => {
+  it('refuses lifetimes that are not a whole number of seconds from 1 to about ten years', async () => {
     const p = projectId();
     for (const req of [
       { expiresInSeconds: 0 },
       { expiresInSeconds: 1.5 },
       { expiresInSeconds: MAX_TOKEN_LIFETIME_SECONDS + 1 },
       { expiresInSeconds: 1e300 },
-      { expiresAt: '2000-01-01T00:00:00Z' },
-      { expiresAt: '9999-01-01T00:00:00Z' },
-      { expiresAt: '2099-01-01T00:00:00' },
-      { expiresAt: 'tomorrow' },
-      { expiresInSeconds: 60, expiresAt: '2099-01-01T00:00:00Z' },
     ]) {
       await expectError(env.services.tokens.create(p, req), 400, 'OpenVBS.1301');
     }

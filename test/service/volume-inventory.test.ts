@@ -119,7 +119,7 @@ describe('customer keys on volumes', () => {
     const foreign = await env.services.keys.create(projectId(), {});
     const serviceKey = await env.keys.createKey({ alias: `alias/service-${p}` });
     for (const ref of [foreign.arn, foreign.keyId, serviceKey.arn, 'alias/nothing-here', 'arn:aws:kms:us-east-1:000000000000:key/cust']) {
-      await expectError(env.services.volumes.create(p, { name: 'enc', sizeBytes: 4096, kmsKeyId: ref }), 400, 'OpenVBS.1104');
+      await expectError(env.services.volumes.create(p, { name: 'enc', sizeBytes: 4096, kmsKeyId: ref }), 404, 'OpenVBS.1104');
     }
     // nothing was created for the refused requests
     expect(await env.services.volumes.list(p)).toEqual([]);
@@ -131,7 +131,7 @@ describe('busy volumes', () => {
     const p = projectId();
     const vol = await env.services.volumes.create(p, { name: 'held', sizeBytes: 4096 });
     const { jobId } = await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'holding' });
-    await expectError(env.services.volumes.delete(p, vol.volumeId), 400, 'VolumeBackup.0012');
+    await expectError(env.services.volumes.delete(p, vol.volumeId), 409, 'VolumeBackup.0012');
     expect((await stat(vol.path)).size).toBe(4096);
     await env.stores.volumes.release(p, vol.volumeId, jobId);
     await env.services.volumes.delete(p, vol.volumeId);

@@ -139,11 +139,11 @@ describe('what lies outside the roots', () => {
     const p = projectId();
     const path = await file(join(rootA, 'no-roots.img'));
     const none = inventoryWith({ volumeRoots: [], allowBlockDevices: true });
-    expect((await expectError(none.register(p, { name: 'x', path }), 400, 'OpenVBS.1102')).message).toMatch(/OPENVBS_VOLUME_ROOTS/);
+    expect((await expectError(none.register(p, { name: 'x', path }), 403, 'OpenVBS.1102')).message).toMatch(/OPENVBS_VOLUME_ROOTS/);
     // the same answer for a path that is not there
-    expect((await expectError(none.register(p, { name: 'x', path: '/nowhere/x.img' }), 400, 'OpenVBS.1102')).message).toMatch(/OPENVBS_VOLUME_ROOTS/);
+    expect((await expectError(none.register(p, { name: 'x', path: '/nowhere/x.img' }), 403, 'OpenVBS.1102')).message).toMatch(/OPENVBS_VOLUME_ROOTS/);
     const off = new VolumeInventory({ volumes: env.stores.volumes, keys: env.keys, dataDir: env.dataDir, allowPathRegistration: false, pathRegistration: { volumeRoots: [rootA], allowBlockDevices: true } });
-    await expectError(off.register(p, { name: 'x', path }), 400, 'OpenVBS.1102');
+    await expectError(off.register(p, { name: 'x', path }), 403, 'OpenVBS.1102');
     // managed images need no roots
     expect((await none.create(p, { name: 'managed', sizeBytes: 4096 })).managed).toBe(true);
   });

@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import type { TokenRecord } from '../../catalog/tokens.ts';
 import { TOKEN_SCOPES } from '../../catalog/tokens.ts';
 import { MAX_TOKEN_LIFETIME_SECONDS } from '../../service/tokens.ts';
-import { ProjectParams, idParam } from '../schemas.ts';
+import { ProjectParams, idParam, text } from '../schemas.ts';
 
 export const TokenParams = ProjectParams.extend({ token_id: idParam('token_id') });
 
@@ -15,12 +15,12 @@ export const CreateTokenBody = z
   .object({
     token: z
       .object({
-        description: z.string().max(255).optional(),
+        description: text(255).optional(),
         scope: Scope.optional().openapi({ description: 'Default `user`' }),
         expires_in: z.number().int().min(1).max(MAX_TOKEN_LIFETIME_SECONDS).optional().openapi({ description: 'Lifetime in seconds' }),
-        expires_at: z.iso.datetime({ offset: true }).optional().openapi({ description: 'When the token stops working (ISO 8601 with a zone, in the future)' }),
       })
-      .refine((t) => t.expires_in === undefined || t.expires_at === undefined, { message: 'give expires_in or expires_at, not both' })
+      // An unknown field (say, a misspelt expiry) is refused rather than silently ignored.
+      .strict()
       .optional(),
   })
   .openapi('CreateTokenRequest');

@@ -45,7 +45,6 @@ export function tokenRoutes(tokens: TokenService) {
       scope: req.scope ?? 'user',
       ...(req.description !== undefined ? { description: req.description } : {}),
       ...(req.expires_in !== undefined ? { expiresInSeconds: req.expires_in } : {}),
-      ...(req.expires_at !== undefined ? { expiresAt: req.expires_at } : {}),
     });
     return c.json(tokenView(token, record), 201);
   });

@@ -18,7 +18,8 @@ const createVolumeRoute = createRoute({
     200: json(VolumeResponse, 'The volume'),
     ...errorResponses,
     403: json(ErrorResponse, 'Not an admin token (OpenVBS.0403), or registering this path is not allowed here (OpenVBS.1102)'),
-    409: json(ErrorResponse, 'Path already registered (OpenVBS.1103)'),
+    404: json(ErrorResponse, 'kms_key_id names no key of this project (OpenVBS.1104)'),
+    409: json(ErrorResponse, 'Path already registered (OpenVBS.1103), or the key is disabled (OpenVBS.1104)'),
   },
 });
 
