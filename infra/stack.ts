@@ -3,7 +3,8 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { WORKFLOWS, WORKFLOW_NAMES } from '../lib/workflows/registry.ts';
+import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../lib/workflows/registry.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
 import { Api } from './constructs/api.ts';
 import { ExecutionFailures } from './constructs/execution-failures.ts';
 import { ServiceFunctions } from './constructs/functions.ts';
@@ -57,6 +58,13 @@ export class OpenVbsStack extends Stack {
       const machine = this.workflows.machines[workflow];
       apiFn.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
       machine.grantStartExecution(apiFn);
+      // Cancel (POST /v1/{project}/jobs/{job}/cancel) stops the job's execution; execution-failed then ends it.
+      machine.grantExecution(apiFn, 'states:StopExecution');
+      acknowledgeWildcardResource(
+        apiFn.role!,
+        `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${stateMachineLogicalId(workflow)}"}]}]}:*`,
+        `A cancel stops the job's execution of ${workflow}; executions are named after jobs at run time, so the grant covers this state machine's executions and nothing else.`,
+      );
       // Only to tell which workflow an ended execution belongs to: no Step Functions right comes with it.
       executionFailed.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
       new CfnOutput(this, `${WORKFLOWS[workflow].id}StateMachineArn`, { value: machine.stateMachineArn });

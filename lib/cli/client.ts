@@ -315,4 +315,8 @@ export class OpenVbsClient {
   getJob(id: string) {
     return this.request<Job>('GET', this.v1(`/jobs/${encodeURIComponent(id)}`));
   }
+
+  cancelJob(id: string) {
+    return this.request<Job>('POST', this.v1(`/jobs/${encodeURIComponent(id)}/cancel`));
+  }
 }

@@ -42,12 +42,23 @@ export class ShuttingDownError extends Error {
   override name = 'ShuttingDownError';
 }
 
-/** Called when an execution ends FAILED without its failure path having ended the job (nothing caught the error). */
-export type RejectionHandler = (workflow: WorkflowName, name: string, input: unknown, error: unknown) => Promise<void>;
+/** How an execution ended badly: FAILED (rejected), or ABORTED by stop() (a cancel). */
+export interface EndedBadly {
+  status: 'FAILED' | 'ABORTED';
+  error?: string;
+  cause?: string;
+}
+
+/**
+ * Runs the workflow's failure path for an execution that ended badly, as the EventBridge rule makes it run on
+ * AWS; a job its own failure path already ended is left alone by it.
+ */
+export type EndedBadlyHandler = (workflow: WorkflowName, name: string, input: unknown, ended: EndedBadly) => Promise<void>;
 
 interface Running {
   name: string;
-  abort: () => void;
+  /** Stops the execution at its next state. `stop` set: a cancel (the failure path runs); unset: a shutdown (resumed later). */
+  abort: (stop?: { error: string; cause: string }) => void;
   done: Promise<void>;
 }
 
@@ -55,15 +66,27 @@ export class LocalWorkflows implements WorkflowStarter {
   private readonly machines: Record<WorkflowName, LocalStateMachine>;
   private readonly loadHandler: (name: HandlerName) => Promise<Handler>;
   private readonly executions: ExecutionStore;
-  private readonly onRejected: RejectionHandler | undefined;
+  private readonly onEndedBadly: EndedBadlyHandler | undefined;
   private readonly running = new Map<string, Running>();
   private accepting = true;
 
-  constructor(machines: Record<WorkflowName, LocalStateMachine>, loadHandler: (name: HandlerName) => Promise<Handler>, executions: ExecutionStore, onRejected?: RejectionHandler) {
+  constructor(machines: Record<WorkflowName, LocalStateMachine>, loadHandler: (name: HandlerName) => Promise<Handler>, executions: ExecutionStore, onEndedBadly?: EndedBadlyHandler) {
     this.machines = machines;
     this.loadHandler = loadHandler;
     this.executions = executions;
-    this.onRejected = onRejected;
+    this.onEndedBadly = onEndedBadly;
+  }
+
+  /**
+   * Stops a running execution, as StopExecution does: it ends at its next state; once the steps it was running
+   * have returned, its failure path runs with `error` and `cause` (so a cancelled job ends FAIL, "cancelled").
+   * Resolves when that is done. Unknown or finished executions are left alone.
+   */
+  async stop(executionArn: string, reason: { error: string; cause: string }): Promise<void> {
+    const running = this.running.get(executionArn.slice(executionArn.lastIndexOf(':') + 1));
+    if (!running) return;
+    running.abort(reason);
+    await running.done;
   }
 
   async start(workflow: WorkflowName, name: string, input: unknown): Promise<{ executionArn: string }> {
@@ -83,19 +106,37 @@ export class LocalWorkflows implements WorkflowStarter {
 
   private async run(workflow: WorkflowName, name: string, input: unknown): Promise<void> {
     const machine = this.machines[workflow];
+    // The steps this execution is running: a stop waits for them before the failure path puts things back.
+    const inFlight = new Set<Promise<unknown>>();
     const handlers: LocalHandlers = {};
-    for (const [state, handlerName] of Object.entries(machine.taskHandlers)) handlers[state] = (await this.loadHandler(handlerName)) as LocalHandlers[string];
+    for (const [state, handlerName] of Object.entries(machine.taskHandlers)) {
+      const handler = await this.loadHandler(handlerName);
+      handlers[state] = ((event: unknown) => {
+        const call = handler(event);
+        inFlight.add(call);
+        void call.then(
+          () => inFlight.delete(call),
+          () => inFlight.delete(call),
+        );
+        return call;
+      }) as LocalHandlers[string];
+    }
     const sm = new StateMachine(machine.definition as unknown as StateMachineDefinition, { validationOptions: { checkPaths: false } });
     const execution = sm.run(input as JSONValue, { overrides: { taskResourceLocalHandlers: handlers } });
-    // A failed execution is over as well (its failure path ran; if nothing caught the error, onRejected
-    // runs it); only an aborted one (shutdown) stays recorded, to be resumed by the next start.
-    let aborted = false;
+    // A failed or stopped execution is over (its failure path ran, or onEndedBadly runs it); only one aborted
+    // by a shutdown stays recorded, to be resumed by the next start.
+    let aborted: 'shutdown' | { error: string; cause: string } | undefined;
     const done = execution.result
       .then(
         () => this.executions.end(name),
         async (err: unknown) => {
-          if (aborted) return;
-          await this.onRejected?.(workflow, name, input, err);
+          if (aborted === 'shutdown') return;
+          if (aborted) {
+            await Promise.allSettled([...inFlight]);
+            await this.onEndedBadly?.(workflow, name, input, { status: 'ABORTED', ...aborted });
+          } else {
+            await this.onEndedBadly?.(workflow, name, input, { status: 'FAILED', ...(err instanceof Error ? { cause: err.message } : {}) });
+          }
           await this.executions.end(name);
         },
       )
@@ -104,8 +145,8 @@ export class LocalWorkflows implements WorkflowStarter {
     this.running.set(name, {
       name,
       done,
-      abort: () => {
-        aborted = true;
+      abort: (stop) => {
+        aborted = stop ?? 'shutdown';
         execution.abort();
       },
     });

@@ -90,11 +90,10 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     const definitions = workflowDefinitions(synthesizeTemplate({ bundling: false }));
     const machines = Object.fromEntries(WORKFLOW_NAMES.map((w) => [w, localStateMachine(definitions[w])])) as Record<WorkflowName, LocalStateMachine>;
     const tasks = runtime.taskDeps();
-    // An execution that rejects runs its workflow's failure path, as the EventBridge rule makes it on AWS (a job
-    // its own failure path already ended is left alone).
-    const workflows = new LocalWorkflows(machines, loadHandler, new TableExecutionStore(runtime.backend.table), async (workflow, _name, input, err) => {
-      const cause = err instanceof Error ? err.message : undefined;
-      await failEndedExecution(tasks, { workflow, status: 'FAILED', input, cause }).catch(() => undefined);
+    // An execution that fails or is stopped runs its workflow's failure path, as the EventBridge rule makes it on
+    // AWS (a job its own failure path already ended is left alone).
+    const workflows = new LocalWorkflows(machines, loadHandler, new TableExecutionStore(runtime.backend.table), async (workflow, _name, input, ended) => {
+      await failEndedExecution(tasks, { workflow, input, ...ended }).catch(() => undefined);
     });
     await workflows.warm();
 

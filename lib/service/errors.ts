@@ -35,9 +35,10 @@
 //   OpenVBS.1003       400  backup quota exceeded (`backups` or `backup_gigabytes`)
 //   OpenVBS.1004       400  invalid backup tags
 //   OpenVBS.1101       400  volume request invalid (size, path not a file or block device, unreadable)
-//   OpenVBS.1102       400  registering existing paths is disabled in this deployment
-//   OpenVBS.1103       409  the path is already registered as a volume of this project
-//   OpenVBS.1104       400  the volume's kms_key_id names no enabled key of this project
+//   OpenVBS.1005       409  the job cannot be cancelled: it has ended, or has not started its workflow yet
+//   OpenVBS.1102       403  registering existing paths is disabled in this deployment (no OPENVBS_VOLUME_ROOTS)
+//   OpenVBS.1103       409  the path is already registered as a volume (of any project)
+//   OpenVBS.1104       404  the volume's kms_key_id names no key of this project; 409: the key is disabled
 //   OpenVBS.1201       400  key request invalid (alias format, reserved alias, description)
 //   OpenVBS.1202       409  the alias is already in use
 //   OpenVBS.1301       400  token request invalid (scope, expiry)

@@ -49,7 +49,7 @@ export function createServices(deps: ServiceDeps): Services {
       ...(deps.allowPathRegistration !== undefined ? { allowPathRegistration: deps.allowPathRegistration } : {}),
     }),
     tokens: new TokenService(stores.tokens),
-    jobs: new JobService(stores.jobs),
+    jobs: new JobService(stores.jobs, deps.workflows),
     keys: new KeyAdminService(deps.keys),
   };
 }

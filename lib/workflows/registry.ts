@@ -125,7 +125,12 @@ export function stateMachineLogicalId(workflow: WorkflowName): string {
   return `${WORKFLOWS[workflow].id}StateMachine`;
 }
 
-/** Starts a workflow execution (Step Functions on AWS, the local runtime locally). */
+/** Starts and stops workflow executions (Step Functions on AWS, the local runtime locally). */
 export interface WorkflowStarter {
   start(workflow: WorkflowName, name: string, input: unknown): Promise<{ executionArn: string }>;
+  /**
+   * Stops a running execution; its workflow's failure path then ends the job with `cause` as the reason (on AWS
+   * through the execution-failed rule). A finished execution is left alone.
+   */
+  stop(executionArn: string, reason: { error: string; cause: string }): Promise<void>;
 }

@@ -2,7 +2,7 @@
 // CDK stack gives the api function (the variable names come from the workflow registry). Starting with
 // the same name and input again is idempotent (Step Functions returns the running execution), so a
 // retried request cannot start a job twice.
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ExecutionDoesNotExist, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { WORKFLOWS, WORKFLOW_NAMES } from './registry.ts';
 import type { WorkflowName, WorkflowStarter } from './registry.ts';
@@ -31,5 +31,14 @@ export class SfnWorkflowStarter implements WorkflowStarter {
     const res = await this.sfn.send(new StartExecutionCommand({ stateMachineArn: this.arns[workflow], name, input: JSON.stringify(input) }));
     if (!res.executionArn) throw new Error(`Step Functions returned no execution ARN for ${workflow}`);
     return { executionArn: res.executionArn };
+  }
+
+  async stop(executionArn: string, reason: { error: string; cause: string }): Promise<void> {
+    try {
+      // A stopped execution ends ABORTED; the execution-failed rule then runs its failure path.
+      await this.sfn.send(new StopExecutionCommand({ executionArn, error: reason.error, cause: reason.cause }));
+    } catch (err) {
+      if (!(err instanceof ExecutionDoesNotExist)) throw err;
+    }
   }
 }

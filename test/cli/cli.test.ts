@@ -200,6 +200,18 @@ describe('openvbs (child process)', () => {
     expect(waited.stderr).toMatch(/SUCCESS/);
   });
 
+  it('job cancel ends a running job FAIL "cancelled"; an ended one is a 409 and exit 1', async () => {
+    const started = await openvbs(['backup', 'create', '--volume', 'vol-1', '--name', 'cut', '--json']);
+    const { job_id: jobId } = JSON.parse(started.stdout) as { job_id: string };
+    const cancelled = await openvbs(['job', 'cancel', jobId]);
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toMatch(/^status: +FAIL$/m);
+    expect(cancelled.stdout).toMatch(/^fail_reason: +cancelled$/m);
+    const again = await openvbs(['job', 'cancel', jobId, '--json']);
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'OpenVBS.1005' } });
+  });
+
   it('exits 1 for an unknown job', async () => {
     const r = await openvbs(['job', 'wait', 'job-nope']);
     expect(r.code).toBe(1);

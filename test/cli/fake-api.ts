@@ -352,6 +352,16 @@ export async function startFakeApi(): Promise<FakeApi> {
           addJob(successScript(jobId, 'bksRestoreBackup', { backup_id: id!, volume_id: String(target) }));
           return send(res, 200, { job_id: jobId });
         }
+        case 'POST /v1/jobs/:id/cancel': {
+          const job = jobs.get(id!);
+          if (!job) return error(res, 404, 'common.0011', `job ${id} not found`);
+          const state = job.script[Math.min(job.polls, job.script.length - 1)] as { status: string };
+          if (state.status === 'SUCCESS' || state.status === 'FAIL') return error(res, 409, 'OpenVBS.1005', `job ${id} has ended`);
+          const cancelled = { ...state, status: 'FAIL', fail_reason: 'cancelled' };
+          job.script = [cancelled];
+          job.polls = 0;
+          return send(res, 200, cancelled);
+        }
         case 'GET /v1/jobs/:id': {
           const job = jobs.get(id!);
           if (!job) return error(res, 404, 'common.0011', `job ${id} not found`);

@@ -175,7 +175,7 @@ describe('help', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^Usage: openvbs \[options\] \[command\]/);
-    for (const line of ['token create|list|revoke', 'key create|list', 'volume create|list|show|delete', 'backup create|list|show|delete|restore', 'job show|wait']) {
+    for (const line of ['token create|list|revoke', 'key create|list', 'volume create|list|show|delete', 'backup create|list|show|delete|restore', 'job show|cancel|wait']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${line.replace(/\|/g, '\\|')} `, 'm'));
     }
     expect(r.stdout).toContain('connection.json');
@@ -216,6 +216,7 @@ describe('help', () => {
       'backup delete',
       'backup restore',
       'job show',
+      'job cancel',
       'job wait',
     ]);
     for (const { words, leaf } of leaves) {

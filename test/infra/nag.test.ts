@@ -53,6 +53,13 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       'AwsSolutions-IAM5[Resource::<FnDeleteBackup.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnDeleteFail.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnNotify.Arn>:*]': 3,
+      // The api's cancel stops executions of each state machine (named after jobs at run time).
+      ...Object.fromEntries(
+        ['VolumeBackupStateMachine', 'VolumeRestoreStateMachine', 'BackupDeleteStateMachine'].map((id) => [
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${id}"}]}]}:*]`,
+          1,
+        ]),
+      ),
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]': 1,
       'AwsSolutions-APIG3': 1,
       'AwsSolutions-APIG4': 1,

@@ -239,9 +239,13 @@ describe('least privilege', () => {
     expect(all.filter((a) => a.startsWith('states:'))).toEqual([]);
   });
 
-  it('api may start the three state machines only, and uses only the catalog table', () => {
-    const start = statements('api').filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
-    expect(start.flatMap(actionsOf).every((a) => a === 'states:StartExecution')).toBe(true);
+  it('api may start the three state machines and stop their executions only, and uses only the catalog table', () => {
+    const states = statements('api').filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
+    expect([...new Set(states.flatMap(actionsOf))].sort()).toEqual(['states:StartExecution', 'states:StopExecution']);
+    const stop = states.filter((s) => actionsOf(s).includes('states:StopExecution'));
+    expect(stop.flatMap(resourcesOf)).toHaveLength(3);
+    for (const resource of stop.flatMap(resourcesOf)) expect(JSON.stringify(resource)).toMatch(/:execution:.*StateMachine.*:\*/);
+    const start = states.filter((s) => actionsOf(s).includes('states:StartExecution'));
     expect(start.flatMap(resourcesOf)).toEqual(
       expect.arrayContaining([{ Ref: 'VolumeBackupStateMachine' }, { Ref: 'VolumeRestoreStateMachine' }, { Ref: 'BackupDeleteStateMachine' }]),
     );

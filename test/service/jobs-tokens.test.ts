@@ -21,6 +21,19 @@ describe('jobs', () => {
     await expectError(env.services.jobs.get(p, '../x'), 404, 'common.0011');
     await expectError(env.services.jobs.get('../p', jobId), 404, 'common.0011');
   });
+
+  it('cancels a running job by stopping its execution with the reason "cancelled", and refuses an ended one', async () => {
+    const p = projectId();
+    const vol = await env.services.volumes.create(p, { name: 'disk', sizeBytes: 4096 });
+    const { jobId } = await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'to-cancel' });
+    const job = await env.services.jobs.get(p, jobId);
+    await env.services.jobs.cancel(p, jobId);
+    expect(env.workflows.stops).toContainEqual({ executionArn: job.executionArn, reason: { error: 'OpenVBS.Cancelled', cause: 'cancelled' } });
+
+    await env.stores.jobs.update(p, jobId, { status: 'FAIL', endTime: new Date().toISOString(), failReason: 'cancelled' });
+    await expectError(env.services.jobs.cancel(p, jobId), 409, 'OpenVBS.1005');
+    await expectError(env.services.jobs.cancel(projectId(), jobId), 404, 'common.0011');
+  });
 });
 
 describe('tokens', () => {

@@ -30,6 +30,13 @@ export class RecordingStarter implements WorkflowStarter {
     return { executionArn: `arn:aws:states:us-east-1:000000000000:execution:${workflow}:${name}` };
   }
 
+  /** Executions asked to stop, with the reason. */
+  readonly stops: Array<{ executionArn: string; reason: { error: string; cause: string } }> = [];
+
+  async stop(executionArn: string, reason: { error: string; cause: string }): Promise<void> {
+    this.stops.push({ executionArn, reason });
+  }
+
   last() {
     return this.calls[this.calls.length - 1]!;
   }

@@ -17,6 +17,15 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
     });
 
   job
+    .command('cancel')
+    .description('cancel a running backup, restore or deletion: it ends FAIL with fail_reason "cancelled"')
+    .argument('<id>', 'job id', nonEmpty)
+    .action(async (id: string) => {
+      const res = await cli.client.cancelJob(id);
+      cli.print(res, () => formatKeyValue(res));
+    });
+
+  job
     .command('wait')
     .description('follow a job until it ends (exit 0 on SUCCESS, 1 on FAIL or timeout)')
     .argument('<id>', 'job id', nonEmpty)
