@@ -12,22 +12,14 @@ import { Construct } from 'constructs';
 import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
 import type { NotifyEvent } from '../../lib/notify/notifier.ts';
 import type { HandlerName, SegmentedWorkflowSpec, SingleStepWorkflowSpec, WorkflowName, WorkflowSpec } from '../../lib/workflows/registry.ts';
+import { RETRYABLE_ERRORS } from '../../lib/workflows/errors.ts';
 import { functionLogicalId } from '../handlers.ts';
 import { acknowledgeWildcardResource, REASONS } from '../nag.ts';
 import type { ServiceFunctions } from './functions.ts';
 import { LOG_GROUP_NAMES } from './storage.ts';
 
-/** Errors worth another attempt: Lambda service hiccups, AWS throttling, and the handlers' own TransientError. */
-export const RETRYABLE_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'SlowDown',
-  'TransientError',
-];
-const RETRY: RetryProps = { errors: RETRYABLE_ERRORS, interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 5 };
+/** Errors worth another attempt: the handlers classify theirs in one place (lib/workflows/errors.ts). */
+const RETRY: RetryProps = { errors: [...RETRYABLE_ERRORS], interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 5 };
 /**
  * The function is at its reserved concurrency (infra/handlers.ts): a burst of jobs waits for a free slot, up to
  * about 17 minutes, spread by jitter, instead of failing after a minute.

@@ -12,7 +12,7 @@ import { TableExecutionStore } from '../catalog/executions.ts';
 import type { BackendKind, ServiceConfig } from '../config.ts';
 import { createServices, quotasFromEnv } from '../service/factory.ts';
 import { installProcessRuntime, openRuntime } from '../wiring/runtime.ts';
-import type { Runtime } from '../wiring/runtime.ts';
+import type { Runtime, RuntimeOptions } from '../wiring/runtime.ts';
 import { WORKFLOW_NAMES } from '../workflows/registry.ts';
 import type { HandlerName, WorkflowName } from '../workflows/registry.ts';
 import { failEndedExecution } from '../workflows/steps/execution-failed.ts';
@@ -39,6 +39,10 @@ export interface LocalServiceOptions {
   workers?: number;
   /** The home's lock, when the caller took it already (the entry point takes it before loading anything). */
   lock?: HomeLock;
+  /** Wraps the object store the workflow steps use (tests inject storage faults here). */
+  wrapStore?: RuntimeOptions['wrapStore'];
+  /** Wraps each workflow step's handler (tests inject step faults here). */
+  wrapHandler?: (name: HandlerName, handler: Handler) => Handler;
 }
 
 export interface LocalService {
@@ -63,7 +67,7 @@ export class PortInUseError extends Error {
   override name = 'PortInUseError';
 }
 
-type Handler = (event: unknown) => Promise<unknown>;
+export type Handler = (event: unknown) => Promise<unknown>;
 
 const loadHandler = async (name: HandlerName): Promise<Handler> => {
   const mod = (await import(`../../functions/${name}.ts`)) as { handler: Handler };
@@ -83,7 +87,10 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   const lock: HomeLock = options.lock ?? (await lockHome(home));
   let runtime: Runtime | undefined;
   try {
-    runtime = await openRuntime(await serviceConfig(backend, home, options.prefix ?? 'openvbs'), { ...(options.workers !== undefined ? { workers: options.workers } : {}) });
+    runtime = await openRuntime(await serviceConfig(backend, home, options.prefix ?? 'openvbs'), {
+      ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      ...(options.wrapStore ? { wrapStore: options.wrapStore } : {}),
+    });
     installProcessRuntime(runtime);
     const { stores } = runtime;
 
@@ -92,7 +99,9 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     const tasks = runtime.taskDeps();
     // An execution that fails or is stopped runs its workflow's failure path, as the EventBridge rule makes it on
     // AWS (a job its own failure path already ended is left alone).
-    const workflows = new LocalWorkflows(machines, loadHandler, new TableExecutionStore(runtime.backend.table), async (workflow, _name, input, ended) => {
+    const { wrapHandler } = options;
+    const handlerOf = wrapHandler ? async (name: HandlerName) => wrapHandler(name, await loadHandler(name)) : loadHandler;
+    const workflows = new LocalWorkflows(machines, handlerOf, new TableExecutionStore(runtime.backend.table), async (workflow, _name, input, ended) => {
       await failEndedExecution(tasks, { workflow, input, ...ended }).catch(() => undefined);
     });
     await workflows.warm();

@@ -1,10 +1,11 @@
 // The one wrapper every workflow Lambda handler uses: validate the input with the contract's zod schema,
 // log with the job and project as keys, count successes and failures, and let errors propagate by name
-// so the state machine's Retry and Catch see them.
+// so the state machine's Retry and Catch see them (a transient one as TransientError, see errors.ts).
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { logger, metrics } from './observability.ts';
 import { processRuntime } from '../wiring/runtime.ts';
+import { classifyStepError } from './errors.ts';
 import type { TaskDeps } from './steps/deps.ts';
 
 export class InvalidTaskInput extends Error {
@@ -30,7 +31,7 @@ export function taskHandler<S extends z.ZodType<{ projectId: string; jobId: stri
     } catch (err) {
       metrics.addMetric(`${name}-failure`, MetricUnit.Count, 1);
       logger.error('task failed', err as Error);
-      throw err;
+      throw classifyStepError(err);
     } finally {
       metrics.publishStoredMetrics();
       logger.resetKeys();

@@ -7,7 +7,8 @@ import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/work
 import type { HandlerName } from '../../lib/workflows/registry.ts';
 import { LOCAL_FUNCTION_ARN_PREFIX, synthesizeTemplate, workflowDefinitions } from '../../infra/synth.ts';
 import type { CfnTemplate } from '../../infra/synth.ts';
-import { DEFAULT_MAX_CONCURRENCY, RETRYABLE_ERRORS } from '../../infra/constructs/workflows.ts';
+import { DEFAULT_MAX_CONCURRENCY } from '../../infra/constructs/workflows.ts';
+import { RETRYABLE_ERRORS } from '../../lib/workflows/errors.ts';
 import type { Asl, AslState } from './helpers.ts';
 import { definitionOf, tasksOf, template } from './helpers.ts';
 
@@ -111,15 +112,7 @@ describe('every task', () => {
         ]);
       }
     }
-    expect(RETRYABLE_ERRORS).toEqual([
-      'Lambda.ServiceException',
-      'Lambda.AWSLambdaException',
-      'Lambda.SdkClientException',
-      'ThrottlingException',
-      'ProvisionedThroughputExceededException',
-      'SlowDown',
-      'TransientError',
-    ]);
+    expect(RETRYABLE_ERRORS).toEqual(['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.Unknown', 'Sandbox.Timedout', 'TransientError']);
   });
 });
 
