@@ -3,7 +3,8 @@
 // Table `chunks` (OPENVBS_CHUNK_TABLE): partition key `pk` (S) = "<domainId>#<chunk id hex>", no sort key.
 // Attributes: pack (S, pack object key), off (N), len (N), at (N, epoch ms first written).
 // One item per stored chunk; the hash-spread key keeps hot domains from concentrating on one partition.
-// Lookups use BatchGetItem (100 keys), writes BatchWriteItem (25 items), both retrying unprocessed items.
+// Lookups use strongly consistent BatchGetItem (100 keys), writes BatchWriteItem (25 items), both retrying
+// unprocessed items.
 import { BatchGetCommand, BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ChunkIndex, ChunkLocation } from '../engine/ports.ts';
@@ -30,7 +31,8 @@ export class DynamoChunkIndex implements ChunkIndex {
       for (let attempt = 0; keys.length > 0; attempt++) {
         if (attempt >= MAX_ATTEMPTS) throw new Error(`chunk index lookup: ${keys.length} keys still unprocessed`);
         if (attempt > 0) await sleep(backoffMs(attempt));
-        const res = await this.ddb.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys } } }));
+        // Strongly consistent: a restore must find every chunk its manifest names, also right after the backup.
+        const res = await this.ddb.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }));
         for (const item of res.Responses?.[this.table] ?? []) {
           const id = String(item.pk).slice(domainId.length + 1);
           found.set(id, { pack: item.pack, offset: Number(item.off), length: Number(item.len) });
