@@ -90,6 +90,9 @@ export interface QuotaUsage {
   quota: number;
 }
 
+/** A lock whose job was never written is stale after this long (a job is written right after its lock). */
+const STALE_LOCK_MS = 60_000;
+
 export class BackupService {
   private readonly backups: BackupStore;
   private readonly jobs: JobStore;
@@ -115,8 +118,7 @@ export class BackupService {
     validateBackupDescription(req.description);
     validateTags(req.tags);
     if (!isId(req.volumeId)) throw volumeNotFound(req.volumeId);
-    const volume = await this.volumes.get(projectId, req.volumeId);
-    if (!volume) throw volumeNotFound(req.volumeId);
+    const volume = await this.volumeWithoutStaleLock(projectId, req.volumeId);
     if (volume.status !== 'available' && volume.status !== 'in-use') {
       throw conflict('VolumeBackup.0012', `volume ${req.volumeId} is ${volume.status}; a backup needs it available or in-use`);
     }
@@ -154,8 +156,7 @@ export class BackupService {
     if (!backup) throw backupNotFound(backupId);
     if (backup.status !== 'available') throw conflict('VolumeBackup.0089', `backup ${backupId} is ${backup.status}; only an available backup can be restored`);
     if (!isId(volumeId)) throw volumeNotFound(volumeId);
-    const volume = await this.volumes.get(projectId, volumeId);
-    if (!volume) throw volumeNotFound(volumeId);
+    const volume = await this.volumeWithoutStaleLock(projectId, volumeId);
     if (volume.status === 'error') throw conflict('VolumeBackup.0205', `volume ${volumeId} is in error`);
     if (volume.sizeBytes < backup.sizeBytes) {
       throw badRequest('VolumeBackup.0209', `volume ${volumeId} has ${volume.sizeBytes} bytes, the backup needs ${backup.sizeBytes}`);
@@ -241,6 +242,22 @@ export class BackupService {
       { type: 'backups', used: usage.count, reserved: 0, quota: this.quotas.backups },
       { type: 'backup_gigabytes', used: usage.gigabytes, reserved: 0, quota: this.quotas.backupGigabytes },
     ];
+  }
+
+  /**
+   * The volume, with a lock that outlived its job let go first: the lock names its job, and a job that has ended
+   * (or was never written, STALE_LOCK_MS after the lock) no longer holds anything. A job that ended without its
+   * workflow's failure path (a lost failure-path invocation) so cannot keep its volume locked forever.
+   */
+  private async volumeWithoutStaleLock(projectId: string, volumeId: string): Promise<VolumeRecord> {
+    const volume = await this.volumes.get(projectId, volumeId);
+    if (!volume) throw volumeNotFound(volumeId);
+    if (!volume.lockJobId) return volume;
+    const holder = await this.jobs.get(projectId, volume.lockJobId);
+    const ended = holder ? holder.status === 'SUCCESS' || holder.status === 'FAIL' : Date.now() - Date.parse(volume.updatedAt) > STALE_LOCK_MS;
+    if (!ended) return volume;
+    await this.volumes.release(projectId, volumeId, volume.lockJobId);
+    return (await this.volumes.get(projectId, volumeId)) ?? volume;
   }
 
   private async lockVolume(projectId: string, volumeId: string, jobId: string, busy: VolumeStatus, from: VolumeStatus[]): Promise<VolumeRecord> {

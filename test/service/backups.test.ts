@@ -65,6 +65,19 @@ describe('create backup', () => {
     expect(env.workflows.calls.length).toBe(calls);
   });
 
+  it('lets go of a lock whose job has ended, never of one whose job still runs', async () => {
+    const p = projectId();
+    const vol = await volume(p);
+    const { jobId } = await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'lost' });
+    await env.stores.jobs.update(p, jobId, { status: 'RUNNING' });
+    await expectError(env.services.backups.create(p, { volumeId: vol.volumeId, name: 'blocked' }), 409, 'VolumeBackup.0012');
+    // the job ended, but its failure path never released the volume (e.g. a lost invocation)
+    await env.stores.jobs.update(p, jobId, { status: 'FAIL', endTime: new Date().toISOString(), failReason: 'lost' });
+    expect((await env.stores.volumes.get(p, vol.volumeId))!.lockJobId).toBe(jobId);
+    const next = await env.services.backups.create(p, { volumeId: vol.volumeId, name: 'next' });
+    expect((await env.stores.volumes.get(p, vol.volumeId))!.lockJobId).toBe(next.jobId);
+  });
+
   it('lets only one of two concurrent requests lock the volume', async () => {
     const p = projectId();
     const vol = await volume(p);
