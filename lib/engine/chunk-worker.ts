@@ -1,9 +1,20 @@
 // Worker thread body for the chunk pool: runs chunk-ops on the pool's shared slots.
 // Loaded directly by Node (type stripping), so it imports with explicit .ts paths and erasable syntax only.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { digestBlocks, openChunks, sealBlocks } from './chunk-ops.ts';
 import type { WorkerRequest, WorkerResponse } from './chunk-pool.ts';
 import type { DomainKeys } from './chunk-codec.ts';
+
+// Every chunk opened or sealed leaves about a block's worth of short-lived buffers (zlib and cipher outputs:
+// Node's APIs cannot write into a given buffer). V8 collects them only once tens of MiB have piled up in
+// this thread, and the thread's malloc arena then keeps that high-water mark resident. A young-generation
+// collection after every GC_EVERY_BYTES of work bounds it to about that much.
+const GC_EVERY_BYTES = 8 * 1024 * 1024;
+setFlagsFromString('--expose-gc');
+const collectYoung = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+let sinceCollection = 0;
 
 const domains = new Map<string, DomainKeys>();
 const slots = new Map<number, Buffer>();
@@ -18,6 +29,13 @@ function slot(id: number): Buffer {
   const buf = slots.get(id);
   if (!buf) throw new Error(`slot ${id} is not known to this worker`);
   return buf;
+}
+
+/** About how many bytes of short-lived buffers an operation leaves (a bound, not a measure). */
+function garbageBytes(msg: Extract<WorkerRequest, { taskId: number }>): number {
+  if (msg.op === 'open') return msg.length + msg.chunks.length * msg.maxPlainBytes; // decrypted payloads, decompressed blocks
+  if (msg.op === 'seal') return 2 * msg.length; // compressed blocks, ciphertexts
+  return 0;
 }
 
 parentPort!.on('message', (msg: WorkerRequest) => {
@@ -52,4 +70,9 @@ parentPort!.on('message', (msg: WorkerRequest) => {
     response = { taskId: msg.taskId, op: 'error', message: err instanceof Error ? err.message : String(err) };
   }
   parentPort!.postMessage(response);
+  sinceCollection += garbageBytes(msg);
+  if (sinceCollection >= GC_EVERY_BYTES) {
+    sinceCollection = 0;
+    collectYoung({ type: 'minor' });
+  }
 });

@@ -14,8 +14,10 @@ export interface EngineConfig {
   batchBlocks: number;
   /** Pack uploads in flight per segment. */
   uploadConcurrency: number;
-  /** Ranged GETs in flight per restored segment. */
+  /** Ranges (ranged GET, open, write) in flight per restore. */
   restoreConcurrency: number;
+  /** Most sealed bytes one ranged GET reads, and most plaintext it restores. */
+  restoreRangeBytes: number;
 }
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
@@ -24,7 +26,8 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   packTargetBytes: 16 * 1024 * 1024,
   batchBlocks: 16,
   uploadConcurrency: 4,
-  restoreConcurrency: 8,
+  restoreConcurrency: 6,
+  restoreRangeBytes: 4 * 1024 * 1024,
 };
 
 export interface EngineDeps {

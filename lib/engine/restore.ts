@@ -1,7 +1,15 @@
 // Restore: per segment, read the manifest, locate chunks in the index, fetch them with ranged GETs
-// (adjacent chunks of a pack in one request), verify each (GCM tag and chunk id) and write the blocks.
-// Any missing or corrupt piece stops the restore with a RestoreIntegrityError naming backup, block and pack.
-import { CHUNK_ID_BYTES, isAllZero } from './chunk-codec.ts';
+// (neighbouring chunks of a pack in one request), verify each on the chunk workers (GCM tag and chunk id)
+// and write the blocks. Any missing or corrupt piece stops the restore with a RestoreIntegrityError
+// naming backup, block and pack.
+//
+// The next segment is planned (manifest and index lookups) while the current one's ranges are restored,
+// so the pipeline does not drain between segments. Memory is bounded whatever the data compresses to: at
+// most `restoreConcurrency` ranges are in flight, each holding one slot for its sealed bytes and one for
+// its plaintext, both `restoreRangeBytes` (a range carries at most that much of either); equal slots are
+// recycled by the pool, so a restore creates no more than 2 x restoreConcurrency of them.
+import { CHUNK_ID_BYTES, SEAL_OVERHEAD, isAllZero } from './chunk-codec.ts';
+import type { Slot } from './chunk-pool.ts';
 import type { EngineDeps, Progress } from './engine.ts';
 import { EngineStateError, RestoreIntegrityError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
@@ -9,12 +17,12 @@ import { ManifestVersionError, ZERO_ID, decodeManifest, manifestKey } from './ma
 import type { SegmentManifest } from './manifest.ts';
 import type { BackupRecord, BlockWriter, ChunkLocation } from './ports.ts';
 import { ObjectNotFoundError } from './ports.ts';
-import { mapLimit } from '../util/concurrency.ts';
-import type { OpenOutput } from './chunk-pool.ts';
+import { createLimiter } from '../util/concurrency.ts';
 
-/** Longest ranged GET; chunks further apart than MAX_GAP in a pack are fetched separately. */
-const MAX_RANGE_BYTES = 16 * 1024 * 1024;
+/** Chunks further apart than this in a pack are fetched by separate ranged GETs. */
 const MAX_GAP_BYTES = 256 * 1024;
+/** Volume writes in flight per restore: the kernel copies each into the page cache; more only contend. */
+const WRITES_IN_FLIGHT = 2;
 
 export interface RestoreRequest {
   projectId: string;
@@ -30,18 +38,41 @@ export interface RestoreResult {
   blocks: number;
 }
 
-interface ChunkRef {
-  hex: string;
+/** One stored chunk and the places on the volume it restores to. */
+export interface ChunkRef {
   id: Buffer;
   location: ChunkLocation;
-  blocks: number[];
+  /** Plaintext bytes the chunk must open to. */
+  length: number;
+  /** Byte offsets on the volume, ascending. */
+  targets: number[];
 }
 
-interface Range {
+/** One ranged GET: neighbouring chunks of a pack, in pack order. */
+export interface Range {
   pack: string;
   start: number;
   end: number;
+  /** Sum of the chunks' plaintext lengths. */
+  plainBytes: number;
   chunks: ChunkRef[];
+}
+
+interface SegmentPlan {
+  zeroBlocks: number[];
+  ranges: Range[];
+}
+
+/** The backup, its key domain and geometry: what every range of a restore needs. */
+interface RestoreContext {
+  deps: EngineDeps;
+  rec: BackupRecord;
+  domain: KeyDomain;
+  writer: BlockWriter;
+  /** Size of every slot the restore takes from the pool; a range's sealed bytes and its plaintext each fit in one. */
+  slotBytes: number;
+  writes: ReturnType<typeof createLimiter>;
+  progress: (blocks: number) => void;
 }
 
 async function loadRestorable(deps: EngineDeps, projectId: string, backupId: string): Promise<{ rec: BackupRecord; domain: KeyDomain }> {
@@ -62,20 +93,25 @@ async function openTarget(deps: EngineDeps, rec: BackupRecord, projectId: string
   return writer;
 }
 
+function restoreContext(deps: EngineDeps, rec: BackupRecord, domain: KeyDomain, writer: BlockWriter, progress: (blocks: number) => void): RestoreContext {
+  // A slot always holds at least one whole sealed block, whatever the setting.
+  const slotBytes = Math.max(deps.config.restoreRangeBytes, rec.blockSize + SEAL_OVERHEAD);
+  return { deps, rec, domain, writer, slotBytes, writes: createLimiter(WRITES_IN_FLIGHT), progress };
+}
+
 /** Restores the whole backup in this process. */
 export async function restoreBackup(deps: EngineDeps, req: RestoreRequest): Promise<RestoreResult> {
   const { rec, domain } = await loadRestorable(deps, req.projectId, req.backupId);
   const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
   const blocksTotal = Math.ceil(rec.sizeBytes / rec.blockSize);
   let blocksDone = 0;
-  let bytesWritten = 0;
+  let bytesWritten: number;
   try {
-    for (let segment = 0; segment < rec.segmentCount; segment++) {
-      bytesWritten += await restoreSegment(deps, rec, domain, segment, writer, (n) => {
-        blocksDone += n;
-        req.onProgress?.({ blocksDone, blocksTotal });
-      });
-    }
+    const ctx = restoreContext(deps, rec, domain, writer, (n) => {
+      blocksDone += n;
+      req.onProgress?.({ blocksDone, blocksTotal });
+    });
+    bytesWritten = await restoreSegments(ctx, Array.from({ length: rec.segmentCount }, (_, i) => i));
     await writer.flush();
   } finally {
     await writer.close();
@@ -89,12 +125,50 @@ export async function restoreBackupSegment(deps: EngineDeps, req: RestoreRequest
   if (req.segment < 0 || req.segment >= rec.segmentCount) throw new EngineStateError(`backup ${rec.backupId} has no segment ${req.segment}`);
   const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
   try {
-    const written = await restoreSegment(deps, rec, domain, req.segment, writer, (n) => onBlocks?.(n));
+    const written = await restoreSegments(restoreContext(deps, rec, domain, writer, (n) => onBlocks?.(n)), [req.segment]);
     await writer.flush();
     return written;
   } finally {
     await writer.close();
   }
+}
+
+/**
+ * Restores the given segments with at most `restoreConcurrency` ranges in flight, planning each segment
+ * while the previous one's ranges run. Returns once nothing is in flight, also on failure.
+ */
+async function restoreSegments(ctx: RestoreContext, segments: number[]): Promise<number> {
+  const limit = ctx.deps.config.restoreConcurrency;
+  const running = new Set<Promise<void>>();
+  let failure: unknown;
+  let written = 0;
+  let next: Promise<SegmentPlan> | undefined = planSegment(ctx, segments[0]!);
+  try {
+    for (let i = 0; i < segments.length && failure === undefined; i++) {
+      const plan = await next!;
+      next = i + 1 < segments.length ? planSegment(ctx, segments[i + 1]!) : undefined;
+      next?.catch(() => {}); // awaited on the next turn; a failure before that must not go unhandled
+      if (!ctx.writer.zeroed) written += await zeroTarget(ctx, plan.zeroBlocks);
+      ctx.progress(plan.zeroBlocks.length);
+      for (const range of plan.ranges) {
+        while (running.size >= limit) await Promise.race(running);
+        if (failure !== undefined) break;
+        const task: Promise<void> = restoreRange(ctx, range)
+          .then((n) => {
+            written += n;
+          })
+          .catch((err: unknown) => {
+            failure ??= err;
+          })
+          .finally(() => running.delete(task));
+        running.add(task);
+      }
+    }
+  } finally {
+    await Promise.all(running);
+  }
+  if (failure !== undefined) throw failure;
+  return written;
 }
 
 async function loadManifest(deps: EngineDeps, rec: BackupRecord, domain: KeyDomain, segment: number): Promise<SegmentManifest> {
@@ -115,10 +189,11 @@ async function loadManifest(deps: EngineDeps, rec: BackupRecord, domain: KeyDoma
   }
 }
 
-async function restoreSegment(deps: EngineDeps, rec: BackupRecord, domain: KeyDomain, segment: number, writer: BlockWriter, progress: (blocks: number) => void): Promise<number> {
+/** The segment's zero blocks, and its chunks located and grouped into ranged GETs. */
+async function planSegment(ctx: RestoreContext, segment: number): Promise<SegmentPlan> {
+  const { deps, rec, domain } = ctx;
   const bs = rec.blockSize;
   const manifest = await loadManifest(deps, rec, domain, segment);
-  const blockLength = (block: number) => Math.min(bs, rec.sizeBytes - block * bs);
   const byChunk = new Map<string, ChunkRef>();
   const zeroBlocks: number[] = [];
   for (let j = 0; j < manifest.blockCount; j++) {
@@ -128,97 +203,145 @@ async function restoreSegment(deps: EngineDeps, rec: BackupRecord, domain: KeyDo
       zeroBlocks.push(block);
       continue;
     }
+    const length = Math.min(bs, rec.sizeBytes - block * bs);
     const hex = id.toString('hex');
     const ref = byChunk.get(hex);
-    if (ref) ref.blocks.push(block);
-    else byChunk.set(hex, { hex, id, location: { pack: '', offset: 0, length: 0 }, blocks: [block] });
+    if (!ref) byChunk.set(hex, { id, location: { pack: '', offset: 0, length: 0 }, length, targets: [block * bs] });
+    else if (ref.length !== length) throw new RestoreIntegrityError(rec.backupId, block, '-', `chunk ${hex} restores ${ref.length}-byte blocks, block needs ${length}`);
+    else ref.targets.push(block * bs);
   }
-
-  let written = 0;
-  if (!writer.zeroed) written += await zeroTarget(writer, zeroBlocks, bs, blockLength);
-  progress(zeroBlocks.length);
-
   const locations = await deps.index.lookup(domain.domainId, [...byChunk.keys()]);
-  for (const ref of byChunk.values()) {
-    const loc = locations.get(ref.hex);
-    if (!loc) throw new RestoreIntegrityError(rec.backupId, ref.blocks[0]!, 'unknown', `chunk ${ref.hex} is not in the chunk index`);
+  for (const [hex, ref] of byChunk) {
+    const loc = locations.get(hex);
+    if (!loc) throw new RestoreIntegrityError(rec.backupId, ref.targets[0]! / bs, 'unknown', `chunk ${hex} is not in the chunk index`);
     ref.location = loc;
   }
+  return { zeroBlocks, ranges: planRanges([...byChunk.values()], ctx.slotBytes) };
+}
 
-  const ranges = planRanges([...byChunk.values()]);
-  await mapLimit(ranges, deps.config.restoreConcurrency, async (range) => {
-    const first = range.chunks[0]!;
-    const length = range.end - range.start;
-    const slot = deps.pool.acquire(length);
-    let opened: OpenOutput;
-    try {
-      try {
-        const data = await deps.store.getRange(range.pack, range.start, length, slot.buf.subarray(0, length));
-        if (data.buffer !== slot.buf.buffer) data.copy(slot.buf); // a store that did not read into the slot
-      } catch (err) {
-        const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
-        throw new RestoreIntegrityError(rec.backupId, first.blocks[0]!, range.pack, reason);
+/**
+ * Groups chunks by pack and merges neighbours into ranged GETs of at most `maxBytes` of sealed data and
+ * of plaintext, ordered by where they land on the volume so writes move through it front to back.
+ */
+export function planRanges(chunks: ChunkRef[], maxBytes: number): Range[] {
+  const byPack = new Map<string, ChunkRef[]>();
+  for (const c of chunks) {
+    const list = byPack.get(c.location.pack);
+    if (list) list.push(c);
+    else byPack.set(c.location.pack, [c]);
+  }
+  const ranges: Range[] = [];
+  for (const [pack, list] of byPack) {
+    list.sort((a, b) => a.location.offset - b.location.offset);
+    let current: Range | undefined;
+    for (const c of list) {
+      const end = c.location.offset + c.location.length;
+      if (current && c.location.offset - current.end <= MAX_GAP_BYTES && end - current.start <= maxBytes && current.plainBytes + c.length <= maxBytes) {
+        current.end = Math.max(current.end, end);
+        current.plainBytes += c.length;
+        current.chunks.push(c);
+      } else {
+        current = { pack, start: c.location.offset, end, plainBytes: c.length, chunks: [c] };
+        ranges.push(current);
       }
-      opened = await deps.pool.open(
-        domain.domainId,
-        slot,
-        length,
-        range.chunks.map((c) => ({ offset: c.location.offset - range.start, length: c.location.length })),
-        Buffer.concat(range.chunks.map((c) => c.id)),
-        bs,
-      );
-    } finally {
-      deps.pool.release(slot);
     }
-    if (!opened.ok) {
-      const bad = range.chunks[opened.index]!;
-      throw new RestoreIntegrityError(rec.backupId, bad.blocks[0]!, range.pack, opened.reason);
+  }
+  const firstTarget = (r: Range) => Math.min(...r.chunks.map((c) => c.targets[0]!));
+  const order = new Map(ranges.map((r) => [r, firstTarget(r)]));
+  return ranges.sort((a, b) => order.get(a)! - order.get(b)!);
+}
+
+/** One write: `length` bytes at `from` in the plaintext slot go to volume offset `target`. */
+export interface WriteRun {
+  from: number;
+  length: number;
+  target: number;
+}
+
+/**
+ * The writes for chunks opened back to back (chunk i at `offsets[i]`): chunks that are neighbours both in
+ * the slot and on the volume (the common case after a full backup) go out as one write; the other places
+ * of a chunk used more than once (dedup) are written on their own.
+ */
+export function writeRuns(chunks: ChunkRef[], offsets: number[]): WriteRun[] {
+  const runs: WriteRun[] = [];
+  let run: WriteRun | undefined;
+  chunks.forEach((chunk, i) => {
+    const from = offsets[i]!;
+    const follows = run && run.from + run.length === from ? chunk.targets.indexOf(run.target + run.length) : -1;
+    if (follows >= 0) run!.length += chunk.length;
+    else {
+      run = { from, length: chunk.length, target: chunk.targets[0]! };
+      runs.push(run);
     }
-    let blocks = 0;
-    try {
-      // Chunks that are neighbours in the pack and on the volume (the common case after a full backup)
-      // go out in one write; blocks that share a chunk (dedup) are written on their own.
-      let run: { from: number; to: number; target: number } | undefined;
-      const flush = async () => {
-        if (!run) return;
-        await writer.write(opened.out.buf.subarray(run.from, run.to), run.target);
-        run = undefined;
-      };
-      for (let i = 0; i < range.chunks.length; i++) {
-        const chunk = range.chunks[i]!;
-        const from = opened.offsets[i]!;
-        const length = opened.lengths[i]!;
-        for (const [k, block] of chunk.blocks.entries()) {
-          if (length !== blockLength(block)) {
-            throw new RestoreIntegrityError(rec.backupId, block, range.pack, `chunk holds ${length} bytes, block needs ${blockLength(block)}`);
-          }
-          const target = block * bs;
-          if (k === 0 && run && run.to === from && run.target + (run.to - run.from) === target) run.to += length;
-          else if (k === 0) {
-            await flush();
-            run = { from, to: from + length, target };
-          } else await writer.write(opened.out.buf.subarray(from, from + length), target);
-          written += length;
-          blocks++;
-        }
-      }
-      await flush();
-    } finally {
-      deps.pool.release(opened.out);
-    }
-    progress(blocks);
+    const joined = follows >= 0 ? follows : 0;
+    chunk.targets.forEach((target, k) => {
+      if (k !== joined) runs.push({ from, length: chunk.length, target });
+    });
   });
-  return written;
+  return runs;
+}
+
+/** Fetches, opens and verifies one range and writes its chunks; returns bytes written. */
+async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> {
+  const { deps, rec, domain, writer, slotBytes } = ctx;
+  const first = range.chunks[0]!;
+  const length = range.end - range.start;
+  const sealed = deps.pool.acquire(slotBytes);
+  let opened;
+  try {
+    try {
+      const data = await deps.store.getRange(range.pack, range.start, length, sealed.buf.subarray(0, length));
+      if (data.buffer !== sealed.buf.buffer) data.copy(sealed.buf); // a store that did not read into the slot
+    } catch (err) {
+      const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
+      throw new RestoreIntegrityError(rec.backupId, first.targets[0]! / rec.blockSize, range.pack, reason);
+    }
+    opened = await deps.pool.open(
+      domain.domainId,
+      sealed,
+      length,
+      range.chunks.map((c) => ({ offset: c.location.offset - range.start, length: c.location.length })),
+      Buffer.concat(range.chunks.map((c) => c.id)),
+      rec.blockSize,
+      slotBytes,
+    );
+  } finally {
+    deps.pool.release(sealed);
+  }
+  if (!opened.ok) {
+    const bad = range.chunks[opened.index]!;
+    throw new RestoreIntegrityError(rec.backupId, bad.targets[0]! / rec.blockSize, range.pack, opened.reason);
+  }
+  const plain: Slot = opened.out;
+  try {
+    range.chunks.forEach((c, i) => {
+      const got = opened.lengths[i]!;
+      if (got !== c.length) throw new RestoreIntegrityError(rec.backupId, c.targets[0]! / rec.blockSize, range.pack, `chunk holds ${got} bytes, block needs ${c.length}`);
+    });
+    const runs = writeRuns(range.chunks, opened.offsets);
+    // Every write settles before the slot goes back to the pool, also when one of them fails.
+    const results = await Promise.allSettled(runs.map((r) => ctx.writes(() => writer.write(plain.buf.subarray(r.from, r.from + r.length), r.target))));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    ctx.progress(range.chunks.reduce((n, c) => n + c.targets.length, 0));
+    return runs.reduce((n, r) => n + r.length, 0);
+  } finally {
+    deps.pool.release(plain);
+  }
 }
 
 /** Longest run of zero blocks read back at once. */
 const ZERO_RUN_BLOCKS = 16;
 
 /**
- * Makes the target read as zeros at these blocks. Blocks that already are zero (a fresh sparse image,
- * or unchanged data) are only read back, which is far cheaper than writing zeros over them.
+ * Makes the target read as zeros at these blocks. Blocks that already are zero (unchanged data) are
+ * only read back, which is far cheaper than writing zeros over them.
  */
-async function zeroTarget(writer: BlockWriter, blocks: number[], bs: number, blockLength: (block: number) => number): Promise<number> {
+async function zeroTarget(ctx: RestoreContext, blocks: number[]): Promise<number> {
+  const { writer, rec } = ctx;
+  const bs = rec.blockSize;
+  const blockLength = (block: number) => Math.min(bs, rec.sizeBytes - block * bs);
   let written = 0;
   const scratch = Buffer.alloc(ZERO_RUN_BLOCKS * bs);
   const zeros = Buffer.alloc(bs);
@@ -238,30 +361,4 @@ async function zeroTarget(writer: BlockWriter, blocks: number[], bs: number, blo
     i = j;
   }
   return written;
-}
-
-/** Groups chunks by pack and merges neighbours into ranged GETs. */
-function planRanges(chunks: ChunkRef[]): Range[] {
-  const byPack = new Map<string, ChunkRef[]>();
-  for (const c of chunks) {
-    const list = byPack.get(c.location.pack);
-    if (list) list.push(c);
-    else byPack.set(c.location.pack, [c]);
-  }
-  const ranges: Range[] = [];
-  for (const [pack, list] of byPack) {
-    list.sort((a, b) => a.location.offset - b.location.offset);
-    let current: Range | undefined;
-    for (const c of list) {
-      const end = c.location.offset + c.location.length;
-      if (current && c.location.offset - current.end <= MAX_GAP_BYTES && end - current.start <= MAX_RANGE_BYTES) {
-        current.end = Math.max(current.end, end);
-        current.chunks.push(c);
-      } else {
-        current = { pack, start: c.location.offset, end, chunks: [c] };
-        ranges.push(current);
-      }
-    }
-  }
-  return ranges;
 }

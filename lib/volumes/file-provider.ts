@@ -16,6 +16,12 @@ export interface FileVolume {
 
 export type FileVolumeResolver = (projectId: string, volumeId: string) => Promise<FileVolume | undefined>;
 
+/**
+ * Bytes written after which a writer starts a background datasync. The kernel would otherwise hold a whole
+ * restore's writes dirty (they stay under its writeback thresholds) and write them all in the final flush.
+ */
+const WRITEBACK_BYTES = 16 * 1024 * 1024;
+
 export class VolumeNotFoundError extends Error {
   override name = 'VolumeNotFoundError';
 }
@@ -82,6 +88,16 @@ export class FileVolumeProvider implements VolumeProvider {
       await fh.close();
       throw new EngineStateError(`target volume ${volumeId} has ${sizeBytes} bytes, the backup needs ${minSizeBytes}`);
     }
+    // Dirty pages are written back in the background as the restore goes (one datasync at a time), so the
+    // final flush waits only for the tail instead of the whole image. A background failure is kept for
+    // flush: the kernel reports a writeback error to one sync call only.
+    let unsynced = 0;
+    let syncing: Promise<void> | undefined;
+    let syncError: unknown;
+    const settle = async () => {
+      await syncing;
+      if (syncError !== undefined) throw syncError;
+    };
     return {
       sizeBytes,
       zeroed,
@@ -91,10 +107,24 @@ export class FileVolumeProvider implements VolumeProvider {
           const { bytesWritten } = await fh.write(data, done, data.length - done, offset + done);
           done += bytesWritten;
         }
+        unsynced += data.length;
+        if (unsynced >= WRITEBACK_BYTES && !syncing) {
+          unsynced = 0;
+          syncing = fh.datasync().then(
+            () => { syncing = undefined; },
+            (err: unknown) => { syncError ??= err; syncing = undefined; },
+          );
+        }
       },
       read: (into, offset) => readFully(fh, into, offset),
-      flush: () => fh.datasync(),
-      close: () => fh.close(),
+      flush: async () => {
+        await settle();
+        await fh.datasync();
+      },
+      close: async () => {
+        await syncing;
+        await fh.close();
+      },
     };
   }
 }
