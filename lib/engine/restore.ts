@@ -75,6 +75,9 @@ interface RestoreContext {
   progress: (blocks: number) => void;
 }
 
+/** The block an error about this chunk names: the first it restores. */
+const blockAt = (rec: BackupRecord, chunk: ChunkRef) => Math.floor(chunk.targets[0]! / rec.blockSize);
+
 async function loadRestorable(deps: EngineDeps, projectId: string, backupId: string): Promise<{ rec: BackupRecord; domain: KeyDomain }> {
   const rec = await deps.catalog.getBackup(projectId, backupId);
   if (!rec) throw new EngineStateError(`backup ${backupId} not found`);
@@ -213,7 +216,7 @@ async function planSegment(ctx: RestoreContext, segment: number): Promise<Segmen
   const locations = await deps.index.lookup(domain.domainId, [...byChunk.keys()]);
   for (const [hex, ref] of byChunk) {
     const loc = locations.get(hex);
-    if (!loc) throw new RestoreIntegrityError(rec.backupId, ref.targets[0]! / bs, 'unknown', `chunk ${hex} is not in the chunk index`);
+    if (!loc) throw new RestoreIntegrityError(rec.backupId, blockAt(rec, ref), 'unknown', `chunk ${hex} is not in the chunk index`);
     ref.location = loc;
   }
   return { zeroBlocks, ranges: planRanges([...byChunk.values()], ctx.slotBytes) };
@@ -295,7 +298,7 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
       if (data.buffer !== sealed.buf.buffer) data.copy(sealed.buf); // a store that did not read into the slot
     } catch (err) {
       const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
-      throw new RestoreIntegrityError(rec.backupId, first.targets[0]! / rec.blockSize, range.pack, reason);
+      throw new RestoreIntegrityError(rec.backupId, blockAt(rec, first), range.pack, reason);
     }
     opened = await deps.pool.open(
       domain.domainId,
@@ -311,13 +314,13 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
   }
   if (!opened.ok) {
     const bad = range.chunks[opened.index]!;
-    throw new RestoreIntegrityError(rec.backupId, bad.targets[0]! / rec.blockSize, range.pack, opened.reason);
+    throw new RestoreIntegrityError(rec.backupId, blockAt(rec, bad), range.pack, opened.reason);
   }
   const plain: Slot = opened.out;
   try {
     range.chunks.forEach((c, i) => {
       const got = opened.lengths[i]!;
-      if (got !== c.length) throw new RestoreIntegrityError(rec.backupId, c.targets[0]! / rec.blockSize, range.pack, `chunk holds ${got} bytes, block needs ${c.length}`);
+      if (got !== c.length) throw new RestoreIntegrityError(rec.backupId, blockAt(rec, c), range.pack, `chunk holds ${got} bytes, block needs ${c.length}`);
     });
     const runs = writeRuns(range.chunks, opened.offsets);
     // Every write settles before the slot goes back to the pool, also when one of them fails.
