@@ -56,9 +56,10 @@ export type OpenResult = { ok: true; offsets: number[]; lengths: number[] } | { 
 
 /**
  * Opens and verifies sealed chunks held in `data`; plaintexts go back to back into `out`
- * (at least chunks.length x maxPlainBytes). Stops at the first chunk that does not verify.
+ * (at least chunks.length x maxPlainBytes). Ids are tree ids over `leafBytes` leaves (version-2 backups)
+ * or, with 0, version-1 ids. Stops at the first chunk that does not verify.
  */
-export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestChunk[], ids: Uint8Array, maxPlainBytes: number, out: Buffer): OpenResult {
+export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestChunk[], ids: Uint8Array, maxPlainBytes: number, out: Buffer, leafBytes = 0): OpenResult {
   const offsets: number[] = [];
   const lengths: number[] = [];
   let at = 0;
@@ -66,8 +67,8 @@ export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestCh
     const c = chunks[i]!;
     try {
       if (c.offset + c.length > data.length) throw new ChunkIntegrityError('sealed chunk lies beyond the data read');
-      const plain = openChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), data.subarray(c.offset, c.offset + c.length), maxPlainBytes);
-      if (plain.length > maxPlainBytes) throw new ChunkIntegrityError('chunk is larger than a block');
+      const plain = openChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), data.subarray(c.offset, c.offset + c.length), maxPlainBytes, leafBytes);
+      if (plain.length > maxPlainBytes) throw new ChunkIntegrityError('chunk is larger than the largest chunk of its backup');
       out.set(plain, at);
       offsets.push(at);
       lengths.push(plain.length);

@@ -7,13 +7,16 @@ import {
   ChunkIntegrityError,
   SEAL_OVERHEAD,
   chunkId,
+  contentId,
   deriveDomainKeys,
   isAllZero,
+  leafHashes,
   openChunk,
   openMetadata,
   sealChunk,
   sealInto,
   sealMetadata,
+  treeId,
 } from '../../lib/engine/chunk-codec.ts';
 import type { DomainKeys } from '../../lib/engine/chunk-codec.ts';
 import { expectSameBytes } from './bytes.ts';
@@ -65,6 +68,49 @@ describe('chunk ids', () => {
     const changed = Buffer.from(data);
     changed[2000] = changed[2000]! ^ 1;
     expect(chunkId(keys, changed)).not.toEqual(chunkId(keys, data));
+  });
+});
+
+describe('tree ids (version 2)', () => {
+  const LEAF = 64 * 1024;
+
+  it('hash each leaf with the id key, the last one short, and mark all-zero leaves with 32 zero bytes', () => {
+    const data = Buffer.concat([text(LEAF), Buffer.alloc(LEAF), text(1000)]);
+    const leaves = leafHashes(keys, data, LEAF);
+    expect(leaves.length).toBe(3 * CHUNK_ID_BYTES);
+    expect(leaves.subarray(0, 32)).toEqual(chunkId(keys, data.subarray(0, LEAF)));
+    expect(leaves.subarray(32, 64)).toEqual(Buffer.alloc(32));
+    expect(leaves.subarray(64, 96)).toEqual(chunkId(keys, data.subarray(2 * LEAF)));
+  });
+
+  it('bind the leaf size, the length and every leaf, and differ from the version-1 id of the same bytes', () => {
+    const data = text(2 * LEAF);
+    const id = contentId(keys, data, LEAF);
+    expect(id).toEqual(treeId(keys, leafHashes(keys, data, LEAF), LEAF, data.length));
+    expect(contentId(keys, data, LEAF / 2)).not.toEqual(id);
+    expect(treeId(keys, leafHashes(keys, data, LEAF), LEAF, data.length - 1)).not.toEqual(id);
+    expect(contentId(keys, data, 0)).toEqual(chunkId(keys, data));
+    expect(contentId(keys, data, 0)).not.toEqual(id);
+    const changed = Buffer.from(data);
+    changed[LEAF + 5] = changed[LEAF + 5]! ^ 1;
+    expect(contentId(keys, changed, LEAF)).not.toEqual(id);
+    expect(leafHashes(keys, changed, LEAF).subarray(0, 32)).toEqual(leafHashes(keys, data, LEAF).subarray(0, 32));
+  });
+
+  it('let a sub-chunk of one leaf be found from its leaf hash alone', () => {
+    const data = text(LEAF);
+    expect(treeId(keys, chunkId(keys, data), LEAF, LEAF)).toEqual(contentId(keys, data, LEAF));
+  });
+
+  it('are what a chunk opened with a leaf size is checked against, and only that', () => {
+    const data = Buffer.concat([text(LEAF), Buffer.alloc(100)]);
+    const id = contentId(keys, data, LEAF);
+    const { sealed } = seal(keys, data, id);
+    expectSameBytes(openChunk(keys, id, sealed, data.length, LEAF), data);
+    expect(() => openChunk(keys, id, sealed, data.length)).toThrow(/does not match its chunk id/);
+    expect(() => openChunk(keys, id, sealed, data.length, LEAF / 2)).toThrow(/does not match its chunk id/);
+    const v1 = seal(keys, data);
+    expect(() => openChunk(keys, v1.id, v1.sealed, data.length, LEAF)).toThrow(/does not match its chunk id/);
   });
 });
 
@@ -166,9 +212,9 @@ describe('bounded decompression', () => {
     const { id, sealed, payloadBytes } = sealedZstd(bomb);
     expect(payloadBytes).toBeLessThan(4096);
     expect(() => openChunk(keys, id, sealed, 512 * 1024)).toThrow(ChunkIntegrityError);
-    expect(() => openChunk(keys, id, sealed, 512 * 1024)).toThrow(/at most a block/);
-    expect(() => openChunk(keys, id, sealed)).toThrow(/at most a block/); // the default bound is 4 MiB
-    expect(() => openChunk(keys, id, sealed, bomb.length - 1)).toThrow(/at most a block/);
+    expect(() => openChunk(keys, id, sealed, 512 * 1024)).toThrow(/at most a chunk/);
+    expect(() => openChunk(keys, id, sealed)).toThrow(/at most a chunk/); // the default bound is 4 MiB
+    expect(() => openChunk(keys, id, sealed, bomb.length - 1)).toThrow(/at most a chunk/);
     expectSameBytes(openChunk(keys, id, sealed, bomb.length), bomb);
   });
 
@@ -185,7 +231,7 @@ describe('bounded decompression', () => {
     const { id, sealed } = seal(keys, data);
     expect(sealed[0]! & 1).toBe(1);
     expectSameBytes(openChunk(keys, id, sealed, data.length), data);
-    expect(() => openChunk(keys, id, sealed, data.length - 1)).toThrow(/at most a block/);
+    expect(() => openChunk(keys, id, sealed, data.length - 1)).toThrow(/at most a chunk/);
   });
 });
 

@@ -1,7 +1,7 @@
 // Batch chunk operations over a buffer of blocks whose last block is short.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CHUNK_ID_BYTES, SEAL_OVERHEAD, chunkId, deriveDomainKeys } from '../../lib/engine/chunk-codec.ts';
+import { CHUNK_ID_BYTES, SEAL_OVERHEAD, chunkId, contentId, deriveDomainKeys, leafHashes, treeId } from '../../lib/engine/chunk-codec.ts';
 import { digestBlocks, openChunks, sealBlocks, sealCapacity } from '../../lib/engine/chunk-ops.ts';
 import { expectSameBytes } from './bytes.ts';
 
@@ -166,11 +166,41 @@ describe('sealBlocks and openChunks', () => {
     expect(beyond.ok ? '' : beyond.reason).toMatch(/beyond/);
     // a compressed chunk is stopped while decompressing, a raw one after decryption
     const compressed = openChunks(keys, sealed, [chunks[0]!], idOf(listed, 0), BS - 1, out);
-    expect(compressed.ok ? '' : compressed.reason).toMatch(/at most a block/);
+    expect(compressed.ok ? '' : compressed.reason).toMatch(/at most a chunk/);
     const raw = openChunks(keys, sealed, [chunks[1]!], idOf(listed, 1), BS - 1, out);
-    expect(raw.ok ? '' : raw.reason).toMatch(/larger than a block/);
+    expect(raw.ok ? '' : raw.reason).toMatch(/larger than the largest chunk/);
     // with a block's room both open
     expect(openChunks(keys, sealed, chunks, listed, BS, out).ok).toBe(true);
+  });
+
+  it('seal extents and sub-chunks under tree ids built from a digest at the sub-chunk size, and open them with that leaf size', () => {
+    const data = sample();
+    const leaf = BS / 4;
+    const digest = digestBlocks(keys, data, leaf);
+    expect(digest.ids).toEqual(leafHashes(keys, data, leaf)); // a digest at the leaf size is the leaf hashes
+    // extent 0 = blocks 0-1 (a zero block inside), and the sub-chunk at leaf 9 (inside block 2)
+    const extentId = treeId(keys, digest.ids.subarray(0, 8 * CHUNK_ID_BYTES), leaf, 2 * BS);
+    expect(extentId).toEqual(contentId(keys, data.subarray(0, 2 * BS), leaf));
+    const subId = treeId(keys, idOf(digest.ids, 9), leaf, leaf);
+    const extentOut = Buffer.alloc(sealCapacity(data.length, 2 * BS, [0]));
+    const [extentLength] = sealBlocks(keys, data, 2 * BS, [0], extentId, extentOut);
+    const subOut = Buffer.alloc(sealCapacity(data.length, leaf, [9]));
+    const [subLength] = sealBlocks(keys, data, leaf, [9], subId, subOut);
+    const sealed = Buffer.concat([extentOut.subarray(0, extentLength), subOut.subarray(0, subLength)]);
+    const chunks = layout([extentLength!, subLength!]);
+    const ids = Buffer.concat([extentId, subId]);
+
+    const plain = Buffer.alloc(2 * 2 * BS);
+    const opened = openChunks(keys, sealed, chunks, ids, 2 * BS, plain, leaf);
+    expect(opened.ok).toBe(true);
+    if (!opened.ok) return;
+    expect(opened.lengths).toEqual([2 * BS, leaf]);
+    expectSameBytes(plain.subarray(0, 2 * BS), data.subarray(0, 2 * BS));
+    expectSameBytes(plain.subarray(opened.offsets[1]!, opened.offsets[1]! + leaf), data.subarray(9 * leaf, 10 * leaf));
+    // opened as version-1 chunks (or with another leaf size) they do not verify
+    const flat = openChunks(keys, sealed, chunks, ids, 2 * BS, plain);
+    expect(flat.ok ? '' : flat.reason).toMatch(/does not match/);
+    expect(openChunks(keys, sealed, chunks, ids, 2 * BS, plain, leaf * 2).ok).toBe(false);
   });
 
   it('seals nothing for an empty block list', () => {
