@@ -19,7 +19,7 @@ export type WorkerRequest =
   | { op: 'drop'; slot: number }
   | { op: 'digest'; taskId: number; domainId: string; slot: number; length: number; blockSize: number }
   | { op: 'seal'; taskId: number; domainId: string; slot: number; length: number; blockSize: number; blocks: number[]; ids: Uint8Array; out: number }
-  | { op: 'open'; taskId: number; domainId: string; slot: number; length: number; chunks: OpenRequestChunk[]; ids: Uint8Array; maxPlainBytes: number; out: number };
+  | { op: 'open'; taskId: number; domainId: string; slot: number; length: number; chunks: OpenRequestChunk[]; ids: Uint8Array; maxPlainBytes: number; leafBytes: number; out: number };
 
 export type WorkerResponse =
   | { taskId: number; op: 'digest'; ids: Uint8Array; zero: Uint8Array }
@@ -30,7 +30,7 @@ export type WorkerResponse =
 
 const WORKER_URL = new URL('./chunk-worker.ts', import.meta.url);
 const SLOT_GRANULE = 1024 * 1024;
-const DEFAULT_MAX_FREE_BYTES = 256 * 1024 * 1024;
+const DEFAULT_MAX_FREE_BYTES = Number(process.env.HFREE ?? 256 * 1024 * 1024);
 
 /** A shared buffer owned by the pool; give it back with `release`. */
 export interface Slot {
@@ -175,17 +175,18 @@ export class ChunkPool {
   /**
    * Opens and verifies sealed chunks in the first `length` bytes of `slot`; plaintexts land back to back in
    * a new output slot of `outBytes` (default: room for every chunk at `maxPlainBytes`). A chunk that does
-   * not fit fails like one that does not verify.
+   * not fit fails like one that does not verify. Ids are tree ids over `leafBytes` leaves (version-2
+   * backups) or, with 0, version-1 ids.
    */
-  async open(domainId: string, slot: Slot, length: number, chunks: OpenRequestChunk[], ids: Uint8Array, maxPlainBytes: number, outBytes = chunks.length * maxPlainBytes): Promise<OpenOutput> {
+  async open(domainId: string, slot: Slot, length: number, chunks: OpenRequestChunk[], ids: Uint8Array, maxPlainBytes: number, outBytes = chunks.length * maxPlainBytes, leafBytes = 0): Promise<OpenOutput> {
     const out = this.acquire(outBytes);
     let result: OpenOutput;
     try {
       if (this.size === 0) {
-        const r = openChunks(this.keys(domainId), slot.buf.subarray(0, length), chunks, ids, maxPlainBytes, out.buf);
+        const r = openChunks(this.keys(domainId), slot.buf.subarray(0, length), chunks, ids, maxPlainBytes, out.buf, leafBytes);
         result = r.ok ? { ...r, out } : r;
       } else {
-        const r = await this.run({ op: 'open', taskId: 0, domainId, slot: slot.id, length, chunks, ids, maxPlainBytes, out: out.id });
+        const r = await this.run({ op: 'open', taskId: 0, domainId, slot: slot.id, length, chunks, ids, maxPlainBytes, leafBytes, out: out.id });
         if (r.op !== 'open') throw new Error('unexpected worker response');
         result = 'failedIndex' in r ? { ok: false, index: r.failedIndex, reason: r.reason } : { ok: true, out, offsets: r.offsets, lengths: r.lengths };
       }

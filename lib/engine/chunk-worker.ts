@@ -61,7 +61,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
       const lengths = sealBlocks(keysFor(msg.domainId), data, msg.blockSize, msg.blocks, msg.ids, slot(msg.out));
       response = { taskId: msg.taskId, op: 'seal', lengths };
     } else {
-      const r = openChunks(keysFor(msg.domainId), data, msg.chunks, msg.ids, msg.maxPlainBytes, slot(msg.out));
+      const r = openChunks(keysFor(msg.domainId), data, msg.chunks, msg.ids, msg.maxPlainBytes, slot(msg.out), msg.leafBytes);
       response = r.ok
         ? { taskId: msg.taskId, op: 'open', offsets: r.offsets, lengths: r.lengths }
         : { taskId: msg.taskId, op: 'open', failedIndex: r.index, reason: r.reason };

@@ -89,21 +89,31 @@ export interface KeyDomainRecord {
 
 export type BackupStatus = 'creating' | 'available' | 'error' | 'restoring' | 'deleting' | 'error_restoring';
 
+/**
+ * What a backup cost (docs/format.md, "Manifests"). Blocks are counted in blocks; `dedupHits` and
+ * `newChunks` count chunks, which in version-1 backups were blocks and since version 2 are extents and
+ * sub-chunks.
+ */
 export interface BackupStats {
   /** Blocks in the volume, zero blocks included. */
   blocks: number;
+  /** All-zero blocks (nothing stored). */
   zeroBlocks: number;
-  /** Non-zero blocks referenced by this backup. */
+  /** Non-zero blocks: the blocks made of chunks. */
   chunkCount: number;
-  /** Blocks whose chunk equals the parent's at the same offset (no index lookup). */
+  /** Non-zero blocks equal to the parent's at the same offset: their pieces are the parent's. */
   reusedFromParent: number;
-  /** Blocks found already stored (index hit or earlier in this backup). */
+  /** Non-zero sub-chunks of changed blocks equal to the parent's at the same offset (absent in version 1). */
+  reusedSubChunks?: number;
+  /** Chunks found already stored (index hit or earlier in this segment): stored again by no one. */
   dedupHits: number;
-  /** Chunks this backup wrote. */
+  /** Chunks this backup wrote (extents and sub-chunks). */
   newChunks: number;
+  /** How many of `newChunks` are sub-chunks (absent in version 1). */
+  newSubChunks?: number;
   /** Sealed bytes this backup wrote into packs (chunk payloads). */
   storedBytes: number;
-  /** Bytes of non-zero data the backup covers. */
+  /** Bytes of the non-zero blocks the backup covers. */
   logicalBytes: number;
   packsWritten: number;
 }
@@ -120,6 +130,10 @@ export interface BackupRecord {
   blockSize: number;
   segmentBlocks: number;
   segmentCount: number;
+  /** Sub-chunk size: fingerprint and finest storage granularity (version-2 backups; absent in version 1). */
+  subChunkSize?: number;
+  /** Blocks per extent, the chunk of data not found in the parent (version-2 backups; absent in version 1). */
+  extentBlocks?: number;
   parentId?: string;
   domainId: string;
   kmsKeyId: string;

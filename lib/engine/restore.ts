@@ -6,14 +6,16 @@
 // The next segment is planned (manifest and index lookups) while the current one's ranges are restored,
 // so the pipeline does not drain between segments. Memory is bounded whatever the data compresses to: at
 // most `restoreConcurrency` ranges are in flight, each holding one slot for its sealed bytes and one for
-// its plaintext, both `restoreRangeBytes` (a range carries at most that much of either); equal slots are
-// recycled by the pool, so a restore creates no more than 2 x restoreConcurrency of them.
-import { CHUNK_ID_BYTES, SEAL_OVERHEAD, isAllZero } from './chunk-codec.ts';
+// its plaintext, both `restoreRangeBytes` (a range carries at most that much of either, or one chunk that
+// is larger); equal slots are recycled by the pool, so a restore creates no more than 2 x
+// restoreConcurrency of them. A version-2 block is pieces of chunks (docs/format.md): each piece is
+// copied from its chunk's plaintext to its place, and what no piece covers is zeros.
+import { SEAL_OVERHEAD, isAllZero } from './chunk-codec.ts';
 import type { Slot } from './chunk-pool.ts';
 import type { EngineDeps, Progress } from './engine.ts';
 import { EngineStateError, RestoreIntegrityError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
-import { ManifestVersionError, ZERO_ID, decodeManifest, manifestKey } from './manifest.ts';
+import { ManifestVersionError, blockPieces, decodeManifest, idLeafBytes, manifestKey } from './manifest.ts';
 import type { SegmentManifest } from './manifest.ts';
 import type { BackupRecord, BlockWriter, ChunkLocation } from './ports.ts';
 import { ObjectNotFoundError } from './ports.ts';
@@ -38,14 +40,25 @@ export interface RestoreResult {
   blocks: number;
 }
 
+/** `length` bytes from `from` in a chunk's plaintext go to volume offset `target`. */
+export interface ChunkPiece {
+  target: number;
+  from: number;
+  length: number;
+  /** The first piece of its block: the one that counts the block as restored. */
+  countsBlock: boolean;
+}
+
 /** One stored chunk and the places on the volume it restores to. */
 export interface ChunkRef {
   id: Buffer;
   location: ChunkLocation;
   /** Plaintext bytes the chunk must open to. */
   length: number;
-  /** Byte offsets on the volume, ascending. */
+  /** Byte offsets on the volume where the whole chunk goes, ascending: version-1 blocks. */
   targets: number[];
+  /** Parts of the chunk that go elsewhere (version 2: pieces of blocks), in ascending target order. */
+  pieces?: ChunkPiece[];
 }
 
 /** One ranged GET: neighbouring chunks of a pack, in pack order. */
@@ -56,10 +69,14 @@ export interface Range {
   /** Sum of the chunks' plaintext lengths. */
   plainBytes: number;
   chunks: ChunkRef[];
+  /** How the chunks' ids are checked: the leaf size of tree ids, or 0 for version-1 ids. */
+  leafBytes: number;
 }
 
 interface SegmentPlan {
   zeroBlocks: number[];
+  /** Zero ranges inside blocks that have pieces (all-zero sub-chunks of a changed block). */
+  gaps: Array<{ target: number; length: number }>;
   ranges: Range[];
 }
 
@@ -75,8 +92,11 @@ interface RestoreContext {
   progress: (blocks: number) => void;
 }
 
+/** The first volume offset a chunk restores to. */
+const firstPlace = (chunk: ChunkRef) => Math.min(chunk.targets[0] ?? Infinity, chunk.pieces?.[0]?.target ?? Infinity);
+
 /** The block an error about this chunk names: the first it restores. */
-const blockAt = (rec: BackupRecord, chunk: ChunkRef) => Math.floor(chunk.targets[0]! / rec.blockSize);
+const blockAt = (rec: BackupRecord, chunk: ChunkRef) => Math.floor(firstPlace(chunk) / rec.blockSize);
 
 async function loadRestorable(deps: EngineDeps, projectId: string, backupId: string): Promise<{ rec: BackupRecord; domain: KeyDomain }> {
   const rec = await deps.catalog.getBackup(projectId, backupId);
@@ -97,7 +117,7 @@ async function openTarget(deps: EngineDeps, rec: BackupRecord, projectId: string
 }
 
 function restoreContext(deps: EngineDeps, rec: BackupRecord, domain: KeyDomain, writer: BlockWriter, progress: (blocks: number) => void): RestoreContext {
-  // A slot always holds at least one whole sealed block, whatever the setting.
+  // A slot always holds at least one whole sealed block, whatever the setting (a range with a larger chunk takes a larger one).
   const slotBytes = Math.max(deps.config.restoreRangeBytes, rec.blockSize + SEAL_OVERHEAD);
   return { deps, rec, domain, writer, slotBytes, writes: createLimiter(WRITES_IN_FLIGHT), progress };
 }
@@ -151,7 +171,7 @@ async function restoreSegments(ctx: RestoreContext, segments: number[]): Promise
       const plan = await next!;
       next = i + 1 < segments.length ? planSegment(ctx, segments[i + 1]!) : undefined;
       next?.catch(() => {}); // awaited on the next turn; a failure before that must not go unhandled
-      if (!ctx.writer.zeroed) written += await zeroTarget(ctx, plan.zeroBlocks);
+      if (!ctx.writer.zeroed) written += (await zeroTarget(ctx, plan.zeroBlocks)) + (await zeroGaps(ctx, plan.gaps));
       ctx.progress(plan.zeroBlocks.length);
       for (const range of plan.ranges) {
         while (running.size >= limit) await Promise.race(running);
@@ -199,19 +219,33 @@ async function planSegment(ctx: RestoreContext, segment: number): Promise<Segmen
   const manifest = await loadManifest(deps, rec, domain, segment);
   const byChunk = new Map<string, ChunkRef>();
   const zeroBlocks: number[] = [];
+  const gaps: SegmentPlan['gaps'] = [];
   for (let j = 0; j < manifest.blockCount; j++) {
-    const id = manifest.ids.subarray(j * CHUNK_ID_BYTES, (j + 1) * CHUNK_ID_BYTES);
     const block = manifest.firstBlock + j;
-    if (id.equals(ZERO_ID)) {
+    const length = Math.min(bs, rec.sizeBytes - block * bs);
+    let pieces;
+    try {
+      pieces = blockPieces(manifest, j, length);
+    } catch (err) {
+      throw new RestoreIntegrityError(rec.backupId, block, '-', (err as Error).message);
+    }
+    if (!pieces.length) {
       zeroBlocks.push(block);
       continue;
     }
-    const length = Math.min(bs, rec.sizeBytes - block * bs);
-    const hex = id.toString('hex');
-    const ref = byChunk.get(hex);
-    if (!ref) byChunk.set(hex, { id, location: { pack: '', offset: 0, length: 0 }, length, targets: [block * bs] });
-    else if (ref.length !== length) throw new RestoreIntegrityError(rec.backupId, block, '-', `chunk ${hex} restores ${ref.length}-byte blocks, block needs ${length}`);
-    else ref.targets.push(block * bs);
+    let covered = 0;
+    for (const p of pieces) {
+      if (p.offset > covered) gaps.push({ target: block * bs + covered, length: p.offset - covered });
+      covered = p.offset + p.length;
+      const hex = p.chunkId.toString('hex');
+      let ref = byChunk.get(hex);
+      if (!ref) byChunk.set(hex, (ref = { id: p.chunkId, location: { pack: '', offset: 0, length: 0 }, length: p.chunkLength, targets: [] }));
+      else if (ref.length !== p.chunkLength) throw new RestoreIntegrityError(rec.backupId, block, '-', `chunk ${hex} restores ${ref.length}-byte blocks, block needs ${p.chunkLength}`);
+      // A version-1 block is its chunk whole; a version-2 block is pieces of chunks.
+      if (manifest.version === 1) ref.targets.push(block * bs);
+      else (ref.pieces ??= []).push({ target: block * bs + p.offset, from: p.chunkOffset, length: p.length, countsBlock: p === pieces[0] });
+    }
+    if (covered < length) gaps.push({ target: block * bs + covered, length: length - covered });
   }
   const locations = await deps.index.lookup(domain.domainId, [...byChunk.keys()]);
   for (const [hex, ref] of byChunk) {
@@ -219,14 +253,15 @@ async function planSegment(ctx: RestoreContext, segment: number): Promise<Segmen
     if (!loc) throw new RestoreIntegrityError(rec.backupId, blockAt(rec, ref), 'unknown', `chunk ${hex} is not in the chunk index`);
     ref.location = loc;
   }
-  return { zeroBlocks, ranges: planRanges([...byChunk.values()], ctx.slotBytes) };
+  return { zeroBlocks, gaps, ranges: planRanges([...byChunk.values()], ctx.slotBytes, idLeafBytes(manifest)) };
 }
 
 /**
  * Groups chunks by pack and merges neighbours into ranged GETs of at most `maxBytes` of sealed data and
  * of plaintext, ordered by where they land on the volume so writes move through it front to back.
+ * `leafBytes` says how the chunks' ids are checked (see Range).
  */
-export function planRanges(chunks: ChunkRef[], maxBytes: number): Range[] {
+export function planRanges(chunks: ChunkRef[], maxBytes: number, leafBytes = 0): Range[] {
   const byPack = new Map<string, ChunkRef[]>();
   for (const c of chunks) {
     const list = byPack.get(c.location.pack);
@@ -244,12 +279,12 @@ export function planRanges(chunks: ChunkRef[], maxBytes: number): Range[] {
         current.plainBytes += c.length;
         current.chunks.push(c);
       } else {
-        current = { pack, start: c.location.offset, end, plainBytes: c.length, chunks: [c] };
+        current = { pack, start: c.location.offset, end, plainBytes: c.length, chunks: [c], leafBytes };
         ranges.push(current);
       }
     }
   }
-  const firstTarget = (r: Range) => Math.min(...r.chunks.map((c) => c.targets[0]!));
+  const firstTarget = (r: Range) => Math.min(...r.chunks.map(firstPlace));
   const order = new Map(ranges.map((r) => [r, firstTarget(r)]));
   return ranges.sort((a, b) => order.get(a)! - order.get(b)!);
 }
@@ -262,25 +297,35 @@ export interface WriteRun {
 }
 
 /**
- * The writes for chunks opened back to back (chunk i at `offsets[i]`): chunks that are neighbours both in
- * the slot and on the volume (the common case after a full backup) go out as one write; the other places
- * of a chunk used more than once (dedup) are written on their own.
+ * The writes for chunks opened back to back (chunk i at `offsets[i]`): chunks (or pieces of them) that are
+ * neighbours both in the slot and on the volume (the common case after a full backup) go out as one write;
+ * the other places of a chunk used more than once (dedup) are written on their own.
  */
 export function writeRuns(chunks: ChunkRef[], offsets: number[]): WriteRun[] {
   const runs: WriteRun[] = [];
   let run: WriteRun | undefined;
+  const follows = (from: number, target: number) => run !== undefined && run.from + run.length === from && run.target + run.length === target;
   chunks.forEach((chunk, i) => {
     const from = offsets[i]!;
-    const follows = run && run.from + run.length === from ? chunk.targets.indexOf(run.target + run.length) : -1;
-    if (follows >= 0) run!.length += chunk.length;
-    else {
-      run = { from, length: chunk.length, target: chunk.targets[0]! };
-      runs.push(run);
+    if (chunk.targets.length) {
+      const next = run && run.from + run.length === from ? chunk.targets.indexOf(run.target + run.length) : -1;
+      if (next >= 0) run!.length += chunk.length;
+      else {
+        run = { from, length: chunk.length, target: chunk.targets[0]! };
+        runs.push(run);
+      }
+      const joined = next >= 0 ? next : 0;
+      chunk.targets.forEach((target, k) => {
+        if (k !== joined) runs.push({ from, length: chunk.length, target });
+      });
     }
-    const joined = follows >= 0 ? follows : 0;
-    chunk.targets.forEach((target, k) => {
-      if (k !== joined) runs.push({ from, length: chunk.length, target });
-    });
+    for (const p of chunk.pieces ?? []) {
+      if (follows(from + p.from, p.target)) run!.length += p.length;
+      else {
+        run = { from: from + p.from, length: p.length, target: p.target };
+        runs.push(run);
+      }
+    }
   });
   return runs;
 }
@@ -290,7 +335,9 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
   const { deps, rec, domain, writer, slotBytes } = ctx;
   const first = range.chunks[0]!;
   const length = range.end - range.start;
-  const sealed = deps.pool.acquire(slotBytes);
+  // A chunk larger than the setting (a whole extent that did not compress) travels alone in a larger slot.
+  const rangeSlotBytes = Math.max(slotBytes, length, range.plainBytes);
+  const sealed = deps.pool.acquire(rangeSlotBytes);
   let opened;
   try {
     try {
@@ -306,8 +353,9 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
       length,
       range.chunks.map((c) => ({ offset: c.location.offset - range.start, length: c.location.length })),
       Buffer.concat(range.chunks.map((c) => c.id)),
-      rec.blockSize,
-      slotBytes,
+      Math.max(...range.chunks.map((c) => c.length)),
+      rangeSlotBytes,
+      range.leafBytes,
     );
   } finally {
     deps.pool.release(sealed);
@@ -320,18 +368,28 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
   try {
     range.chunks.forEach((c, i) => {
       const got = opened.lengths[i]!;
-      if (got !== c.length) throw new RestoreIntegrityError(rec.backupId, blockAt(rec, c), range.pack, `chunk holds ${got} bytes, block needs ${c.length}`);
+      if (got !== c.length) throw new RestoreIntegrityError(rec.backupId, blockAt(rec, c), range.pack, `chunk holds ${got} bytes, the manifest says ${c.length}`);
     });
     const runs = writeRuns(range.chunks, opened.offsets);
     // Every write settles before the slot goes back to the pool, also when one of them fails.
     const results = await Promise.allSettled(runs.map((r) => ctx.writes(() => writer.write(plain.buf.subarray(r.from, r.from + r.length), r.target))));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    ctx.progress(range.chunks.reduce((n, c) => n + c.targets.length, 0));
+    ctx.progress(range.chunks.reduce((n, c) => n + c.targets.length + (c.pieces?.filter((p) => p.countsBlock).length ?? 0), 0));
     return runs.reduce((n, r) => n + r.length, 0);
   } finally {
     deps.pool.release(plain);
   }
+}
+
+/** Writes zeros over the zero ranges inside restored blocks, on a target not known to read as zeros. */
+async function zeroGaps(ctx: RestoreContext, gaps: SegmentPlan['gaps']): Promise<number> {
+  let written = 0;
+  for (const gap of gaps) {
+    await ctx.writer.write(Buffer.alloc(gap.length), gap.target);
+    written += gap.length;
+  }
+  return written;
 }
 
 /** Longest run of zero blocks read back at once. */
