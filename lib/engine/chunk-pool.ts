@@ -30,7 +30,7 @@ export type WorkerResponse =
 
 const WORKER_URL = new URL('./chunk-worker.ts', import.meta.url);
 const SLOT_GRANULE = 1024 * 1024;
-const DEFAULT_MAX_FREE_BYTES = Number(process.env.HFREE ?? 256 * 1024 * 1024);
+const DEFAULT_MAX_FREE_BYTES = 256 * 1024 * 1024;
 
 /** A shared buffer owned by the pool; give it back with `release`. */
 export interface Slot {
