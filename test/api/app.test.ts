@@ -586,6 +586,7 @@ describe('OpenAPI document', () => {
         'POST /v2/{project_id}/backups/{backup_id}/restore',
         'POST /v2/{project_id}/backups',
         'GET /v1/{project_id}/jobs/{job_id}',
+        'POST /v1/{project_id}/jobs/{job_id}/cancel',
         'GET /v2/{project_id}/backups',
         'GET /v2/{project_id}/backups/detail',
         'GET /v2/{project_id}/backups/{backup_id}',
