@@ -16,7 +16,7 @@ import { PackWriter } from './pack-writer.ts';
 import type { BackupRecord, BackupStats } from './ports.ts';
 import { mapLimit } from '../util/concurrency.ts';
 
-/** Sub-chunks of 64 KiB: an incremental on a real ext4 image stores 0.43x what restic does (docs/format.md). */
+/** Sub-chunks of 64 KiB: an incremental on a real ext4 image stores 0.41x what restic does (docs/format.md). */
 export const DEFAULT_SUB_CHUNK_SIZE = 64 * 1024;
 /**
  * Extents of eight 512 KiB blocks: 4 MiB compresses enough better than one block (and at less cost per

@@ -18,7 +18,7 @@ const TAG_BYTES = 16;
 /**
  * zstd for chunks, chosen by measurement (docs/format.md, "Compression"): the fast strategy with a 64K-entry
  * hash table and 5-byte matches. On 4 MiB extents of a real ext4 image it stores 9% less than level 1 did
- * on 512 KiB blocks, at 0.91x its speed; level 3 would store 2% less again at 0.66x. The window covers an
+ * on 512 KiB blocks, at 0.9x its speed; level 3 would store 3% less again at 0.8x. The window covers an
  * extent; frames record their content size, so a decoder needs no more than the chunk.
  */
 export const CHUNK_ZSTD_PARAMS = {
