@@ -329,6 +329,25 @@ describe.each(BACKENDS)('backup engine (%s backend)', (backend) => {
     }
   });
 
+  it('restores a sub-chunk that became zeros inside a changed block over a target full of other data', async () => {
+    const img = env.path('gap.img');
+    const size = 4 * 1024 * 1024;
+    await writeDiskImage(img, size, 24, { zero: 0, text: 0.5, random: 0.5, copy: 0 });
+    env.addVolume('p9', 'gap', { path: img });
+    await runBackup(env.deps, { projectId: 'p9', volumeId: 'gap', name: 'full' });
+    const fh = await open(img, 'r+');
+    await fh.write(Buffer.alloc(DEFAULT_SUB_CHUNK_SIZE), 0, DEFAULT_SUB_CHUNK_SIZE, 2 * BLOCK + 3 * DEFAULT_SUB_CHUNK_SIZE);
+    await fh.write(Buffer.alloc(4096, 0x77), 0, 4096, 2 * BLOCK + 5 * DEFAULT_SUB_CHUNK_SIZE + 10);
+    await fh.close();
+    const incremental = await runBackup(env.deps, { projectId: 'p9', volumeId: 'gap', name: 'incremental' });
+    expect(incremental.stats!.newSubChunks).toBe(1); // the zeroed sub-chunk is described, not stored
+    const target = env.path('gap-target.img');
+    await writeFile(target, Buffer.alloc(size, 0xab));
+    env.addVolume('p9', 'gap-target', { path: target });
+    await restoreBackup(env.deps, { projectId: 'p9', backupId: incremental.backupId, targetVolumeId: 'gap-target' });
+    expect(await sha256File(target)).toBe(await sha256File(img));
+  });
+
   it('takes the sub-chunk size per backup, records it, and compares only with a parent of the same size', async () => {
     const img = env.path('sub16.img');
     const size = 8 * 1024 * 1024 + 5000;
