@@ -8,8 +8,9 @@ export class RestoreIntegrityError extends Error {
   readonly pack: string;
   readonly reason: string;
 
-  constructor(backupId: string, blockIndex: number, pack: string, reason: string) {
-    super(`restore of backup ${backupId} failed at block ${blockIndex} (pack ${pack}): ${reason}`);
+  /** `cause`: the storage error behind it, if any (a transient one makes the restore step worth retrying). */
+  constructor(backupId: string, blockIndex: number, pack: string, reason: string, cause?: unknown) {
+    super(`restore of backup ${backupId} failed at block ${blockIndex} (pack ${pack}): ${reason}`, cause === undefined ? undefined : { cause });
     this.backupId = backupId;
     this.blockIndex = blockIndex;
     this.pack = pack;

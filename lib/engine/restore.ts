@@ -345,7 +345,7 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
       if (data.buffer !== sealed.buf.buffer) data.copy(sealed.buf); // a store that did not read into the slot
     } catch (err) {
       const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
-      throw new RestoreIntegrityError(rec.backupId, blockAt(rec, first), range.pack, reason);
+      throw new RestoreIntegrityError(rec.backupId, blockAt(rec, first), range.pack, reason, err);
     }
     opened = await deps.pool.open(
       domain.domainId,
