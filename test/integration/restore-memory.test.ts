@@ -3,6 +3,7 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../lib/engine/backup.ts';
+import { SEAL_OVERHEAD } from '../../lib/engine/chunk-codec.ts';
 import { ChunkPool } from '../../lib/engine/chunk-pool.ts';
 import type { Slot } from '../../lib/engine/chunk-pool.ts';
 import { restoreBackup } from '../../lib/engine/restore.ts';
@@ -57,7 +58,8 @@ describe('restore memory', () => {
   afterAll(async () => env?.close());
 
   it('takes slots of at most restoreRangeBytes, at most two per range in flight, from highly compressible chunks', async () => {
-    const backup = await runBackup(env.deps, { projectId: 'p1', volumeId: 'vol', name: 'compressible' });
+    // One block per chunk: many chunks that each shrink to a few dozen bytes.
+    const backup = await runBackup(env.deps, { projectId: 'p1', volumeId: 'vol', name: 'compressible', extentBlocks: 1 });
     expect(backup.stats!.storedBytes).toBeLessThan(96 * 1024); // all of it in one pack, under 1 KiB a block
     const pool = new CountingPool({ workers: 2 });
     try {
@@ -74,5 +76,20 @@ describe('restore memory', () => {
     const restored = env.path('restored.img');
     expect(await sha256File(restored)).toBe(await sha256File(image));
     expect((await stat(restored)).blocks * 512).toBeLessThanOrEqual(95 * BLOCK); // not written: a hole
+  });
+
+  it('takes slots no larger than one extent when extents exceed restoreRangeBytes', async () => {
+    const backup = await runBackup(env.deps, { projectId: 'p1', volumeId: 'vol', name: 'extents' }); // 4 MiB extents
+    const pool = new CountingPool({ workers: 2 });
+    try {
+      env.addVolume('p1', 'restored-extents', { path: env.path('restored-extents.img') });
+      await restoreBackup({ ...env.deps, pool }, { projectId: 'p1', backupId: backup.backupId, targetVolumeId: 'restored-extents' });
+      expect(pool.largestRequest).toBeLessThanOrEqual(4 * MiB + SEAL_OVERHEAD);
+      expect(pool.peakHeld).toBeLessThanOrEqual(2 * CONCURRENCY);
+      expect(pool.held).toBe(0);
+    } finally {
+      await pool.close();
+    }
+    expect(await sha256File(env.path('restored-extents.img'))).toBe(await sha256File(image));
   });
 });
