@@ -23,15 +23,16 @@ export interface EngineConfig {
 /**
  * Memory a process needs beyond its runtime (code, V8 heaps, one isolate per chunk worker), by these settings:
  * - restore: at most 2 x restoreConcurrency pool slots of max(restoreRangeBytes, the largest sealed chunk),
- *   rounded up to 1 MiB: 12 x 5 MiB = 60 MiB with 4 MiB extents; whatever the volume size and however well
- *   the data compresses. Plus what each thread doing chunk work leaves before it collects: about 8 MiB and
- *   one range in a worker (chunk-worker.ts), up to V8's own threshold (~64 MiB) on the inline path.
+ *   rounded up to 1 MiB: 8 x 5 MiB = 40 MiB with 4 MiB extents; whatever the volume size and however well
+ *   the data compresses. Plus what each thread doing chunk work leaves before it collects: about one range
+ *   in a worker (chunk-worker.ts), up to V8's own threshold (~64 MiB) on the inline path. Four ranges in
+ *   flight keep both cores busy here; six were 0.05 s faster for 20 MB more.
  * - backup: 2 batches per worker (2 inline), each a read slot and a sealed output of batchBlocks (~17 MiB
  *   the pair), plus pack bodies: one filling and up to 2 x uploadConcurrency + 1 uploading (~20 MiB each
  *   with 4 MiB extents), which only accumulate when uploads are slower than the CPU.
  * Measured on a 2 GiB disk-like image with two workers (bench/restore.ts; the runtime itself is 228 MB
- * there): restore 330-365 MB, backup 415-450 MB peak RSS. A Lambda segment task runs inline
- * (OPENVBS_CHUNK_WORKERS=0): restore <= runtime + 60 MiB + 64 MiB, backup <= runtime + 34 MiB + 200 MiB +
+ * there): restore 310-330 MB, backup 415-450 MB peak RSS. A Lambda segment task runs inline
+ * (OPENVBS_CHUNK_WORKERS=0): restore <= runtime + 40 MiB + 64 MiB, backup <= runtime + 34 MiB + 200 MiB +
  * 64 MiB; both fit 512 MB, so the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
  */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
@@ -40,7 +41,7 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   packTargetBytes: 16 * 1024 * 1024,
   batchBlocks: 16,
   uploadConcurrency: 4,
-  restoreConcurrency: 6,
+  restoreConcurrency: 4,
   restoreRangeBytes: 4 * 1024 * 1024,
 };
 
