@@ -3,7 +3,6 @@
 // builds it from its environment once; the local runtime and the tests open their own and install it,
 // so the handlers they run in-process share it.
 import type { AwsClients } from '../aws/clients.ts';
-import { awsClients } from '../aws/clients.ts';
 import { createCatalogStores } from '../catalog/stores.ts';
 import type { CatalogStores } from '../catalog/stores.ts';
 import { loadServiceConfig } from '../config.ts';
@@ -12,7 +11,6 @@ import { ChunkPool } from '../engine/chunk-pool.ts';
 import type { EngineConfig } from '../engine/engine.ts';
 import type { ObjectStore, VolumeProvider } from '../engine/ports.ts';
 import { FileVolumeProvider } from '../volumes/file-provider.ts';
-import { tracer } from '../workflows/observability.ts';
 import type { TaskDeps } from '../workflows/steps/deps.ts';
 import { openBackend } from './backend.ts';
 import type { Backend } from './backend.ts';
@@ -99,6 +97,8 @@ export function installProcessRuntime(runtime: Runtime | undefined): void {
 async function fromEnvironment(): Promise<Runtime> {
   const config = loadServiceConfig();
   if (config.backend !== 'aws') return openRuntime(config);
+  // Loaded only here: an embedded process never loads the AWS SDK or the tracer.
+  const [{ awsClients }, { tracer }] = await Promise.all([import('../aws/clients.ts'), import('../workflows/observability.ts')]);
   const clients = awsClients();
   // Every AWS call becomes an X-Ray subsegment on Lambda (a no-op where tracing is off).
   // (`ddb` is left out: the document client shares the DynamoDB client's middleware stack.)
