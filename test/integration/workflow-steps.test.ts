@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../../lib/service/factory.ts';
 import type { Services } from '../../lib/service/factory.ts';
 import { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from '../../lib/workflows/contracts.ts';
-import { deleteBackupStep } from '../../lib/workflows/steps/backup-delete.ts';
+import { deleteBackupStep, deleteFail } from '../../lib/workflows/steps/backup-delete.ts';
 import type { TaskDeps } from '../../lib/workflows/steps/deps.ts';
 import { failureReason } from '../../lib/workflows/steps/job.ts';
 import { backupCommit, backupFail, backupPrepare, backupSegmentStep } from '../../lib/workflows/steps/volume-backup.ts';
@@ -102,6 +102,22 @@ describe.each(BACKENDS)('workflow steps (%s backend)', (backend) => {
     expect((await env.stores.jobs.get('p2', jobId))!.status).toBe('SUCCESS');
     const queued = (await env.stores.gcQueue.list()).filter((e) => e.backupId === input.backupId);
     expect(queued).toEqual([expect.objectContaining({ projectId: 'p2', domainId: backup.domainId, manifestPrefix: backup.manifestPrefix, segmentCount: 1 })]);
+  });
+
+  it('puts a backup whose delete failed back as it was: available, its job FAIL with the reason', async () => {
+    const vol = await services.volumes.create('p3', { name: 'k', sizeBytes: 2 * 1024 * 1024 });
+    await writeDiskImage(vol.path, 2 * 1024 * 1024, 5, { zero: 0, text: 1, random: 0, copy: 0 });
+    await services.backups.create('p3', { volumeId: vol.volumeId, name: 'kept' });
+    const input = VolumeBackupInput.parse(workflows.last().input);
+    for (const segment of (await backupPrepare(deps, input)).segments) await backupSegmentStep(deps, { ...input, segment });
+    await backupCommit(deps, input);
+
+    const { jobId } = await services.backups.delete('p3', input.backupId);
+    expect((await env.stores.backups.getBackup('p3', input.backupId))!.status).toBe('deleting');
+    await deleteFail(deps, { projectId: 'p3', jobId, backupId: input.backupId, error: { Error: 'Error', Cause: 'catalog unreachable' } });
+    expect((await env.stores.backups.getBackup('p3', input.backupId))!).toMatchObject({ status: 'available' });
+    expect((await env.stores.backups.getBackup('p3', input.backupId))!.failReason).toBeUndefined();
+    expect((await env.stores.jobs.get('p3', jobId))!).toMatchObject({ status: 'FAIL', failReason: 'catalog unreachable' });
   });
 
   it('reads the failure reason from Lambda and from the local runner', () => {

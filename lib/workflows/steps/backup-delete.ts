@@ -17,9 +17,13 @@ export async function deleteBackupStep(deps: TaskDeps, input: BackupDeleteInput)
   return { deleted: true };
 }
 
+/**
+ * A delete that failed leaves the backup as it was before: `available` when it had been committed (it is as
+ * restorable as before), `error` otherwise (deletes start only from those two). The job carries the reason.
+ */
 export async function deleteFail(deps: TaskDeps, input: FailureInput) {
-  return failJob(deps, input, async (reason) => {
+  return failJob(deps, input, async () => {
     const backup = await deps.backups.getBackup(input.projectId, input.backupId);
-    if (backup?.status === 'deleting') await deps.backups.updateBackup(input.projectId, input.backupId, { status: 'error', failReason: reason }, ['deleting']);
+    if (backup?.status === 'deleting') await deps.backups.updateBackup(input.projectId, input.backupId, { status: backup.completedAt ? 'available' : 'error' }, ['deleting']);
   });
 }
