@@ -1,10 +1,12 @@
 // VolumeProvider for raw image files and block devices (local mode and on-premises).
 // Which path a volume id means is up to the resolver (an inventory table in the service, a map in tests).
 import { constants } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { EngineStateError } from '../engine/errors.ts';
 import type { BlockReader, BlockWriter, VolumeInfo, VolumeProvider } from '../engine/ports.ts';
+import { openNoFollow, openVerified } from './file-identity.ts';
+import type { FileIdentity } from './file-identity.ts';
 
 export interface FileVolume {
   path: string;
@@ -12,6 +14,11 @@ export interface FileVolume {
   kmsKeyId?: string;
   /** Size for block devices, whose stat size is 0. */
   sizeBytes?: number;
+  /**
+   * The device and inode recorded at registration: every open checks the path still leads to that very file
+   * (never through a symlink, never a file swapped in since), and never creates one where it vanished.
+   */
+  fileIdentity?: FileIdentity;
 }
 
 export type FileVolumeResolver = (projectId: string, volumeId: string) => Promise<FileVolume | undefined>;
@@ -26,9 +33,21 @@ export class VolumeNotFoundError extends Error {
   override name = 'VolumeNotFoundError';
 }
 
-async function sizeOf(vol: FileVolume): Promise<number> {
+/** Opens the volume's file without following a symlink; the registered file itself when its identity is known. */
+async function openVolume(vol: FileVolume, flags: number): Promise<FileHandle> {
+  if (vol.fileIdentity) return openVerified(vol.path, flags, vol.fileIdentity);
+  return (await openNoFollow(vol.path, flags)).fh;
+}
+
+async function sizeOf(vol: FileVolume, fh?: FileHandle): Promise<number> {
   if (vol.sizeBytes !== undefined) return vol.sizeBytes;
-  return (await stat(vol.path)).size;
+  if (fh) return (await fh.stat()).size;
+  const probe = await openVolume(vol, constants.O_RDONLY);
+  try {
+    return (await probe.stat()).size;
+  } finally {
+    await probe.close();
+  }
 }
 
 async function readFully(fh: FileHandle, into: Buffer, offset: number): Promise<number> {
@@ -61,8 +80,11 @@ export class FileVolumeProvider implements VolumeProvider {
 
   async openReader(projectId: string, volumeId: string): Promise<BlockReader> {
     const vol = await this.volume(projectId, volumeId);
-    const sizeBytes = await sizeOf(vol);
-    const fh = await open(vol.path, 'r');
+    const fh = await openVolume(vol, constants.O_RDONLY);
+    const sizeBytes = await sizeOf(vol, fh).catch(async (err: unknown) => {
+      await fh.close();
+      throw err;
+    });
     return {
       sizeBytes,
       read: (into, offset) => readFully(fh, into, offset),
@@ -74,16 +96,21 @@ export class FileVolumeProvider implements VolumeProvider {
     const vol = await this.volume(projectId, volumeId);
     let fh: FileHandle;
     let zeroed = false;
-    try {
-      // A target that does not exist yet becomes a sparse image: unwritten ranges read as zeros.
-      fh = await open(vol.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL);
-      await fh.truncate(minSizeBytes);
-      zeroed = true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      fh = await open(vol.path, 'r+');
+    if (vol.fileIdentity) {
+      // A registered file: that very file or nothing (a vanished one is not created anew).
+      fh = await openVolume(vol, constants.O_RDWR);
+    } else {
+      try {
+        // A target that does not exist yet becomes a sparse image: unwritten ranges read as zeros.
+        fh = await open(vol.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW);
+        await fh.truncate(minSizeBytes);
+        zeroed = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        fh = await openVolume(vol, constants.O_RDWR);
+      }
     }
-    const sizeBytes = zeroed ? minSizeBytes : await sizeOf(vol);
+    const sizeBytes = zeroed ? minSizeBytes : await sizeOf(vol, fh);
     if (sizeBytes < minSizeBytes) {
       await fh.close();
       throw new EngineStateError(`target volume ${volumeId} has ${sizeBytes} bytes, the backup needs ${minSizeBytes}`);

@@ -40,7 +40,7 @@ export interface Runtime {
 export function inventoryVolumes(stores: CatalogStores): VolumeProvider {
   return new FileVolumeProvider(async (projectId, volumeId) => {
     const v = await stores.volumes.get(projectId, volumeId);
-    return v && { path: v.path, kmsKeyId: v.kmsKeyId, sizeBytes: v.sizeBytes };
+    return v && { path: v.path, kmsKeyId: v.kmsKeyId, sizeBytes: v.sizeBytes, ...(v.fileIdentity ? { fileIdentity: v.fileIdentity } : {}) };
   });
 }
 
