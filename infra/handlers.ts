@@ -26,7 +26,7 @@ export interface HandlerSpec {
   chunks: Exclude<TableAccess, 'getItem'>;
   /**
    * S3 access to the pack/manifest bucket: read or write any object; list and delete only the objects under
-   * `deletePrefix`.
+   * `deletePrefix` (no step deletes today: failed backups keep their manifests until GC, which will).
    */
   bucket: { read?: boolean; write?: boolean; deletePrefix?: string };
   /**
@@ -38,12 +38,6 @@ export interface HandlerSpec {
   publish: boolean;
 }
 
-/**
- * Where the manifests of every backup lie (`manifests/<project>/<backup>/…`, lib/engine/backup.ts). A failed
- * backup's manifests are deleted by key prefix; which backup fails is only known at run time, so an IAM
- * resource can name no narrower prefix than this one, and it keeps packs (`packs/…`) out of reach.
- */
-export const MANIFEST_PREFIX = 'manifests/';
 
 // Reserved concurrency. A job's own steps (prepare, commit, fail, delete, notify) run once or twice per job and
 // take a second or so: 10 at once serve bursts of hundreds of scheduled jobs. Segment tasks run for minutes,
@@ -65,8 +59,8 @@ export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   'backup-segment': { ...SEGMENT, ...NOTHING, catalog: 'readWrite', chunks: 'readWrite', bucket: { read: true, write: true }, dataKeys: 'decrypt' },
   // Reads (and decrypts) every segment manifest, marks the backup available.
   'backup-commit': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', bucket: { read: true }, dataKeys: 'decrypt' },
-  // Marks the backup failed and deletes its manifests (lists the backup's prefix, deletes the objects).
-  'backup-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', bucket: { deletePrefix: MANIFEST_PREFIX } },
+  // Marks the backup failed; the manifests of its finished segments stay until GC (a retry reuses them).
+  'backup-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   'restore-prepare': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   // Reads manifests and packs (ranged GETs), looks chunks up; writes only to the target volume.
   'restore-segment': { ...SEGMENT, ...NOTHING, catalog: 'readWrite', chunks: 'read', bucket: { read: true }, dataKeys: 'decrypt' },
@@ -85,11 +79,10 @@ export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   'execution-failed': {
     ...JOB_STEP,
     ...NOTHING,
-    // The fail step and the notification one after the other, for the largest backup's manifests.
+    // The fail step and the notification one after the other.
     timeoutSeconds: 5 * 60,
     invocation: 'async',
     catalog: 'readWrite',
-    bucket: { deletePrefix: MANIFEST_PREFIX },
     publish: true,
   },
 };

@@ -431,16 +431,14 @@ export async function commitBackup(deps: EngineDeps, projectId: string, backupId
 }
 
 /**
- * Marks a backup that could not complete as `error` and removes its manifests. Packs stay: other
- * backups may already deduplicate against chunks in them; GC reclaims what nothing references.
+ * Marks a backup that could not complete as `error`; conditional on `creating`, so it can never be
+ * committed afterwards. Nothing is deleted: the manifests of its finished segments and its packs stay
+ * until GC (other backups may already deduplicate against its chunks), and a retried step reuses them.
  */
 export async function failBackup(deps: EngineDeps, projectId: string, backupId: string, reason: string): Promise<void> {
   const rec = await deps.catalog.getBackup(projectId, backupId);
   if (!rec || rec.status === 'available' || rec.status === 'error') return;
   await deps.catalog.updateBackup(projectId, backupId, { status: 'error', failReason: reason.slice(0, 1000) }, ['creating']);
-  const keys: string[] = [];
-  for await (const obj of deps.store.list(rec.manifestPrefix)) keys.push(obj.key);
-  if (keys.length) await deps.store.delete(keys);
 }
 
 export interface RunBackupOptions {

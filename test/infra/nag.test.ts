@@ -40,8 +40,6 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 4,
       // Readers and writers of packs and manifests: backup-segment, backup-commit, restore-segment.
       'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 3,
-      // The failure paths (backup-fail, execution-failed) delete a failed backup's manifests, known at run time only.
-      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/manifests/*]': 2,
       'AwsSolutions-IAM5[Resource::<FnBackupPrepare.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnBackupSegment.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnBackupCommit.Arn>:*]': 1,

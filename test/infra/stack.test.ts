@@ -2,7 +2,7 @@
 // REST API and the policy schedule. Synthesized in-process with bundling skipped.
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HANDLER_SPECS, MANIFEST_PREFIX, functionLogicalId } from '../../infra/handlers.ts';
+import { HANDLER_SPECS, functionLogicalId } from '../../infra/handlers.ts';
 import { DELETED_OBJECT_RETENTION_DAYS } from '../../infra/constructs/storage.ts';
 import { HANDLER_NAMES, WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
 import type { HandlerName } from '../../lib/workflows/registry.ts';
@@ -292,7 +292,7 @@ describe('least privilege', () => {
 
   it('only handlers that need them get S3, the chunk table or data keys', () => {
     const s3 = HANDLER_NAMES.filter((n) => actions(n).some((a) => a.startsWith('s3:')));
-    expect(s3.sort()).toEqual(['backup-commit', 'backup-fail', 'backup-segment', 'execution-failed', 'restore-segment']);
+    expect(s3.sort()).toEqual(['backup-commit', 'backup-segment', 'restore-segment']);
     const chunks = HANDLER_NAMES.filter((n) => JSON.stringify(statements(n)).includes('ChunkTable'));
     expect(chunks.sort()).toEqual(['backup-segment', 'restore-segment']);
     const dataKeys = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'DataKeys'));
@@ -301,21 +301,10 @@ describe('least privilege', () => {
     expect(publish.sort()).toEqual(['execution-failed', 'notify']);
   });
 
-  it('lets a role delete only what its step deletes: the failure paths the manifests, nothing else deletes', () => {
-    const manifests = { 'Fn::Join': ['', [{ 'Fn::GetAtt': ['DataBucket', 'Arn'] }, `/${MANIFEST_PREFIX}*`]] };
+  it('lets no role delete from the bucket: failed backups keep their manifests until GC', () => {
     const deleters = HANDLER_NAMES.filter((n) => actions(n).some((a) => /^s3:Delete/.test(a)));
-    expect(deleters.sort()).toEqual(['backup-fail', 'execution-failed']);
-    for (const name of deleters) {
-      const deletes = statements(name).filter((s) => actionsOf(s).some((a) => /^s3:Delete/.test(a)));
-      expect(deletes.flatMap(actionsOf), name).toEqual(['s3:DeleteObject']);
-      expect(deletes.flatMap(resourcesOf), name).toEqual([manifests]);
-      // It finds the objects by listing their prefix, and reads none of them.
-      const list = statements(name).filter((s) => actionsOf(s).includes('s3:ListBucket'));
-      expect(list, name).toHaveLength(1);
-      expect(list[0]!.Condition).toEqual({ StringLike: { 's3:prefix': `${MANIFEST_PREFIX}*` } });
-      expect(actions(name).filter((a) => a.startsWith('s3:')).sort(), name).toEqual(['s3:DeleteObject', 's3:ListBucket']);
-      expect(statements(name).some((s) => s.Sid === 'ServiceKeyViaS3'), name).toBe(false);
-    }
+    expect(deleters).toEqual([]);
+    for (const name of ['backup-fail', 'execution-failed'] as const) expect(actions(name).filter((a) => a.startsWith('s3:')), name).toEqual([]);
   });
 
   it('execution-failed holds what the three fail steps and notify hold, and no Step Functions right', () => {

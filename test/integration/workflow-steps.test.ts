@@ -104,6 +104,22 @@ describe.each(BACKENDS)('workflow steps (%s backend)', (backend) => {
     expect(queued).toEqual([expect.objectContaining({ projectId: 'p2', domainId: backup.domainId, manifestPrefix: backup.manifestPrefix, segmentCount: 1 })]);
   });
 
+  it('keeps the manifests of a failed backup\'s finished segments until GC, and never commits it', async () => {
+    const vol = await services.volumes.create('p4', { name: 'f', sizeBytes: 24 * 1024 * 1024 });
+    await writeDiskImage(vol.path, 24 * 1024 * 1024, 6, { zero: 0, text: 1, random: 0, copy: 0 });
+    await services.backups.create('p4', { volumeId: vol.volumeId, name: 'failing' });
+    const input = VolumeBackupInput.parse(workflows.last().input);
+    const { segments } = await backupPrepare(deps, input);
+    for (const segment of segments.slice(0, 2)) await backupSegmentStep(deps, { ...input, segment });
+    await backupFail(deps, { ...input, error: { Error: 'Error', Cause: 'disk gone' } });
+    const failed = (await env.stores.backups.getBackup('p4', input.backupId))!;
+    expect(failed).toMatchObject({ status: 'error', failReason: 'disk gone' });
+    const kept: string[] = [];
+    for await (const obj of env.backend.objects.list(failed.manifestPrefix)) kept.push(obj.key);
+    expect(kept).toHaveLength(2);
+    await expect(backupCommit(deps, input)).rejects.toThrow(/error/);
+  });
+
   it('puts a backup whose delete failed back as it was: available, its job FAIL with the reason', async () => {
     const vol = await services.volumes.create('p3', { name: 'k', sizeBytes: 2 * 1024 * 1024 });
     await writeDiskImage(vol.path, 2 * 1024 * 1024, 5, { zero: 0, text: 1, random: 0, copy: 0 });
