@@ -5,39 +5,16 @@
 //   node scripts/checkov.mjs           -> install if needed, synthesize, check; exits 1 on any failed check
 // A finding is fixed in infra/, or skipped beside its resource with a reason (infra/nag.ts acknowledgeCheckov).
 // test/infra/checkov.test.ts runs the same functions under `npm test`.
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { installPythonTool } from './python-tool.mjs';
 
 export const CHECKOV_VERSION = '3.3.30';
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const venvDir = join(repoRoot, '.cache', 'checkov-venv');
-const stampFile = join(venvDir, '.openvbs-checkov-version');
-const checkovBin = join(venvDir, 'bin', 'checkov');
-
-function python() {
-  for (const candidate of [process.env.PYTHON, 'python3', 'python']) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ['--version'], { stdio: 'ignore' });
-      return candidate;
-    } catch { /* try the next one */ }
-  }
-  throw new Error('python3 is required to run checkov');
-}
 
 export function installCheckov({ quiet = false } = {}) {
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === CHECKOV_VERSION && existsSync(checkovBin)) {
-    return checkovBin;
-  }
-  mkdirSync(dirname(venvDir), { recursive: true });
-  const stdio = quiet ? 'ignore' : 'inherit';
-  if (!existsSync(join(venvDir, 'bin', 'pip'))) execFileSync(python(), ['-m', 'venv', venvDir], { stdio });
-  execFileSync(join(venvDir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-q', `checkov==${CHECKOV_VERSION}`], { stdio });
-  writeFileSync(stampFile, CHECKOV_VERSION + '\n');
-  return checkovBin;
+  return installPythonTool({ venv: 'checkov-venv', requirement: `checkov==${CHECKOV_VERSION}`, version: CHECKOV_VERSION, bin: 'checkov', purpose: 'to run checkov', quiet });
 }
 
 /**
@@ -85,8 +62,7 @@ export async function checkStack() {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const command = process.argv[2];
   if (command === 'install') {
-    installCheckov();
-    console.log(`checkov==${CHECKOV_VERSION} ready in ${venvDir}`);
+    console.log(`checkov==${CHECKOV_VERSION} ready: ${installCheckov()}`);
   } else if (command === undefined) {
     installCheckov();
     const report = await checkStack();

@@ -6,38 +6,17 @@
 //                                         exits non-zero on any schemathesis failure.
 // FUZZ_MAX_EXAMPLES (default 40) and FUZZ_TIMEOUT_S (default 300, a hard stop that fails the run) bound it;
 // FUZZ_SEED picks another seed; FUZZ_ST_ARGS adds `st run` arguments (e.g. "--include-path-regex volumes").
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { installPythonTool } from './python-tool.mjs';
 
 export const SCHEMATHESIS_VERSION = '4.32.5';
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const venvDir = join(repoRoot, '.cache', 'fuzz-venv');
-const stampFile = join(venvDir, '.openvbs-schemathesis-version');
-const stBin = join(venvDir, 'bin', 'st');
-
-function python() {
-  for (const candidate of [process.env.PYTHON, 'python3', 'python']) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ['--version'], { stdio: 'ignore' });
-      return candidate;
-    } catch { /* try the next one */ }
-  }
-  throw new Error('python3 is required to fuzz the API (schemathesis)');
-}
 
 export function installSchemathesis({ quiet = false } = {}) {
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === SCHEMATHESIS_VERSION && existsSync(stBin)) return stBin;
-  mkdirSync(dirname(venvDir), { recursive: true });
-  const stdio = quiet ? 'ignore' : 'inherit';
-  if (!existsSync(join(venvDir, 'bin', 'pip'))) execFileSync(python(), ['-m', 'venv', venvDir], { stdio });
-  execFileSync(join(venvDir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-q', `schemathesis==${SCHEMATHESIS_VERSION}`], { stdio });
-  writeFileSync(stampFile, SCHEMATHESIS_VERSION + '\n');
-  return stBin;
+  return installPythonTool({ venv: 'fuzz-venv', requirement: `schemathesis==${SCHEMATHESIS_VERSION}`, version: SCHEMATHESIS_VERSION, bin: 'st', purpose: 'to fuzz the API (schemathesis)', quiet });
 }
 
 // The project and tokens come from the environment so that none appears on a command line. Every path's
@@ -55,7 +34,7 @@ enabled = true
 `;
 
 /** Runs `st` in its own process group; resolves to its exit code. A run past `timeoutMs` is killed and fails. */
-function runSchemathesis(args, { env, cwd, timeoutMs }) {
+function runSchemathesis(stBin, args, { env, cwd, timeoutMs }) {
   return new Promise((resolve, reject) => {
     const child = spawn(stBin, args, { stdio: ['ignore', 'inherit', 'inherit'], env, cwd, detached: true });
     const killGroup = (signal) => {
@@ -104,7 +83,7 @@ const scratch = () => (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 
 async function fuzz() {
   const started = Date.now();
-  installSchemathesis({ quiet: true });
+  const stBin = installSchemathesis({ quiet: true });
   const home = await mkdtemp(join(scratch(), 'openvbs-fuzz-'));
   // Jobs the stop cuts short keep writing until the process ends (lib/local/service.ts): the home goes then.
   process.once('exit', () => rmSync(home, { recursive: true, force: true }));
@@ -132,7 +111,7 @@ async function fuzz() {
     ];
     const env = { ...process.env, OPENVBS_FUZZ_TOKEN: service.token, OPENVBS_FUZZ_PROJECT: service.projectId, OPENVBS_FUZZ_SPARE_TOKEN_ID: await spareTokenId(service) };
     // st keeps its own state in its working folder: the temporary home, not the repository
-    code = await runSchemathesis(args, { env, cwd: home, timeoutMs });
+    code = await runSchemathesis(stBin, args, { env, cwd: home, timeoutMs });
   } finally {
     await service?.stop({ graceMs: 0 }).catch((err) => console.error(`fuzz: stopping the service: ${err.message}`));
   }
@@ -142,8 +121,7 @@ async function fuzz() {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (process.argv[2] === 'install') {
-    installSchemathesis();
-    console.log(`schemathesis==${SCHEMATHESIS_VERSION} ready in ${venvDir}`);
+    console.log(`schemathesis==${SCHEMATHESIS_VERSION} ready: ${installSchemathesis()}`);
   } else if (process.argv[2] === undefined) {
     // exit at once: nothing of the service's may outlive the run
     process.exit(await fuzz());

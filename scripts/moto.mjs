@@ -4,39 +4,14 @@
 //   node scripts/moto.mjs serve     -> start moto on a free loopback port (or $MOTO_PORT) and print
 //                                      AWS_ENDPOINT_URL=... ; runs until interrupted
 // The same functions are imported by the vitest global setup and the local runtime.
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { installPythonTool } from './python-tool.mjs';
 
 export const MOTO_VERSION = '5.2.5';
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const venvDir = join(repoRoot, '.cache', 'moto-venv');
-const stampFile = join(venvDir, '.openvbs-moto-version');
-const motoBin = join(venvDir, 'bin', 'moto_server');
-
-function python() {
-  for (const candidate of [process.env.PYTHON, 'python3', 'python']) {
-    if (!candidate) continue;
-    try {
-      execFileSync(candidate, ['--version'], { stdio: 'ignore' });
-      return candidate;
-    } catch { /* try the next one */ }
-  }
-  throw new Error('python3 is required to run the local AWS emulator (moto)');
-}
 
 export function installMoto({ quiet = false } = {}) {
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === MOTO_VERSION && existsSync(motoBin)) {
-    return motoBin;
-  }
-  mkdirSync(dirname(venvDir), { recursive: true });
-  const stdio = quiet ? 'ignore' : 'inherit';
-  if (!existsSync(join(venvDir, 'bin', 'pip'))) execFileSync(python(), ['-m', 'venv', venvDir], { stdio });
-  execFileSync(join(venvDir, 'bin', 'pip'), ['install', '--disable-pip-version-check', '-q', `moto[server]==${MOTO_VERSION}`], { stdio });
-  writeFileSync(stampFile, MOTO_VERSION + '\n');
-  return motoBin;
+  return installPythonTool({ venv: 'moto-venv', requirement: `moto[server]==${MOTO_VERSION}`, version: MOTO_VERSION, bin: 'moto_server', purpose: 'to run the local AWS emulator (moto)', quiet });
 }
 
 export function freePort() {
@@ -92,8 +67,7 @@ export async function startMoto({ port, quiet = true } = {}) {
 const command = process.argv[2];
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (command === 'install') {
-    installMoto();
-    console.log(`moto[server]==${MOTO_VERSION} ready in ${venvDir}`);
+    console.log(`moto[server]==${MOTO_VERSION} ready: ${installMoto()}`);
   } else if (command === 'serve') {
     const port = process.env.MOTO_PORT ? Number(process.env.MOTO_PORT) : undefined;
     const moto = await startMoto({ port, quiet: false });
