@@ -48,18 +48,37 @@ export function newBackupId(): string {
 
 const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
 
+/**
+ * Most segments a backup or restore has. Each segment is an iteration of the workflow's inline Map, about 7
+ * Step Functions history events (a retry adds 3), and an execution keeps at most 25,000: 2,048 segments leave
+ * room for the other states and a retry of every fifth segment. The segment list stays ~10 KB of payload.
+ */
+export const MAX_SEGMENTS = 2048;
+
+/**
+ * Blocks per segment for a volume of `blocks`: the configured size, doubled until the volume needs at most
+ * MAX_SEGMENTS segments (64 TiB: 32 GiB segments). A function of the size alone, so backups of one volume
+ * share their geometry and an incremental compares with its parent segment by segment.
+ */
+export function segmentBlocksFor(blocks: number, configured: number): number {
+  let segmentBlocks = configured;
+  while (Math.ceil(blocks / segmentBlocks) > MAX_SEGMENTS) segmentBlocks *= 2;
+  return segmentBlocks;
+}
+
 export async function prepareBackup(deps: EngineDeps, req: BackupRequest): Promise<BackupRecord> {
-  const { blockSize, segmentBlocks } = deps.config;
+  const { blockSize } = deps.config;
   const subChunkSize = req.subChunkSize ?? DEFAULT_SUB_CHUNK_SIZE;
   if (!Number.isSafeInteger(subChunkSize) || subChunkSize < MIN_SUB_CHUNK_SIZE || blockSize % subChunkSize) {
     throw new EngineStateError(`sub-chunk size ${subChunkSize} must be at least ${MIN_SUB_CHUNK_SIZE} bytes and divide the block size ${blockSize}`);
   }
-  const extentBlocks = gcd(segmentBlocks, Math.max(1, Math.floor(req.extentBlocks ?? DEFAULT_EXTENT_BLOCKS)));
   const volume = await deps.volumes.describe(req.projectId, req.volumeId);
+  const blocks = Math.ceil(volume.sizeBytes / blockSize);
+  const segmentBlocks = segmentBlocksFor(blocks, deps.config.segmentBlocks);
+  const extentBlocks = gcd(segmentBlocks, Math.max(1, Math.floor(req.extentBlocks ?? DEFAULT_EXTENT_BLOCKS)));
   const domain = await deps.domains.forVolume(req.projectId, volume.kmsKeyId);
   const parent = req.forceFull ? undefined : await deps.catalog.latestBackup(req.projectId, req.volumeId, 'available', domain.domainId);
   const backupId = req.backupId ?? newBackupId();
-  const blocks = Math.ceil(volume.sizeBytes / blockSize);
   const now = new Date().toISOString();
   const record: BackupRecord = {
     projectId: req.projectId,
