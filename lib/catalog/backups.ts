@@ -1,9 +1,9 @@
 // Backups and key domains over the table port (table design in tables.ts). The engine sees them as its
 // BackupCatalog port; the services also list a project's backups.
-import type { BackupCatalog, BackupRecord, BackupStatus, KeyDomainRecord } from '../engine/ports.ts';
+import type { BackupCatalog, BackupRecord, BackupStats, BackupStatus, KeyDomainRecord } from '../engine/ports.ts';
 import { ConditionFailedError, cond, queryAll } from './table.ts';
 import type { Table } from './table.ts';
-import { CATALOG_GSI1, backupSortKey, domainSortKey, fromItem, projectKey, volumeBackupsKey } from './tables.ts';
+import { CATALOG_GSI1, backupSortKey, domainSortKey, fromItem, projectKey, segmentSortKey, volumeBackupsKey } from './tables.ts';
 
 /** An update found the backup missing or not in the expected status. */
 export class BackupStateError extends Error {
@@ -90,5 +90,17 @@ export class TableBackupStore implements BackupStore {
       if (!existing) throw err;
       return existing;
     }
+  }
+
+  async recordSegment(projectId: string, backupId: string, segment: number, stats: BackupStats): Promise<void> {
+    await this.table.put({ pk: projectKey(projectId), sk: segmentSortKey(backupId, segment), segment, stats });
+  }
+
+  async segmentStats(projectId: string, backupId: string): Promise<Array<{ segment: number; stats: BackupStats }>> {
+    const out: Array<{ segment: number; stats: BackupStats }> = [];
+    for await (const item of queryAll(this.table, { partition: projectKey(projectId), sortKey: { prefix: segmentSortKey(backupId) } })) {
+      out.push({ segment: Number(item.segment), stats: item.stats as BackupStats });
+    }
+    return out;
   }
 }

@@ -10,6 +10,8 @@
 //                (removed when the job ends, so unfinished jobs of every project cost one Query)
 //   volume       pk "P#<project>"   sk "VOLUME#<volumeId>"                      (volumes.ts, local-mode inventory)
 //                while a job holds it: gsi1pk "VOLUMES#LOCKED"  gsi1sk "<project>#<volumeId>"
+//   segment      pk "P#<project>"   sk "SEGMENT#<backupId>#<NNNNNN>"  { segment, stats }  (a finished segment: commit sums
+//                these instead of reading every manifest)
 //   token        pk "TOKEN#<sha256 of token>"  sk "TOKEN"  (tokens.ts; the token itself is never stored)
 //   GC queue     pk "GCQ"           sk "<deletedAt ISO>#<project>#<backupId>"  (gc-queue.ts)
 // Secondary indexes: CATALOG_INDEXES below (projection ALL). An item is in an index when it has both of the
@@ -34,6 +36,8 @@ export const jobSortKey = (jobId: string) => `JOB#${jobId}`;
 export const OPEN_JOBS_KEY = 'JOBS#OPEN';
 export const openJobSortKey = (createdAt: string, projectId: string, jobId: string) => `${createdAt}#${projectId}#${jobId}`;
 export const volumeSortKey = (volumeId: string) => `VOLUME#${volumeId}`;
+/** A finished segment of a backup being made (its statistics); without `segment`, the prefix of all of them. */
+export const segmentSortKey = (backupId: string, segment?: number) => `SEGMENT#${backupId}#${segment === undefined ? '' : String(segment).padStart(6, '0')}`;
 /** gsi1 partition of the volumes a job holds (set by lock, removed by release). */
 export const LOCKED_VOLUMES_KEY = 'VOLUMES#LOCKED';
 export const tokenKey = (tokenHash: string) => `TOKEN#${tokenHash}`;

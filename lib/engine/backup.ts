@@ -309,7 +309,11 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
   const domain = await domainOf(deps, rec);
   const manifestObject = manifestKey(rec.manifestPrefix, segment);
   // A segment whose manifest is stored is done: a resumed or retried job does not read it again.
-  if (await store.exists(manifestObject)) return decodeManifest(domain.keys, backupId, segment, await store.get(manifestObject)).stats;
+  if (await store.exists(manifestObject)) {
+    const { stats } = decodeManifest(domain.keys, backupId, segment, await store.get(manifestObject));
+    await deps.catalog.recordSegment(projectId, backupId, segment, stats);
+    return stats;
+  }
   const { firstBlock, blockCount } = segmentRange(rec, segment);
   const bs = rec.blockSize;
   // A backup prepared before sub-chunks and resumed now gets version-2 segments beside its version-1 ones
@@ -428,23 +432,31 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
     pieces: layout.pieces,
   });
   await store.put(manifestObject, sealedManifest);
+  // Recorded after the manifest is stored: commit counts these instead of reading every manifest.
+  await deps.catalog.recordSegment(projectId, backupId, segment, stats);
   return stats;
 }
 
-/** Marks the backup available once every segment's manifest is stored. Idempotent. */
+/**
+ * Marks the backup available once every segment is recorded as finished (each recorded only after its
+ * manifest is stored), summing their statistics: a few catalog pages, not a read of every manifest, so a
+ * commit of the largest volume stays quick. Idempotent.
+ */
 export async function commitBackup(deps: EngineDeps, projectId: string, backupId: string): Promise<BackupRecord> {
   const rec = await deps.catalog.getBackup(projectId, backupId);
   if (!rec) throw new EngineStateError(`backup ${backupId} not found`);
   if (rec.status === 'available') return rec;
   if (rec.status !== 'creating') throw new EngineStateError(`backup ${backupId} is ${rec.status}, not creating`);
-  const domain = await domainOf(deps, rec);
   const stats = emptyStats();
-  const manifests = await mapLimit(Array.from({ length: rec.segmentCount }, (_, i) => i), 8, async (segment) => {
-    const key = manifestKey(rec.manifestPrefix, segment);
-    if (!(await deps.store.exists(key))) throw new EngineStateError(`backup ${backupId}: segment ${segment} was not backed up`);
-    return decodeManifest(domain.keys, backupId, segment, await deps.store.get(key));
-  });
-  for (const m of manifests) addStats(stats, m.stats);
+  const finished = new Set<number>();
+  for (const { segment, stats: segmentStats } of await deps.catalog.segmentStats(projectId, backupId)) {
+    if (segment < 0 || segment >= rec.segmentCount || finished.has(segment)) continue;
+    finished.add(segment);
+    addStats(stats, segmentStats);
+  }
+  for (let segment = 0; segment < rec.segmentCount; segment++) {
+    if (!finished.has(segment)) throw new EngineStateError(`backup ${backupId}: segment ${segment} was not backed up`);
+  }
   const now = new Date().toISOString();
   return deps.catalog.updateBackup(projectId, backupId, { status: 'available', stats, completedAt: now, updatedAt: now }, ['creating']);
 }

@@ -159,6 +159,10 @@ export interface BackupCatalog {
   getDomain(projectId: string, kmsKeyId: string): Promise<KeyDomainRecord | undefined>;
   /** Creates the domain unless one exists for (project, key); returns the one that is stored. */
   putDomainIfAbsent(record: KeyDomainRecord): Promise<KeyDomainRecord>;
+  /** Records a finished segment's statistics (after its manifest is stored); idempotent. */
+  recordSegment(projectId: string, backupId: string, segment: number, stats: BackupStats): Promise<void>;
+  /** The segments recorded for the backup, with their statistics. */
+  segmentStats(projectId: string, backupId: string): Promise<Array<{ segment: number; stats: BackupStats }>>;
 }
 
 export interface VolumeInfo {

@@ -2,12 +2,12 @@
 // DynamoDB and KMS through the SDK against the emulator), with real image files.
 import { copyFile, open, readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_EXTENT_BLOCKS, DEFAULT_SUB_CHUNK_SIZE, backupSegment, commitBackup, newBackupId, prepareBackup, runBackup } from '../../lib/engine/backup.ts';
+import { DEFAULT_EXTENT_BLOCKS, DEFAULT_SUB_CHUNK_SIZE, backupSegment, newBackupId, prepareBackup, runBackup } from '../../lib/engine/backup.ts';
 import { CHUNK_ID_BYTES, SEAL_OVERHEAD, chunkId, isAllZero, sealChunk, sealMetadata } from '../../lib/engine/chunk-codec.ts';
 import type { EngineDeps } from '../../lib/engine/engine.ts';
 import { EngineStateError, RestoreIntegrityError } from '../../lib/engine/errors.ts';
 import { encryptionContext } from '../../lib/engine/key-domains.ts';
-import { decodeManifest, manifestKey } from '../../lib/engine/manifest.ts';
+import { addStats, decodeManifest, emptyStats, manifestKey } from '../../lib/engine/manifest.ts';
 import { PackWriter } from '../../lib/engine/pack-writer.ts';
 import type { BackupRecord, ObjectStore } from '../../lib/engine/ports.ts';
 import { restoreBackup } from '../../lib/engine/restore.ts';
@@ -69,6 +69,7 @@ async function writeVersion1Backup(deps: EngineDeps, projectId: string, volumeId
   };
   await deps.catalog.createBackup(rec);
   const data = await readFile(path);
+  const total = emptyStats();
   for (let segment = 0; segment < rec.segmentCount; segment++) {
     const firstBlock = segment * segmentBlocks;
     const blockCount = Math.min(segmentBlocks, blocks - firstBlock);
@@ -101,8 +102,10 @@ async function writeVersion1Backup(deps: EngineDeps, projectId: string, volumeId
     head.writeUInt32LE(json.length);
     const sealed = sealMetadata(domain.keys, `manifest:v1:${backupId}:${segment}`, Buffer.concat([head, json, ids]));
     await deps.store.put(manifestKey(rec.manifestPrefix, segment), Buffer.concat([Buffer.of(1), sealed]));
+    addStats(total, stats);
   }
-  return commitBackup(deps, projectId, backupId);
+  // committed as that version did: the summed statistics, status available
+  return deps.catalog.updateBackup(projectId, backupId, { status: 'available', stats: total, completedAt: now }, ['creating']);
 }
 
 async function packBytes(env: EngineEnv): Promise<{ count: number; bytes: number }> {

@@ -111,6 +111,8 @@ describe.each(BACKENDS)('workflow steps (%s backend)', (backend) => {
     const input = VolumeBackupInput.parse(workflows.last().input);
     const { segments } = await backupPrepare(deps, input);
     for (const segment of segments.slice(0, 2)) await backupSegmentStep(deps, { ...input, segment });
+    // commit counts the recorded segments: one is missing
+    await expect(backupCommit(deps, input)).rejects.toThrow(/segment 2 was not backed up/);
     await backupFail(deps, { ...input, error: { Error: 'Error', Cause: 'disk gone' } });
     const failed = (await env.stores.backups.getBackup('p4', input.backupId))!;
     expect(failed).toMatchObject({ status: 'error', failReason: 'disk gone' });
