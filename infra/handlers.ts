@@ -57,8 +57,8 @@ export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   'backup-prepare': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', dataKeys: 'generate' },
   // Reads the parent manifest, looks up and records chunks, writes packs and its manifest.
   'backup-segment': { ...SEGMENT, ...NOTHING, catalog: 'readWrite', chunks: 'readWrite', bucket: { read: true, write: true }, dataKeys: 'decrypt' },
-  // Reads (and decrypts) every segment manifest, marks the backup available.
-  'backup-commit': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', bucket: { read: true }, dataKeys: 'decrypt' },
+  // Sums the segments' records in the catalog and marks the backup available; reads no manifest.
+  'backup-commit': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   // Marks the backup failed; the manifests of its finished segments stay until GC (a retry reuses them).
   'backup-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   'restore-prepare': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },

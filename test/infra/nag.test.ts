@@ -37,9 +37,9 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       // 15 function roles + 3 state machine roles: X-Ray (and vended-log delivery) actions.
       'AwsSolutions-IAM5[Resource::*]': 18,
       'AwsSolutions-L1': 15,
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 4,
-      // Readers and writers of packs and manifests: backup-segment, backup-commit, restore-segment.
-      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 3,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 3,
+      // Readers and writers of packs and manifests: backup-segment and restore-segment.
+      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 2,
       'AwsSolutions-IAM5[Resource::<FnBackupPrepare.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnBackupSegment.Arn>:*]': 1,
       'AwsSolutions-IAM5[Resource::<FnBackupCommit.Arn>:*]': 1,

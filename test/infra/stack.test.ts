@@ -292,11 +292,11 @@ describe('least privilege', () => {
 
   it('only handlers that need them get S3, the chunk table or data keys', () => {
     const s3 = HANDLER_NAMES.filter((n) => actions(n).some((a) => a.startsWith('s3:')));
-    expect(s3.sort()).toEqual(['backup-commit', 'backup-segment', 'restore-segment']);
+    expect(s3.sort()).toEqual(['backup-segment', 'restore-segment']);
     const chunks = HANDLER_NAMES.filter((n) => JSON.stringify(statements(n)).includes('ChunkTable'));
     expect(chunks.sort()).toEqual(['backup-segment', 'restore-segment']);
     const dataKeys = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'DataKeys'));
-    expect(dataKeys.sort()).toEqual(['backup-commit', 'backup-prepare', 'backup-segment', 'restore-segment']);
+    expect(dataKeys.sort()).toEqual(['backup-prepare', 'backup-segment', 'restore-segment']);
     const publish = HANDLER_NAMES.filter((n) => actions(n).includes('sns:Publish'));
     expect(publish.sort()).toEqual(['execution-failed', 'notify']);
   });
