@@ -48,6 +48,7 @@ export interface SealOutput {
 export type OpenOutput = { ok: true; out: Slot; offsets: number[]; lengths: number[] } | { ok: false; index: number; reason: string };
 
 interface Pending {
+  worker: WorkerSlot;
   resolve(r: WorkerResponse): void;
   reject(e: Error): void;
 }
@@ -55,6 +56,13 @@ interface Pending {
 interface WorkerSlot {
   worker: Worker;
   inflight: number;
+  /** Tasks sent to this worker and not answered yet. */
+  tasks: Set<number>;
+}
+
+/** A chunk worker died (crashed, ran out of memory, was terminated) with this task in its hands. */
+export class ChunkWorkerError extends Error {
+  override name = 'ChunkWorkerError';
 }
 
 export interface ChunkPoolOptions {
@@ -84,6 +92,8 @@ export class ChunkPool {
   private readonly workers: WorkerSlot[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly inlineKeys = new Map<string, DomainKeys>();
+  /** Every slot the workers know (a replacement worker is told them all). */
+  private readonly slotMemory = new Map<number, SharedArrayBuffer>();
   private readonly free: Slot[] = [];
   private freeBytes = 0;
   private readonly maxFreeBytes: number;
@@ -95,15 +105,40 @@ export class ChunkPool {
     this.size = options.workers ?? Math.max(1, availableParallelism());
     this.maxFreeBytes = options.maxFreeBytes ?? DEFAULT_MAX_FREE_BYTES;
     raiseMallocThresholds();
-    for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(WORKER_URL);
-      worker.on('message', (msg: WorkerResponse) => this.settle(msg));
-      worker.on('error', (err) => this.failAll(err));
-      // After the listeners (adding a 'message' listener refs the port again): an idle pool must not
-      // keep the process alive; run() refs a worker while it has work.
-      worker.unref();
-      this.workers.push({ worker, inflight: 0 });
+    for (let i = 0; i < this.size; i++) this.workers.push(this.spawn());
+  }
+
+  private spawn(): WorkerSlot {
+    const worker = new Worker(WORKER_URL);
+    const slot: WorkerSlot = { worker, inflight: 0, tasks: new Set() };
+    worker.on('message', (msg: WorkerResponse) => this.settle(msg));
+    worker.on('error', (err) => this.replace(slot, `chunk worker failed: ${err.message}`));
+    worker.on('exit', (code) => this.replace(slot, `chunk worker exited with code ${code}`));
+    // After the listeners (adding a 'message' listener refs the port again): an idle pool must not
+    // keep the process alive; run() refs a worker while it has work.
+    worker.unref();
+    for (const [domainId, keys] of this.inlineKeys) {
+      worker.postMessage({ op: 'keys', domainId, idKey: new Uint8Array(keys.idKey), encKey: new Uint8Array(keys.encKey) } satisfies WorkerRequest);
     }
+    for (const [id, memory] of this.slotMemory) worker.postMessage({ op: 'slot', slot: id, memory } satisfies WorkerRequest);
+    return slot;
+  }
+
+  /**
+   * A worker that died is replaced by a fresh one (told every key and slot), and the tasks it held fail with
+   * a clear error, so no caller waits forever and the pool keeps its size.
+   */
+  private replace(dead: WorkerSlot, reason: string): void {
+    const at = this.workers.indexOf(dead);
+    if (at < 0 || this.closed) return; // replaced already ('error' is followed by 'exit'), or closing
+    this.workers[at] = this.spawn();
+    for (const taskId of dead.tasks) {
+      const p = this.pending.get(taskId);
+      this.pending.delete(taskId);
+      p?.reject(new ChunkWorkerError(reason));
+    }
+    dead.tasks.clear();
+    void dead.worker.terminate().catch(() => undefined);
   }
 
   /** Makes a key domain known to every worker (and to the inline path). */
@@ -130,6 +165,7 @@ export class ChunkPool {
     }
     const memory = new SharedArrayBuffer(capacity);
     const slot: Slot = { id: this.nextSlot++, buf: Buffer.from(memory) };
+    this.slotMemory.set(slot.id, memory);
     for (const w of this.workers) w.worker.postMessage({ op: 'slot', slot: slot.id, memory } satisfies WorkerRequest);
     return slot;
   }
@@ -141,6 +177,7 @@ export class ChunkPool {
     while (this.freeBytes > this.maxFreeBytes && this.free.length > 1) {
       const dropped = this.free.shift()!;
       this.freeBytes -= dropped.buf.length;
+      this.slotMemory.delete(dropped.id);
       for (const w of this.workers) w.worker.postMessage({ op: 'drop', slot: dropped.id } satisfies WorkerRequest);
     }
   }
@@ -220,7 +257,9 @@ export class ChunkPool {
       if (--w.inflight === 0) w.worker.unref();
     };
     const { promise, resolve, reject } = Promise.withResolvers<WorkerResponse>();
+    w.tasks.add(taskId);
     this.pending.set(taskId, {
+      worker: w,
       resolve: (r) => { idle(); resolve(r); },
       reject: (e) => { idle(); reject(e); },
     });
@@ -235,6 +274,7 @@ export class ChunkPool {
     const p = this.pending.get(msg.taskId);
     if (!p) return;
     this.pending.delete(msg.taskId);
+    p.worker.tasks.delete(msg.taskId);
     p.resolve(msg);
   }
 

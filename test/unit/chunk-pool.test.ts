@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_ID_BYTES, deriveDomainKeys, openChunk } from '../../lib/engine/chunk-codec.ts';
-import { ChunkPool } from '../../lib/engine/chunk-pool.ts';
+import { ChunkPool, ChunkWorkerError } from '../../lib/engine/chunk-pool.ts';
 import type { Slot } from '../../lib/engine/chunk-pool.ts';
 import { expectSameBytes } from './bytes.ts';
 
@@ -211,6 +211,29 @@ describe('ChunkPool', () => {
       await expect(pool.digest('d-unknown', slot, data.length, BS)).rejects.toThrow(/not registered/);
       await expect(pool.seal('d-unknown', slot, data.length, BS, blocks, ids)).rejects.toThrow(/not registered/);
       pool.release(slot);
+    }
+  });
+
+  it('replaces a worker that dies: its task fails with a clear error, the pool keeps working with the same keys and slots', async () => {
+    const pool = new ChunkPool({ workers: 1 });
+    try {
+      pool.registerDomain(DOMAIN, keys);
+      const slot = load(pool, data);
+      const before = await pool.digest(DOMAIN, slot, data.length, BS);
+      const workers = (pool as unknown as { workers: Array<{ worker: { terminate(): Promise<number> } }> }).workers;
+      const dying = workers[0]!.worker;
+      // the task is sent after the worker was told to stop: it can never be answered
+      const exited = dying.terminate();
+      const held = pool.digest(DOMAIN, slot, data.length, BS);
+      await exited;
+      await expect(held).rejects.toThrow(ChunkWorkerError);
+      await expect(held).rejects.toThrow(/chunk worker exited/);
+      expect(workers[0]!.worker).not.toBe(dying);
+      // the replacement knows the domain's keys and the slot made before it started
+      const after = await pool.digest(DOMAIN, slot, data.length, BS);
+      expectSameBytes(after.ids, before.ids);
+    } finally {
+      await pool.close();
     }
   });
 
