@@ -10,6 +10,7 @@ import { startLocalService } from '../../lib/local/service.ts';
 import type { LocalService } from '../../lib/local/service.ts';
 import { sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { BACKENDS } from '../support/runtime-env.ts';
+import { apiCall } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 96 * MiB;
@@ -18,15 +19,7 @@ describe.each(BACKENDS)('cancelling jobs (%s backend)', (backend) => {
   let svc: LocalService;
   let home: string;
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${svc.url}${path}`, {
-      method,
-      headers: { 'X-Auth-Token': svc.token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const api = (method: string, path: string, body?: unknown) => apiCall(svc.url, svc.token, method, path, body);
   const p = () => svc.projectId;
   const waitJob = async (jobId: string) => {
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {

@@ -15,6 +15,7 @@ import { TransientError } from '../../lib/workflows/errors.ts';
 import type { HandlerName } from '../../lib/workflows/registry.ts';
 import { sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { FaultyObjectStore } from '../support/memory-ports.ts';
+import { apiCall } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 8 * MiB;
@@ -40,15 +41,7 @@ let svc: LocalService;
 let home: string;
 const matrix: Array<{ workflow: string; step: string; fault: string; outcome: string }> = [];
 
-async function api(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: { 'X-Auth-Token': svc.token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = (method: string, path: string, body?: unknown) => apiCall(svc.url, svc.token, method, path, body);
 const p = () => svc.projectId;
 async function job(start: Promise<{ body: { job_id: string } }>) {
   const jobId = (await start).body.job_id;

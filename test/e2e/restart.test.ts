@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { startServiceProcess } from '../support/service-process.ts';
 import type { ServiceProcess } from '../support/service-process.ts';
+import { apiCall } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SEGMENT_ENV = { OPENVBS_SEGMENT_BLOCKS: '16' }; // 8 MiB segments: many steps per job
@@ -23,15 +24,7 @@ async function start(env: Record<string, string> = {}) {
 }
 
 function client(svc: ServiceProcess) {
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${svc.url}${path}`, {
-      method,
-      headers: { 'X-Auth-Token': svc.token, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
+  const api = (method: string, path: string, body?: unknown) => apiCall(svc.url, svc.token, method, path, body);
   const job = async (jobId: string) => (await api('GET', `/v1/${svc.projectId}/jobs/${jobId}`)).body;
   const waitJob = async (jobId: string) => {
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {

@@ -14,6 +14,7 @@ import type { LocalService } from '../../lib/local/service.ts';
 import { embeddedPaths } from '../../lib/wiring/backend.ts';
 import { scatterWrites, sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { BACKENDS } from '../support/runtime-env.ts';
+import { apiCall } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB + 4096; // 81 blocks: several 8 MiB segments and a partial last block
@@ -22,14 +23,7 @@ describe.each(BACKENDS)('VBS API on the local runtime (%s backend)', (backend) =
   let svc: LocalService;
   let home: string;
 
-  async function api(method: string, path: string, body?: unknown, token: string | null = svc.token) {
-    const headers: Record<string, string> = {};
-    if (token !== null) headers['X-Auth-Token'] = token;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(`${svc.url}${path}`, { method, headers, body: typeof body === 'string' ? body : body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
+  const api = (method: string, path: string, body?: unknown, token: string | null = svc.token) => apiCall(svc.url, token, method, path, body);
 
   const p = () => `/v2/${svc.projectId}`;
 
