@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { ChunkPool } from '../../lib/engine/chunk-pool.ts';
 import type { ChunkPoolOptions, Slot } from '../../lib/engine/chunk-pool.ts';
-import type { BlockReader, BlockWriter, ChunkIndex, ObjectStore, VolumeProvider } from '../../lib/engine/ports.ts';
+import type { BlockReader, BlockWriter, ChunkIndex, ObjectStore, VolumeBlocks } from '../../lib/engine/ports.ts';
 import { FileVolumeProvider } from '../../lib/volumes/file-provider.ts';
 import { PeakRss, machineTicks, threadCpuDelta, threadTicks } from './cpu-accounting.ts';
 import type { ThreadCpu } from './cpu-accounting.ts';
@@ -274,7 +274,7 @@ export function timedIndex(index: ChunkIndex, instruments: Instruments): ChunkIn
 }
 
 /** File volumes by id (the map may change between phases), with reads, writes and flushes timed. */
-export function timedVolumes(files: ReadonlyMap<string, string>, instruments: Instruments): VolumeProvider {
+export function timedVolumes(files: ReadonlyMap<string, string>, instruments: Instruments): VolumeBlocks {
   const inner = new FileVolumeProvider(async (_project, id) => (files.has(id) ? { path: files.get(id)! } : undefined));
   return {
     describe: (p, v) => inner.describe(p, v),

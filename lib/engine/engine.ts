@@ -1,7 +1,7 @@
 // What every engine operation needs: the ports, the chunk pool and the geometry settings.
 import type { ChunkPool } from './chunk-pool.ts';
 import type { KeyDomains } from './key-domains.ts';
-import type { BackupCatalog, ChunkIndex, ObjectStore, VolumeProvider } from './ports.ts';
+import type { BackupCatalog, ChunkIndex, ObjectStore, VolumeBlocks } from './ports.ts';
 
 export interface EngineConfig {
   /** Volume block size; 512 KiB like EBS. */
@@ -50,7 +50,7 @@ export interface EngineDeps {
   index: ChunkIndex;
   catalog: BackupCatalog;
   domains: KeyDomains;
-  volumes: VolumeProvider;
+  volumes: VolumeBlocks;
   pool: ChunkPool;
   config: EngineConfig;
 }

@@ -135,6 +135,8 @@ export interface BackupRecord {
   /** Blocks per extent, the chunk of data not found in the parent (version-2 backups; absent in version 1). */
   extentBlocks?: number;
   parentId?: string;
+  /** The snapshot the backup read (a server backup's group snapshot); the next backup's `sinceSnapshotId`. */
+  sourceSnapshotId?: string;
   domainId: string;
   kmsKeyId: string;
   /** True when the volume is encrypted with a customer KMS key (the backup is then under that key). */
@@ -172,10 +174,35 @@ export interface VolumeInfo {
   kmsKeyId?: string;
 }
 
+/** A byte range of a volume. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+/** What a reader reads: the live volume, or a snapshot the provider took of it. */
+export interface ReadSource {
+  /** A snapshot from `snapshotDisks`; absent: the volume as it is now. */
+  snapshotId?: string;
+  /** The snapshot the parent backup read: lets the reader tell which blocks changed since (`changedRanges`). */
+  sinceSnapshotId?: string;
+}
+
 export interface BlockReader {
   readonly sizeBytes: number;
   /** Fills `into` from `offset`; returns bytes read (short only at the end of the volume). */
   read(into: Buffer, offset: number): Promise<number>;
+  /**
+   * The ranges of [offset, offset + length) that may hold data, ascending and disjoint; the rest reads as
+   * zeros and is neither read nor hashed (holes of a sparse file, unwritten EBS blocks). Absent: the
+   * provider cannot tell, and everything is read.
+   */
+  writtenRanges?(offset: number, length: number): Promise<ByteRange[]>;
+  /**
+   * The ranges of [offset, offset + length) that may differ from the source's `sinceSnapshotId`, ascending
+   * and disjoint; the rest is the parent's and is not read. Absent, or undefined: the provider cannot tell.
+   */
+  changedRanges?(offset: number, length: number): Promise<ByteRange[] | undefined>;
   close(): Promise<void>;
 }
 
@@ -191,10 +218,67 @@ export interface BlockWriter {
   close(): Promise<void>;
 }
 
-/** Where volumes live: raw image files locally, EBS snapshots on AWS. */
-export interface VolumeProvider {
+export type ServerStatus = 'running' | 'stopped' | 'error';
+
+/** A disk attached to a server. */
+export interface ServerDisk {
+  volumeId: string;
+  /** Where it is attached, e.g. `/dev/vda` or `/dev/xvdf`. */
+  device: string;
+  sizeBytes: number;
+  /** Customer KMS key the disk is encrypted with, if any. */
+  kmsKeyId?: string;
+  bootable: boolean;
+}
+
+/** A server (an EC2 instance, or a group of disk images in the local inventory). */
+export interface ServerInfo {
+  serverId: string;
+  name: string;
+  status: ServerStatus;
+  disks: ServerDisk[];
+}
+
+/** Snapshots of several disks of one server, taken together. */
+export interface GroupSnapshot {
+  /** One snapshot per disk asked for, in the order asked. */
+  disks: Array<{ volumeId: string; snapshotId: string }>;
+  /** True when every disk was captured at one instant (crash-consistent: the disks agree with each other). */
+  crashConsistent: boolean;
+  /** How: `clone` (copy-on-write), `freeze-copy` (writers held by freeze hooks during a copy), `copy` (nothing held: not consistent), `ebs`. */
+  method: 'clone' | 'freeze-copy' | 'copy' | 'ebs';
+  /** Milliseconds the server's writers were held. */
+  freezeMs: number;
+}
+
+export class ServerNotFoundError extends Error {
+  override name = 'ServerNotFoundError';
+}
+
+/** The engine's view of volumes: their blocks. */
+export interface VolumeBlocks {
   describe(projectId: string, volumeId: string): Promise<VolumeInfo>;
-  openReader(projectId: string, volumeId: string): Promise<BlockReader>;
+  /** Reads the live volume, or a snapshot of it (`source.snapshotId`). */
+  openReader(projectId: string, volumeId: string, source?: ReadSource): Promise<BlockReader>;
   /** Opens the restore target; `minSizeBytes` is the backup's size. */
   openWriter(projectId: string, volumeId: string, minSizeBytes: number): Promise<BlockWriter>;
+}
+
+/** Where volumes live: raw image files locally, EBS volumes and snapshots on AWS; and the servers they attach to. */
+export interface VolumeProvider extends VolumeBlocks {
+  /** The project's servers, with their disks. */
+  listServers(projectId: string): Promise<ServerInfo[]>;
+  /** Throws ServerNotFoundError. */
+  describeServer(projectId: string, serverId: string): Promise<ServerInfo>;
+  /** Snapshots the server's disks `volumeIds` at one instant where the provider can. */
+  snapshotDisks(projectId: string, serverId: string, volumeIds: string[]): Promise<GroupSnapshot>;
+  /** Releases snapshots; an unknown or already released one is no error. */
+  releaseSnapshots(projectId: string, snapshotIds: string[]): Promise<void>;
+  /** Stops or starts a server (a server restore stops it first and starts it after when asked to). */
+  setServerPower(projectId: string, serverId: string, on: boolean): Promise<void>;
+  /**
+   * True when a snapshot should be kept after its backup as the base of the next incremental (EBS: the
+   * next backup reads only the blocks changed since); false when it is only a copy to read from (files).
+   */
+  readonly keepsSnapshots: boolean;
 }

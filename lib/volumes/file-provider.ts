@@ -4,7 +4,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { EngineStateError } from '../engine/errors.ts';
-import type { BlockReader, BlockWriter, VolumeInfo, VolumeProvider } from '../engine/ports.ts';
+import type { BlockReader, BlockWriter, VolumeBlocks, VolumeInfo } from '../engine/ports.ts';
 import { openNoFollow, openVerified } from './file-identity.ts';
 import type { FileIdentity } from './file-identity.ts';
 
@@ -60,7 +60,7 @@ async function readFully(fh: FileHandle, into: Buffer, offset: number): Promise<
   return done;
 }
 
-export class FileVolumeProvider implements VolumeProvider {
+export class FileVolumeProvider implements VolumeBlocks {
   private readonly resolve: FileVolumeResolver;
 
   constructor(resolve: FileVolumeResolver) {

@@ -4,13 +4,13 @@ import { ChunkPool } from '../engine/chunk-pool.ts';
 import { DEFAULT_ENGINE_CONFIG } from '../engine/engine.ts';
 import type { EngineConfig, EngineDeps } from '../engine/engine.ts';
 import { KeyDomains } from '../engine/key-domains.ts';
-import type { ObjectStore, VolumeProvider } from '../engine/ports.ts';
+import type { ObjectStore, VolumeBlocks } from '../engine/ports.ts';
 import type { Backend } from './backend.ts';
 
 export interface EngineWiring {
   backend: Backend;
   backups: BackupStore;
-  volumes: VolumeProvider;
+  volumes: VolumeBlocks;
   pool?: ChunkPool;
   engine?: Partial<EngineConfig>;
   /** Wraps the object store (tests inject failures here). */

@@ -9,7 +9,7 @@ import { loadServiceConfig } from '../config.ts';
 import type { ServiceConfig } from '../config.ts';
 import { ChunkPool } from '../engine/chunk-pool.ts';
 import type { EngineConfig } from '../engine/engine.ts';
-import type { ObjectStore, VolumeProvider } from '../engine/ports.ts';
+import type { ObjectStore, VolumeBlocks } from '../engine/ports.ts';
 import { FileVolumeProvider } from '../volumes/file-provider.ts';
 import type { TaskDeps } from '../workflows/steps/deps.ts';
 import { openBackend } from './backend.ts';
@@ -24,7 +24,7 @@ export interface RuntimeOptions {
   /** Wraps the object store the engine uses (tests inject faults here). */
   wrapStore?: (store: ObjectStore) => ObjectStore;
   /** Where volumes live; default the file provider over the catalog's volume inventory. */
-  volumes?: VolumeProvider;
+  volumes?: VolumeBlocks;
 }
 
 export interface Runtime {
@@ -37,7 +37,7 @@ export interface Runtime {
 }
 
 /** The file provider: a volume id means the image or device the inventory records for it. */
-export function inventoryVolumes(stores: CatalogStores): VolumeProvider {
+export function inventoryVolumes(stores: CatalogStores): VolumeBlocks {
   return new FileVolumeProvider(async (projectId, volumeId) => {
     const v = await stores.volumes.get(projectId, volumeId);
     return v && { path: v.path, kmsKeyId: v.kmsKeyId, sizeBytes: v.sizeBytes, ...(v.fileIdentity ? { fileIdentity: v.fileIdentity } : {}) };

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord } from '../../lib/catalog/jobs.ts';
-import type { VolumeProvider } from '../../lib/engine/ports.ts';
+import type { VolumeBlocks } from '../../lib/engine/ports.ts';
 import { installProcessRuntime } from '../../lib/wiring/runtime.ts';
 import { WORKFLOWS, WORKFLOW_NAMES } from '../../lib/workflows/registry.ts';
 import type { WorkflowName } from '../../lib/workflows/registry.ts';
@@ -18,7 +18,7 @@ const now = () => new Date().toISOString();
 const machineArn = (workflow: WorkflowName) => `arn:aws:states:eu-west-1:111122223333:stateMachine:OpenVbs-${WORKFLOWS[workflow].id}`;
 
 /** Describes volumes only: the failure path reads no data. */
-const volumes: VolumeProvider = {
+const volumes: VolumeBlocks = {
   describe: async (_projectId, volumeId) => ({ volumeId, sizeBytes: SIZE }),
   openReader: () => Promise.reject(new Error('not read here')),
   openWriter: () => Promise.reject(new Error('not written here')),
