@@ -36,6 +36,8 @@ export const jobSortKey = (jobId: string) => `JOB#${jobId}`;
 export const OPEN_JOBS_KEY = 'JOBS#OPEN';
 export const openJobSortKey = (createdAt: string, projectId: string, jobId: string) => `${createdAt}#${projectId}#${jobId}`;
 export const volumeSortKey = (volumeId: string) => `VOLUME#${volumeId}`;
+/** A server backup (CSBS checkpoint; its one checkpoint item shares the record). */
+export const checkpointSortKey = (checkpointId: string) => `CHECKPOINT#${checkpointId}`;
 /** A finished segment of a backup being made (its statistics); without `segment`, the prefix of all of them. */
 export const segmentSortKey = (backupId: string, segment?: number) => `SEGMENT#${backupId}#${segment === undefined ? '' : String(segment).padStart(6, '0')}`;
 /** gsi1 partition of the volumes a job holds (set by lock, removed by release). */
