@@ -1,5 +1,7 @@
 // Every catalog store over one table: what the services and workflow steps are given.
 import { TableBackupStore } from './backups.ts';
+import { TableCheckpointStore } from './checkpoints.ts';
+import type { CheckpointStore } from './checkpoints.ts';
 import type { BackupStore } from './backups.ts';
 import { TableGcQueue } from './gc-queue.ts';
 import type { GcQueue } from './gc-queue.ts';
@@ -17,6 +19,7 @@ export interface CatalogStores {
   volumes: VolumeStore;
   tokens: TokenStore;
   gcQueue: GcQueue;
+  checkpoints: CheckpointStore;
 }
 
 export function createCatalogStores(table: Table): CatalogStores {
@@ -26,5 +29,6 @@ export function createCatalogStores(table: Table): CatalogStores {
     volumes: new TableVolumeStore(table),
     tokens: new TableTokenStore(table),
     gcQueue: new TableGcQueue(table),
+    checkpoints: new TableCheckpointStore(table),
   };
 }
