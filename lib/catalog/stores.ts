@@ -7,6 +7,8 @@ import { TableGcQueue } from './gc-queue.ts';
 import type { GcQueue } from './gc-queue.ts';
 import { TableJobStore } from './jobs.ts';
 import type { JobStore } from './jobs.ts';
+import { TableServerStore } from './servers.ts';
+import type { ServerStore } from './servers.ts';
 import type { Table } from './table.ts';
 import { TableTokenStore } from './tokens.ts';
 import type { TokenStore } from './tokens.ts';
@@ -17,6 +19,7 @@ export interface CatalogStores {
   backups: BackupStore;
   jobs: JobStore;
   volumes: VolumeStore;
+  servers: ServerStore;
   tokens: TokenStore;
   gcQueue: GcQueue;
   checkpoints: CheckpointStore;
@@ -27,6 +30,7 @@ export function createCatalogStores(table: Table): CatalogStores {
     backups: new TableBackupStore(table),
     jobs: new TableJobStore(table),
     volumes: new TableVolumeStore(table),
+    servers: new TableServerStore(table),
     tokens: new TableTokenStore(table),
     gcQueue: new TableGcQueue(table),
     checkpoints: new TableCheckpointStore(table),

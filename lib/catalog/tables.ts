@@ -10,6 +10,8 @@
 //                (removed when the job ends, so unfinished jobs of every project cost one Query)
 //   volume       pk "P#<project>"   sk "VOLUME#<volumeId>"                      (volumes.ts, local-mode inventory)
 //                while a job holds it: gsi1pk "VOLUMES#LOCKED"  gsi1sk "<project>#<volumeId>"
+//   server       pk "P#<project>"   sk "SERVER#<serverId>"                      (servers.ts, local-mode inventory: its disks;
+//                each attached volume names the server in `attachedServerId`, written in the same transaction)
 //   segment      pk "P#<project>"   sk "SEGMENT#<backupId>#<NNNNNN>"  { segment, stats }  (a finished segment: commit sums
 //                these instead of reading every manifest)
 //   token        pk "TOKEN#<sha256 of token>"  sk "TOKEN"  (tokens.ts; the token itself is never stored)
@@ -36,6 +38,7 @@ export const jobSortKey = (jobId: string) => `JOB#${jobId}`;
 export const OPEN_JOBS_KEY = 'JOBS#OPEN';
 export const openJobSortKey = (createdAt: string, projectId: string, jobId: string) => `${createdAt}#${projectId}#${jobId}`;
 export const volumeSortKey = (volumeId: string) => `VOLUME#${volumeId}`;
+export const serverSortKey = (serverId: string) => `SERVER#${serverId}`;
 /** A server backup (CSBS checkpoint; its one checkpoint item shares the record). */
 export const checkpointSortKey = (checkpointId: string) => `CHECKPOINT#${checkpointId}`;
 /** A finished segment of a backup being made (its statistics); without `segment`, the prefix of all of them. */

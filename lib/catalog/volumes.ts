@@ -30,6 +30,8 @@ export interface VolumeRecord {
   statusBeforeLock?: VolumeStatus;
   /** Why the volume is `error` (e.g. the restore that left it half-written). */
   statusReason?: string;
+  /** The server the volume is attached to (status `in-use`; see servers.ts). An attached volume cannot be deleted. */
+  attachedServerId?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -48,7 +50,7 @@ export interface VolumeStore {
   create(volume: VolumeRecord): Promise<void>;
   get(projectId: string, volumeId: string): Promise<VolumeRecord | undefined>;
   list(projectId: string): Promise<VolumeRecord[]>;
-  /** Deletes an unlocked volume; false when it is locked or gone. */
+  /** Deletes an unlocked volume attached to no server; false when it is locked, attached or gone. */
   delete(projectId: string, volumeId: string): Promise<boolean>;
   /**
    * Locks the volume for `jobId` and sets `busyStatus`, if it is in one of `from` and not locked.
@@ -103,7 +105,7 @@ export class TableVolumeStore implements VolumeStore {
   }
 
   async delete(projectId: string, volumeId: string): Promise<boolean> {
-    const ops: WriteOp[] = [{ delete: volumeKey(projectId, volumeId), if: cond.and(cond.exists(), cond.absent('lockJobId')) }];
+    const ops: WriteOp[] = [{ delete: volumeKey(projectId, volumeId), if: cond.and(cond.exists(), cond.absent('lockJobId'), cond.absent('attachedServerId')) }];
     const volume = await this.get(projectId, volumeId);
     if (volume && !volume.managed) {
       const pathKey = registeredPathKey(volume.path);

@@ -287,14 +287,17 @@ export class VolumeInventory {
     return volume;
   }
 
-  /** Removes the volume from the inventory, and its image when the service created it. Refused while a job holds it. */
+  /** Removes the volume from the inventory, and its image when the service created it. Refused while a job holds it or a server has it. */
   async delete(projectId: string, volumeId: string): Promise<void> {
     const volume = await this.get(projectId, volumeId);
     const busy = () => conflict('VolumeBackup.0012', `volume ${volumeId} is ${volume.status} (job ${volume.lockJobId ?? 'unknown'}); try again when it has finished`);
+    const attached = (serverId: string) => conflict('VolumeBackup.0012', `volume ${volumeId} is attached to server ${serverId}; detach it first`);
     if (volume.lockJobId) throw busy();
+    if (volume.attachedServerId) throw attached(volume.attachedServerId);
     if (!(await this.volumes.delete(projectId, volumeId))) {
       const current = await this.volumes.get(projectId, volumeId);
       if (!current) throw notFound(`volume ${volumeId} not found`);
+      if (current.attachedServerId && !current.lockJobId) throw attached(current.attachedServerId);
       throw busy();
     }
     // Only the managed image where this inventory puts it (a record from a home since moved keeps its file).
