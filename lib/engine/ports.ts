@@ -213,6 +213,10 @@ export interface BlockWriter {
   write(data: Uint8Array, offset: number): Promise<void>;
   /** Reads the target back (restore skips zero blocks the target already holds as zeros). */
   read(into: Buffer, offset: number): Promise<number>;
+  /** As BlockReader's: where the target may hold data; restore neither reads nor zeros the rest. Absent: cannot tell. */
+  writtenRanges?(offset: number, length: number): Promise<ByteRange[]>;
+  /** Makes the ranges read as zeros without writing them (punches holes); false when the target cannot. */
+  discard?(ranges: ByteRange[]): Promise<boolean>;
   /** Makes the written data durable. */
   flush(): Promise<void>;
   close(): Promise<void>;
