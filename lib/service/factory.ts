@@ -3,6 +3,7 @@
 import type { CatalogStores } from '../catalog/stores.ts';
 import type { KeyService } from '../engine/ports.ts';
 import { VolumeInventory } from '../volumes/inventory.ts';
+import { ServerInventory } from '../volumes/servers.ts';
 import type { WorkflowStarter } from '../workflows/registry.ts';
 import { BackupService } from './backups.ts';
 import type { QuotaSettings } from './backups.ts';
@@ -26,6 +27,7 @@ export interface ServiceDeps {
 export interface Services {
   backups: BackupService;
   volumes: VolumeInventory;
+  servers: ServerInventory;
   tokens: TokenService;
   jobs: JobService;
   keys: KeyAdminService;
@@ -48,6 +50,7 @@ export function createServices(deps: ServiceDeps): Services {
       dataDir: deps.dataDir,
       ...(deps.allowPathRegistration !== undefined ? { allowPathRegistration: deps.allowPathRegistration } : {}),
     }),
+    servers: new ServerInventory({ servers: stores.servers, volumes: stores.volumes }),
     tokens: new TokenService(stores.tokens),
     jobs: new JobService(stores.jobs, deps.workflows),
     keys: new KeyAdminService(deps.keys),
