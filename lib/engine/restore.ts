@@ -17,7 +17,7 @@ import { EngineStateError, RestoreIntegrityError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
 import { ManifestVersionError, blockPieces, decodeManifest, idLeafBytes, manifestKey } from './manifest.ts';
 import type { SegmentManifest } from './manifest.ts';
-import type { BackupRecord, BlockWriter, ChunkLocation } from './ports.ts';
+import type { BackupRecord, BlockWriter, ByteRange, ChunkLocation } from './ports.ts';
 import { ObjectNotFoundError } from './ports.ts';
 import { createLimiter } from '../util/concurrency.ts';
 
@@ -74,6 +74,9 @@ export interface Range {
 }
 
 interface SegmentPlan {
+  /** The segment's bytes on the volume. */
+  offset: number;
+  length: number;
   zeroBlocks: number[];
   /** Zero ranges inside blocks that have pieces (all-zero sub-chunks of a changed block). */
   gaps: Array<{ target: number; length: number }>;
@@ -171,7 +174,7 @@ async function restoreSegments(ctx: RestoreContext, segments: number[]): Promise
       const plan = await next!;
       next = i + 1 < segments.length ? planSegment(ctx, segments[i + 1]!) : undefined;
       next?.catch(() => {}); // awaited on the next turn; a failure before that must not go unhandled
-      if (!ctx.writer.zeroed) written += (await zeroTarget(ctx, plan.zeroBlocks)) + (await zeroGaps(ctx, plan.gaps));
+      if (!ctx.writer.zeroed) written += await clearZeros(ctx, plan);
       ctx.progress(plan.zeroBlocks.length);
       for (const range of plan.ranges) {
         while (running.size >= limit) await Promise.race(running);
@@ -222,6 +225,11 @@ async function planSegment(ctx: RestoreContext, segment: number): Promise<Segmen
   const gaps: SegmentPlan['gaps'] = [];
   for (let j = 0; j < manifest.blockCount; j++) {
     const block = manifest.firstBlock + j;
+    // Most blocks of a sparse volume: nothing to resolve (a segment may hold 65,536 blocks).
+    if (manifest.version === 2 && !manifest.pieces[j]!.length) {
+      zeroBlocks.push(block);
+      continue;
+    }
     const length = Math.min(bs, rec.sizeBytes - block * bs);
     let pieces;
     try {
@@ -253,7 +261,9 @@ async function planSegment(ctx: RestoreContext, segment: number): Promise<Segmen
     if (!loc) throw new RestoreIntegrityError(rec.backupId, blockAt(rec, ref), 'unknown', `chunk ${hex} is not in the chunk index`);
     ref.location = loc;
   }
-  return { zeroBlocks, gaps, ranges: planRanges([...byChunk.values()], ctx.slotBytes, idLeafBytes(manifest)) };
+  const offset = manifest.firstBlock * bs;
+  const length = Math.max(0, Math.min(manifest.blockCount * bs, rec.sizeBytes - offset));
+  return { offset, length, zeroBlocks, gaps, ranges: planRanges([...byChunk.values()], ctx.slotBytes, idLeafBytes(manifest)) };
 }
 
 /**
@@ -382,44 +392,81 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
   }
 }
 
-/** Writes zeros over the zero ranges inside restored blocks, on a target not known to read as zeros. */
-async function zeroGaps(ctx: RestoreContext, gaps: SegmentPlan['gaps']): Promise<number> {
-  let written = 0;
-  for (const gap of gaps) {
-    await ctx.writer.write(Buffer.alloc(gap.length), gap.target);
-    written += gap.length;
-  }
-  return written;
-}
-
-/** Longest run of zero blocks read back at once. */
+/** Longest run read back at once. */
 const ZERO_RUN_BLOCKS = 16;
 
+/** The byte ranges of the plan that must read as zeros, ascending and merged: zero blocks and gaps. */
+function zeroRanges(plan: SegmentPlan, bs: number, sizeBytes: number): ByteRange[] {
+  const out: ByteRange[] = [];
+  const add = (offset: number, length: number) => {
+    const last = out.at(-1);
+    if (last && last.offset + last.length === offset) last.length += length;
+    else out.push({ offset, length });
+  };
+  let g = 0;
+  for (const block of plan.zeroBlocks) {
+    const at = block * bs;
+    for (; g < plan.gaps.length && plan.gaps[g]!.target < at; g++) add(plan.gaps[g]!.target, plan.gaps[g]!.length);
+    add(at, Math.min(bs, sizeBytes - at));
+  }
+  for (; g < plan.gaps.length; g++) add(plan.gaps[g]!.target, plan.gaps[g]!.length);
+  return out;
+}
+
+/** The parts of `a` that lie within `b` (both ascending and disjoint). */
+function intersect(a: ByteRange[], b: ByteRange[]): ByteRange[] {
+  const out: ByteRange[] = [];
+  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+    const start = Math.max(a[i]!.offset, b[j]!.offset);
+    const endA = a[i]!.offset + a[i]!.length;
+    const endB = b[j]!.offset + b[j]!.length;
+    if (start < Math.min(endA, endB)) out.push({ offset: start, length: Math.min(endA, endB) - start });
+    if (endA <= endB) i++;
+    else j++;
+  }
+  return out;
+}
+
 /**
- * Makes the target read as zeros at these blocks. Blocks that already are zero (unchanged data) are
- * only read back, which is far cheaper than writing zeros over them.
+ * Makes the segment's zero blocks, and the zero ranges inside its other blocks, read as zeros on a target
+ * not known to: nothing where the target holds no data (its holes are neither read nor written); elsewhere
+ * holes are punched where the target can, else what is not zero already is overwritten (reading back is far
+ * cheaper than writing zeros over unchanged data). Returns bytes written.
  */
-async function zeroTarget(ctx: RestoreContext, blocks: number[]): Promise<number> {
+async function clearZeros(ctx: RestoreContext, plan: SegmentPlan): Promise<number> {
   const { writer, rec } = ctx;
-  const bs = rec.blockSize;
-  const blockLength = (block: number) => Math.min(bs, rec.sizeBytes - block * bs);
-  let written = 0;
+  const zeros = zeroRanges(plan, rec.blockSize, rec.sizeBytes);
+  if (!zeros.length) return 0;
+  const data = writer.writtenRanges ? await writer.writtenRanges(plan.offset, plan.length) : undefined;
+  const todo = data ? intersect(zeros, data) : zeros;
+  if (!todo.length) return 0;
+  if (writer.discard && (await writer.discard(todo))) return 0;
+  return overwriteNonZero(ctx, todo);
+}
+
+/** Reads the ranges back and writes zeros over each part of a block that is not all zeros. */
+async function overwriteNonZero(ctx: RestoreContext, ranges: ByteRange[]): Promise<number> {
+  const { writer } = ctx;
+  const bs = ctx.rec.blockSize;
   const scratch = Buffer.alloc(ZERO_RUN_BLOCKS * bs);
   const zeros = Buffer.alloc(bs);
-  for (let i = 0; i < blocks.length; ) {
-    let j = i + 1;
-    while (j < blocks.length && j - i < ZERO_RUN_BLOCKS && blocks[j] === blocks[j - 1]! + 1) j++;
-    const first = blocks[i]!;
-    const length = (blocks[j - 1]! - first) * bs + blockLength(blocks[j - 1]!);
-    const got = await writer.read(scratch.subarray(0, length), first * bs);
-    for (let k = i; k < j; k++) {
-      const at = (blocks[k]! - first) * bs;
-      const len = blockLength(blocks[k]!);
-      if (at + len <= got && isAllZero(scratch.subarray(at, at + len))) continue;
-      await writer.write(zeros.subarray(0, len), blocks[k]! * bs);
-      written += len;
+  let written = 0;
+  for (const r of ranges) {
+    const end = r.offset + r.length;
+    for (let at = r.offset; at < end; ) {
+      const len = Math.min(scratch.length, end - at);
+      const got = await writer.read(scratch.subarray(0, len), at);
+      // Parts end at block boundaries: a block that is not zero costs at most one block's write.
+      for (let p = at; p < at + len; ) {
+        const q = Math.min(at + len, (Math.floor(p / bs) + 1) * bs);
+        if (q - at > got || !isAllZero(scratch.subarray(p - at, q - at))) {
+          await writer.write(zeros.subarray(0, q - p), p);
+          written += q - p;
+        }
+        p = q;
+      }
+      at += len;
     }
-    i = j;
   }
   return written;
 }

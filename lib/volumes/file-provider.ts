@@ -4,9 +4,11 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { EngineStateError } from '../engine/errors.ts';
-import type { BlockReader, BlockWriter, VolumeBlocks, VolumeInfo } from '../engine/ports.ts';
+import type { BlockReader, BlockWriter, ByteRange, VolumeBlocks, VolumeInfo } from '../engine/ports.ts';
 import { openNoFollow, openVerified } from './file-identity.ts';
 import type { FileIdentity } from './file-identity.ts';
+import { defaultHoleMap } from './sparse.ts';
+import type { HoleMap } from './sparse.ts';
 
 export interface FileVolume {
   path: string;
@@ -28,6 +30,17 @@ export type FileVolumeResolver = (projectId: string, volumeId: string) => Promis
  * restore's writes dirty (they stay under its writeback thresholds) and write them all in the final flush.
  */
 const WRITEBACK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Holes shorter than this count as data: the engine works in sub-chunks (64 KiB) and blocks, and the
+ * helper's answer for a fragmented image stays bounded.
+ */
+const MIN_HOLE_BYTES = 64 * 1024;
+
+export interface FileVolumeProviderOptions {
+  /** How holes are found; default the native helper when it was built. null: never (everything is data). */
+  holes?: HoleMap | null;
+}
 
 export class VolumeNotFoundError extends Error {
   override name = 'VolumeNotFoundError';
@@ -60,11 +73,23 @@ async function readFully(fh: FileHandle, into: Buffer, offset: number): Promise<
   return done;
 }
 
+/** Where the open file may hold data within [offset, offset + length): all of it when the file cannot tell. */
+async function dataRanges(holes: HoleMap, fh: FileHandle, offset: number, length: number): Promise<ByteRange[]> {
+  return (await holes.dataRanges(fh.fd, offset, length, MIN_HOLE_BYTES)) ?? (length > 0 ? [{ offset, length }] : []);
+}
+
 export class FileVolumeProvider implements VolumeBlocks {
   private readonly resolve: FileVolumeResolver;
+  private readonly options: FileVolumeProviderOptions;
 
-  constructor(resolve: FileVolumeResolver) {
+  constructor(resolve: FileVolumeResolver, options: FileVolumeProviderOptions = {}) {
     this.resolve = resolve;
+    this.options = options;
+  }
+
+  /** Found on first use, so a process that never opens a volume never looks for the helper. */
+  private holes(): HoleMap | undefined {
+    return this.options.holes === undefined ? defaultHoleMap() : (this.options.holes ?? undefined);
   }
 
   private async volume(projectId: string, volumeId: string): Promise<FileVolume> {
@@ -85,9 +110,12 @@ export class FileVolumeProvider implements VolumeBlocks {
       await fh.close();
       throw err;
     });
+    const holes = this.holes();
     return {
       sizeBytes,
       read: (into, offset) => readFully(fh, into, offset),
+      // Asked on the descriptor opened and checked above, never by path.
+      ...(holes ? { writtenRanges: (offset: number, length: number) => dataRanges(holes, fh, offset, length) } : {}),
       close: () => fh.close(),
     };
   }
@@ -118,6 +146,7 @@ export class FileVolumeProvider implements VolumeBlocks {
     // Dirty pages are written back in the background as the restore goes (one datasync at a time), so the
     // final flush waits only for the tail instead of the whole image. A background failure is kept for
     // flush: the kernel reports a writeback error to one sync call only.
+    const holes = this.holes();
     let unsynced = 0;
     let syncing: Promise<void> | undefined;
     let syncError: unknown;
@@ -144,6 +173,12 @@ export class FileVolumeProvider implements VolumeBlocks {
         }
       },
       read: (into, offset) => readFully(fh, into, offset),
+      ...(holes
+        ? {
+            writtenRanges: (offset: number, length: number) => dataRanges(holes, fh, offset, length),
+            discard: (ranges: ByteRange[]) => holes.punch(fh.fd, ranges),
+          }
+        : {}),
       flush: async () => {
         await settle();
         await fh.datasync();
