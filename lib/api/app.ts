@@ -12,6 +12,7 @@ import { bodyResponses, sharedResponses } from './schemas.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { serverRoutes } from './routes/servers.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 
@@ -55,6 +56,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   app.route('/', backupRoutes(services.backups, options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}));
   app.route('/', jobRoutes(services.jobs));
   app.route('/', volumeRoutes(services.volumes));
+  app.route('/', serverRoutes(services.servers));
   app.route('/', tokenRoutes(services.tokens));
   app.route('/', keyRoutes(services.keys));
   documentSharedResponses(app);
