@@ -43,7 +43,7 @@ export interface HandlerSpec {
 // take a second or so: 10 at once serve bursts of hundreds of scheduled jobs. Segment tasks run for minutes,
 // `maxConcurrency` (4) per job: 100 lets 25 backups and 25 restores run at full width while bounding what a
 // burst can do to the account's pool, the chunk table and the bucket. The api answers in tens of milliseconds:
-// 50 at once is well over a thousand requests a second. The stack reserves 371 of an account's default 1,000.
+// 50 at once is well over a thousand requests a second. The stack reserves 451 of an account's default 1,000.
 const JOB_STEP = { memoryMb: 512, timeoutSeconds: 60, reservedConcurrency: 10, invocation: 'sync' } as const;
 const SEGMENT = { memoryMb: 1769, timeoutSeconds: 15 * 60, reservedConcurrency: 100, invocation: 'sync' } as const;
 const NOTHING = { catalog: 'none', chunks: 'none', bucket: {}, dataKeys: 'none', publish: false } as const;
@@ -69,6 +69,18 @@ export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   // Removes the backup and queues it for GC in one catalog transaction; the GC (later) touches S3.
   'delete-backup': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   'delete-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  // Takes the group snapshot of the server's disks and creates each disk's `creating` backup (key domains too).
+  'server-backup-prepare': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite', dataKeys: 'generate' },
+  // Makes the checkpoint and its disk backups available in one transaction; lets go of snapshots.
+  'server-backup-commit': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  'server-backup-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  // Stops the server; the disks' restores run through the volume-restore steps.
+  'server-restore-prepare': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  'server-restore-commit': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  'server-restore-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  // Removes the checkpoint and queues each disk backup for GC.
+  'delete-checkpoint': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
+  'delete-checkpoint-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   // Reads the job for the message, publishes to the topic.
   notify: { ...JOB_STEP, ...NOTHING, catalog: 'getItem', publish: true },
   // Finds due policies in the catalog and claims each (policy, slot) with a conditional write. Starting the

@@ -17,6 +17,8 @@ export const STACK_NAME = 'OpenVbsStack';
 export interface OpenVbsStackProps extends StackProps {
   /** MaxConcurrency of the backup and restore segment Maps. Default 4. */
   maxConcurrency?: number;
+  /** Disks of one server backup or restore processed at once. Default 4. */
+  diskConcurrency?: number;
   /** Folder of the handler entries; default `<repo>/functions`. */
   functionsDir?: string;
   /** esbuild project root; default the repository root. */
@@ -50,6 +52,7 @@ export class OpenVbsStack extends Stack {
       functions: this.functions,
       logKey: this.storage.key,
       ...(props.maxConcurrency !== undefined ? { maxConcurrency: props.maxConcurrency } : {}),
+      ...(props.diskConcurrency !== undefined ? { diskConcurrency: props.diskConcurrency } : {}),
     });
 
     const apiFn = this.functions.fn('api');

@@ -16,6 +16,8 @@ export interface SynthesizeOptions {
   bundling?: boolean;
   /** MaxConcurrency of the segment Maps. Default 4. */
   maxConcurrency?: number;
+  /** MaxConcurrency of the disks Maps (server backups and restores). Default 4. */
+  diskConcurrency?: number;
   /**
    * Run CDK's built-in CloudFormation template validation (cfn-lint rules in WebAssembly; about a second on
    * first use). Default false here; `cdk synth` (infra/bin/app.ts) always runs it.
@@ -48,6 +50,7 @@ export function buildApp(options: SynthesizeOptions & { outdir?: string; stackPr
   const stack = new OpenVbsStack(app, STACK_NAME, {
     ...options.stackProps,
     ...(options.maxConcurrency !== undefined ? { maxConcurrency: options.maxConcurrency } : {}),
+    ...(options.diskConcurrency !== undefined ? { diskConcurrency: options.diskConcurrency } : {}),
   });
   return { app, stack, outdir, dispose };
 }

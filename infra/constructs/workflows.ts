@@ -11,7 +11,7 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
 import type { NotifyEvent } from '../../lib/notify/notifier.ts';
-import type { HandlerName, SegmentedWorkflowSpec, SingleStepWorkflowSpec, WorkflowName, WorkflowSpec } from '../../lib/workflows/registry.ts';
+import type { FanOutWorkflowSpec, HandlerName, SegmentedWorkflowSpec, SingleStepWorkflowSpec, WorkflowName, WorkflowSpec } from '../../lib/workflows/registry.ts';
 import { RETRYABLE_ERRORS } from '../../lib/workflows/errors.ts';
 import { functionLogicalId } from '../handlers.ts';
 import { acknowledgeWildcardResource, REASONS } from '../nag.ts';
@@ -35,6 +35,8 @@ const THROTTLED_RETRY: RetryProps = {
 };
 
 export const DEFAULT_MAX_CONCURRENCY = 4;
+/** Disks of one server backed up or restored at once. */
+export const DEFAULT_DISK_CONCURRENCY = 4;
 
 export interface WorkflowsProps {
   functions: ServiceFunctions;
@@ -42,6 +44,8 @@ export interface WorkflowsProps {
   logKey: IKey;
   /** Segments of one backup or restore processed at once (the Map's MaxConcurrency). Default 4. */
   maxConcurrency?: number;
+  /** Disks of one server backup or restore processed at once (the disks Map's MaxConcurrency). Default 4. */
+  diskConcurrency?: number;
   logRetention?: RetentionDays;
 }
 
@@ -53,13 +57,17 @@ export class Workflows extends Construct {
   readonly machines: Record<WorkflowName, StateMachine>;
   private readonly fns: ServiceFunctions;
   private readonly maxConcurrency: number;
+  private readonly diskConcurrency: number;
   private readonly logRetention: RetentionDays | undefined;
   private readonly logKey: IKey;
 
   constructor(scope: Construct, id: string, props: WorkflowsProps) {
     super(scope, id);
     this.maxConcurrency = props.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
-    if (!Number.isInteger(this.maxConcurrency) || this.maxConcurrency < 1) throw new Error(`OpenVBS: maxConcurrency must be a positive integer, got ${this.maxConcurrency}`);
+    this.diskConcurrency = props.diskConcurrency ?? DEFAULT_DISK_CONCURRENCY;
+    for (const [name, value] of Object.entries({ maxConcurrency: this.maxConcurrency, diskConcurrency: this.diskConcurrency })) {
+      if (!Number.isInteger(value) || value < 1) throw new Error(`OpenVBS: ${name} must be a positive integer, got ${value}`);
+    }
     this.fns = props.functions;
     this.logRetention = props.logRetention;
     this.logKey = props.logKey;
@@ -80,7 +88,8 @@ export class Workflows extends Construct {
     markFailed.next(notifyFailure);
     notifyFailure.next(failed);
     const notifySuccess = notifyTask(scope, 'NotifySuccess', fn('notify'), spec.notifyEvent, 'success', done);
-    const work = spec.shape === 'segmented' ? this.segmentedSteps(scope, spec, fn) : this.singleStep(scope, spec, fn);
+    const work =
+      spec.shape === 'segmented' ? this.segmentedSteps(scope, spec, fn) : spec.shape === 'fanout' ? this.fanOutSteps(scope, spec, fn) : this.singleStep(scope, spec, fn);
     for (const step of work.catching) step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     const machine = this.machine(workflow, work.chain.next(notifySuccess).next(done));
     // CDK grants lambda:InvokeFunction on `<arn>` and `<arn>:*` (any version or alias) of each invoked function.
@@ -92,10 +101,10 @@ export class Workflows extends Construct {
   }
 
   /** Prepare → Map over the segments the prepare step returns → commit. */
-  private segmentedSteps(scope: Construct, spec: SegmentedWorkflowSpec, fn: (name: HandlerName) => IFunction) {
-    const prepare = lambdaTask(scope, 'Prepare', fn(spec.prepare), { resultPath: '$.work' });
-    const segment = lambdaTask(scope, 'Segment', fn(spec.segment), {});
-    const map = new MapState(scope, spec.mapName, {
+  private segmentedSteps(scope: Construct, spec: SegmentedWorkflowSpec, fn: (name: HandlerName) => IFunction, prefix = '') {
+    const prepare = lambdaTask(scope, `${prefix}Prepare`, fn(spec.prepare), { resultPath: '$.work' });
+    const segment = lambdaTask(scope, `${prefix}Segment`, fn(spec.segment), {});
+    const map = new MapState(scope, `${prefix}${spec.mapName}`, {
       itemsPath: '$.work.segments',
       itemSelector: {
         projectId: JsonPath.stringAt('$.projectId'),
@@ -108,6 +117,36 @@ export class Workflows extends Construct {
       resultPath: JsonPath.DISCARD,
     });
     map.itemProcessor(segment);
+    const commit = lambdaTask(scope, `${prefix}Commit`, fn(spec.commit), { resultPath: JsonPath.DISCARD });
+    return { chain: prepare.next(map).next(commit), catching: [prepare, map, commit] };
+  }
+
+  /**
+   * Prepare → Map over the disks the prepare step returns, each disk through the per-disk workflow's steps
+   * (state names prefixed `Disk`) → commit. A disk that fails runs the per-disk fail step (its own job ends
+   * FAIL with the reason), then fails its iteration, which fails the Map into the workflow's failure path.
+   */
+  private fanOutSteps(scope: Construct, spec: FanOutWorkflowSpec, fn: (name: HandlerName) => IFunction) {
+    const prepare = lambdaTask(scope, 'Prepare', fn(spec.prepare), { resultPath: '$.work' });
+    const perDisk = WORKFLOWS[spec.perDisk];
+    const disk = this.segmentedSteps(scope, perDisk, fn, 'Disk');
+    const diskFailed = new Fail(scope, 'DiskFailed', { error: 'OpenVBS.DiskFailed', cause: "A disk failed; its job's fail_reason says why." });
+    const markDiskFailed = lambdaTask(scope, 'DiskMarkFailed', fn(perDisk.fail), { resultPath: JsonPath.DISCARD });
+    markDiskFailed.next(diskFailed);
+    for (const step of disk.catching) step.addCatch(markDiskFailed, { errors: ['States.ALL'], resultPath: '$.error' });
+    const map = new MapState(scope, spec.mapName, {
+      itemsPath: '$.work.disks',
+      itemSelector: {
+        projectId: JsonPath.stringAt('$$.Map.Item.Value.projectId'),
+        jobId: JsonPath.stringAt('$$.Map.Item.Value.jobId'),
+        backupId: JsonPath.stringAt('$$.Map.Item.Value.backupId'),
+        volumeId: JsonPath.stringAt('$$.Map.Item.Value.volumeId'),
+        name: JsonPath.stringAt('$$.Map.Item.Value.name'),
+      },
+      maxConcurrency: this.diskConcurrency,
+      resultPath: JsonPath.DISCARD,
+    });
+    map.itemProcessor(disk.chain);
     const commit = lambdaTask(scope, 'Commit', fn(spec.commit), { resultPath: JsonPath.DISCARD });
     return { chain: prepare.next(map).next(commit), catching: [prepare, map, commit] };
   }

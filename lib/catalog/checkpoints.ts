@@ -35,6 +35,8 @@ export interface CheckpointRecord {
   status: CheckpointStatus;
   /** True unless every disk backup is a full one. */
   incremental: boolean;
+  /** Asked for a full backup of every disk (CSBS `incremental: false`). */
+  forceFull?: boolean;
   /** The server backup's job; its sub-jobs are the disks'. */
   jobId: string;
   disks: CheckpointDisk[];

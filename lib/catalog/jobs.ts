@@ -5,7 +5,13 @@ import type { Table } from './table.ts';
 import { CATALOG_GSI1, OPEN_JOBS_KEY, fromItem, jobSortKey, openJobSortKey, projectKey } from './tables.ts';
 
 export type JobStatus = 'INIT' | 'RUNNING' | 'SUCCESS' | 'FAIL';
-export type JobType = 'bksCreateBackup' | 'bksRestoreBackup' | 'bksDeleteBackup';
+export type JobType =
+  | 'bksCreateBackup'
+  | 'bksRestoreBackup'
+  | 'bksDeleteBackup'
+  | 'bksCreateServerBackup'
+  | 'bksRestoreServerBackup'
+  | 'bksDeleteServerBackup';
 
 export interface JobRecord {
   projectId: string;
@@ -23,6 +29,8 @@ export interface JobRecord {
   errorCode?: string;
   failReason?: string;
   executionArn?: string;
+  /** A disk's job within a server backup or restore: the server job it belongs to (shown in its `sub_jobs`). */
+  parentJobId?: string;
 }
 
 export function jobProgress(job: JobRecord): number {
@@ -43,6 +51,8 @@ export interface JobStore {
   addProgress(projectId: string, jobId: string, bytes: number): Promise<void>;
   /** Every job of the project, by job id. */
   list(projectId: string): Promise<JobRecord[]>;
+  /** The disks' jobs of a server job, in the order they were created. */
+  listSubJobs(projectId: string, parentJobId: string): Promise<JobRecord[]>;
   /** Jobs in INIT or RUNNING across all projects, oldest first: what a restart must resume or end. */
   listUnfinished(): Promise<JobRecord[]>;
 }
@@ -93,6 +103,11 @@ export class TableJobStore implements JobStore {
     const out: JobRecord[] = [];
     for await (const item of queryAll(this.table, { partition: projectKey(projectId), sortKey: { prefix: jobSortKey('') } })) out.push(fromItem<JobRecord>(item));
     return out;
+  }
+
+  async listSubJobs(projectId: string, parentJobId: string): Promise<JobRecord[]> {
+    const subJobs = (await this.list(projectId)).filter((job) => job.parentJobId === parentJobId);
+    return subJobs.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
   }
 
   async listUnfinished(): Promise<JobRecord[]> {

@@ -85,6 +85,9 @@ const JOB_LABELS: Record<string, string> = {
   bksCreateBackup: 'backup',
   bksRestoreBackup: 'restore',
   bksDeleteBackup: 'delete',
+  bksCreateServerBackup: 'server backup',
+  bksRestoreServerBackup: 'server restore',
+  bksDeleteServerBackup: 'server delete',
 };
 
 export const jobLabel = (job: Pick<Job, 'job_type'>) => (job.job_type && JOB_LABELS[job.job_type]) || job.job_type || 'job';

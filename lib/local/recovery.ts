@@ -45,7 +45,8 @@ export async function recoverInterrupted(deps: RecoveryDeps): Promise<RecoveryRe
     report.resumed.push(job.jobId);
   }
   for (const job of await deps.jobs.listUnfinished()) {
-    if (live.has(job.jobId)) continue;
+    // A disk's job is its server job's: the server job's failure path ends it.
+    if (live.has(job.jobId) || job.parentJobId) continue;
     const workflow = workflowOfJobType(job.jobType);
     if (!workflow) continue;
     await failJobOutsideExecution(deps.tasks, workflow, {

@@ -7,8 +7,7 @@ import { BackupStateError } from '../catalog/backups.ts';
 import type { BackupStore } from '../catalog/backups.ts';
 import { jobProgress } from '../catalog/jobs.ts';
 import type { JobStore } from '../catalog/jobs.ts';
-import { VolumeLockedError } from '../catalog/volumes.ts';
-import type { VolumeRecord, VolumeStatus, VolumeStore } from '../catalog/volumes.ts';
+import type { VolumeStore } from '../catalog/volumes.ts';
 import type { BackupRecord, BackupStatus } from '../engine/ports.ts';
 import type { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from '../workflows/contracts.ts';
 import type { WorkflowStarter } from '../workflows/registry.ts';
@@ -18,6 +17,7 @@ import { backupNotFound, badRequest, conflict, volumeNotFound } from './errors.t
 import { checkProjectId, isId, newBackupId, newJobId } from './ids.ts';
 import { JobLauncher } from './job-launcher.ts';
 import { pageLimit, pageOf } from './paging.ts';
+import { VolumeLocks } from './volume-locks.ts';
 import type { PageRequest } from './paging.ts';
 import { gigabytes } from './sizes.ts';
 
@@ -90,14 +90,12 @@ export interface QuotaUsage {
   quota: number;
 }
 
-/** A lock whose job was never written is stale after this long (a job is written right after its lock). */
-const STALE_LOCK_MS = 60_000;
-
 export class BackupService {
   private readonly backups: BackupStore;
   private readonly jobs: JobStore;
   private readonly volumes: VolumeStore;
   private readonly launcher: JobLauncher;
+  private readonly locks: VolumeLocks;
   private readonly quotas: QuotaSettings;
   readonly availabilityZone: string;
 
@@ -106,6 +104,7 @@ export class BackupService {
     this.jobs = deps.jobs;
     this.volumes = deps.volumes;
     this.launcher = new JobLauncher(deps.jobs, deps.workflows);
+    this.locks = new VolumeLocks(deps.volumes, deps.jobs);
     this.quotas = { backups: deps.quotas?.backups ?? -1, backupGigabytes: deps.quotas?.backupGigabytes ?? -1 };
     this.availabilityZone = deps.availabilityZone ?? 'local';
   }
@@ -118,7 +117,7 @@ export class BackupService {
     validateBackupDescription(req.description);
     validateTags(req.tags);
     if (!isId(req.volumeId)) throw volumeNotFound(req.volumeId);
-    const volume = await this.volumeWithoutStaleLock(projectId, req.volumeId);
+    const volume = await this.locks.current(projectId, req.volumeId);
     if (volume.status !== 'available' && volume.status !== 'in-use') {
       throw conflict('VolumeBackup.0012', `volume ${req.volumeId} is ${volume.status}; a backup needs it available or in-use`);
     }
@@ -126,7 +125,7 @@ export class BackupService {
 
     const jobId = newJobId();
     const tags = req.tags ? distinctTags(req.tags) : [];
-    await this.lockVolume(projectId, req.volumeId, jobId, 'backing-up', ['available', 'in-use']);
+    await this.locks.lock(projectId, req.volumeId, jobId, 'backing-up', ['available', 'in-use']);
     const input: VolumeBackupInput = {
       projectId,
       jobId,
@@ -156,7 +155,7 @@ export class BackupService {
     if (!backup) throw backupNotFound(backupId);
     if (backup.status !== 'available') throw conflict('VolumeBackup.0089', `backup ${backupId} is ${backup.status}; only an available backup can be restored`);
     if (!isId(volumeId)) throw volumeNotFound(volumeId);
-    const volume = await this.volumeWithoutStaleLock(projectId, volumeId);
+    const volume = await this.locks.current(projectId, volumeId);
     if (volume.status === 'error') throw conflict('VolumeBackup.0205', `volume ${volumeId} is in error`);
     if (volume.sizeBytes < backup.sizeBytes) {
       throw badRequest('VolumeBackup.0209', `volume ${volumeId} has ${volume.sizeBytes} bytes, the backup needs ${backup.sizeBytes}`);
@@ -165,7 +164,7 @@ export class BackupService {
     if (volume.status !== 'available') throw conflict('VolumeBackup.0012', `volume ${volumeId} is ${volume.status}; try again when its job has finished`);
 
     const jobId = newJobId();
-    await this.lockVolume(projectId, volumeId, jobId, 'restoring', ['available']);
+    await this.locks.lock(projectId, volumeId, jobId, 'restoring', ['available']);
     const release = () => this.volumes.release(projectId, volumeId, jobId);
     try {
       await this.backups.updateBackup(projectId, backupId, { status: 'restoring' }, ['available']);
@@ -249,26 +248,6 @@ export class BackupService {
    * (or was never written, STALE_LOCK_MS after the lock) no longer holds anything. A job that ended without its
    * workflow's failure path (a lost failure-path invocation) so cannot keep its volume locked forever.
    */
-  private async volumeWithoutStaleLock(projectId: string, volumeId: string): Promise<VolumeRecord> {
-    const volume = await this.volumes.get(projectId, volumeId);
-    if (!volume) throw volumeNotFound(volumeId);
-    if (!volume.lockJobId) return volume;
-    const holder = await this.jobs.get(projectId, volume.lockJobId);
-    const ended = holder ? holder.status === 'SUCCESS' || holder.status === 'FAIL' : Date.now() - Date.parse(volume.updatedAt) > STALE_LOCK_MS;
-    if (!ended) return volume;
-    await this.volumes.release(projectId, volumeId, volume.lockJobId);
-    return (await this.volumes.get(projectId, volumeId)) ?? volume;
-  }
-
-  private async lockVolume(projectId: string, volumeId: string, jobId: string, busy: VolumeStatus, from: VolumeStatus[]): Promise<VolumeRecord> {
-    try {
-      return await this.volumes.lock(projectId, volumeId, jobId, busy, from);
-    } catch (err) {
-      if (err instanceof VolumeLockedError) throw conflict('VolumeBackup.0012', `${err.message}; try again when its job has finished`);
-      throw err;
-    }
-  }
-
   private async checkQuota(projectId: string, addBytes: number): Promise<void> {
     if (this.quotas.backups < 0 && this.quotas.backupGigabytes < 0) return;
     const usage = await this.usage(projectId);

@@ -2,6 +2,8 @@
 // first use) the workflow steps' dependencies with the engine and its chunk pool. A Lambda container
 // builds it from its environment once; the local runtime and the tests open their own and install it,
 // so the handlers they run in-process share it.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AwsClients } from '../aws/clients.ts';
 import { createCatalogStores } from '../catalog/stores.ts';
 import type { CatalogStores } from '../catalog/stores.ts';
@@ -9,8 +11,8 @@ import { loadServiceConfig } from '../config.ts';
 import type { ServiceConfig } from '../config.ts';
 import { ChunkPool } from '../engine/chunk-pool.ts';
 import type { EngineConfig } from '../engine/engine.ts';
-import type { ObjectStore, VolumeBlocks } from '../engine/ports.ts';
-import { FileVolumeProvider } from '../volumes/file-provider.ts';
+import type { ObjectStore, VolumeBlocks, VolumeProvider } from '../engine/ports.ts';
+import { LocalVolumeProvider } from '../volumes/local-provider.ts';
 import type { TaskDeps } from '../workflows/steps/deps.ts';
 import { openBackend } from './backend.ts';
 import type { Backend } from './backend.ts';
@@ -36,12 +38,13 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** The file provider: a volume id means the image or device the inventory records for it. */
-export function inventoryVolumes(stores: CatalogStores): VolumeBlocks {
-  return new FileVolumeProvider(async (projectId, volumeId) => {
-    const v = await stores.volumes.get(projectId, volumeId);
-    return v && { path: v.path, kmsKeyId: v.kmsKeyId, sizeBytes: v.sizeBytes, ...(v.fileIdentity ? { fileIdentity: v.fileIdentity } : {}) };
-  });
+/**
+ * The local provider: a volume id means the image or device the inventory records for it, servers are the
+ * inventory's, and group snapshots are copies under `<dataDir>/snapshots/` (the home in local mode, where
+ * the managed images are, so clones work; the system's temporary folder when none is given).
+ */
+export function inventoryVolumes(stores: CatalogStores, dataDir: string = join(tmpdir(), 'openvbs')): VolumeProvider {
+  return new LocalVolumeProvider({ volumes: stores.volumes, servers: stores.servers, dataDir });
 }
 
 export async function openRuntime(config: ServiceConfig, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -56,11 +59,12 @@ export async function openRuntime(config: ServiceConfig, options: RuntimeOptions
     taskDeps() {
       if (!tasks) {
         pool = new ChunkPool({ workers: options.workers ?? chunkWorkersFromEnv() });
+        const volumes = options.volumes ?? inventoryVolumes(stores);
         tasks = {
           engine: createEngineDeps({
             backend,
             backups: stores.backups,
-            volumes: options.volumes ?? inventoryVolumes(stores),
+            volumes,
             pool,
             engine: { ...engineSettingsFromEnv(), ...options.engine },
             ...(options.wrapStore ? { wrapStore: options.wrapStore } : {}),
@@ -69,6 +73,8 @@ export async function openRuntime(config: ServiceConfig, options: RuntimeOptions
           jobs: stores.jobs,
           volumes: stores.volumes,
           gcQueue: stores.gcQueue,
+          checkpoints: stores.checkpoints,
+          provider: volumes,
           ...(backend.notifier ? { notifier: backend.notifier } : {}),
         };
       }

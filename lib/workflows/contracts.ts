@@ -35,6 +35,46 @@ export const BackupDeleteInput = z.object({
 });
 export type BackupDeleteInput = z.infer<typeof BackupDeleteInput>;
 
+/**
+ * Input of the server-backup state machine. A server backup is a checkpoint; `backupId` is the checkpoint's id
+ * (the failure path and the execution watchdog know every workflow's job by project, job and backup).
+ */
+export const ServerBackupInput = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+  serverId: id,
+});
+export type ServerBackupInput = z.infer<typeof ServerBackupInput>;
+
+/** Input of the server-restore state machine: the checkpoint (`backupId`) restored onto the server's disks. */
+export const ServerRestoreInput = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+  serverId: id,
+  powerOn: z.boolean(),
+});
+export type ServerRestoreInput = z.infer<typeof ServerRestoreInput>;
+
+/** Input of the checkpoint-delete state machine. */
+export const CheckpointDeleteInput = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+});
+export type CheckpointDeleteInput = z.infer<typeof CheckpointDeleteInput>;
+
+/** One disk of a server backup or restore (an iteration of the disks Map): the disk's own job and backup. */
+export const DiskTask = z.object({
+  projectId: id,
+  jobId: id,
+  backupId: id,
+  volumeId: id,
+  name: z.string().max(255),
+});
+export type DiskTask = z.infer<typeof DiskTask>;
+
 /** One Map iteration: a segment of a backup or restore. */
 export const SegmentTask = z.object({
   projectId: id,

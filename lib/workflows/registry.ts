@@ -4,7 +4,7 @@
 import type { z } from 'zod';
 import type { JobType } from '../catalog/jobs.ts';
 import type { NotifyEvent } from '../notify/notifier.ts';
-import { BackupDeleteInput, VolumeBackupInput, VolumeRestoreInput } from './contracts.ts';
+import { BackupDeleteInput, CheckpointDeleteInput, ServerBackupInput, ServerRestoreInput, VolumeBackupInput, VolumeRestoreInput } from './contracts.ts';
 
 /** Every handler module `functions/<name>.ts`. */
 export const HANDLER_NAMES = [
@@ -20,6 +20,14 @@ export const HANDLER_NAMES = [
   'restore-fail',
   'delete-backup',
   'delete-fail',
+  'server-backup-prepare',
+  'server-backup-commit',
+  'server-backup-fail',
+  'server-restore-prepare',
+  'server-restore-commit',
+  'server-restore-fail',
+  'delete-checkpoint',
+  'delete-checkpoint-fail',
   'notify',
   'policy-tick',
   'execution-failed',
@@ -56,6 +64,21 @@ export interface SegmentedWorkflowSpec extends WorkflowSpecBase {
   mapName: string;
 }
 
+/**
+ * prepare → Map over the disks the prepare step returns, each disk through the steps of a segmented workflow
+ * (its prepare, its segments Map, its commit; on failure its fail step ends that disk's job) → commit. Server
+ * backups and restores run this way: every disk in the one execution, the disks' segments in nested Maps.
+ */
+export interface FanOutWorkflowSpec extends WorkflowSpecBase {
+  shape: 'fanout';
+  prepare: HandlerName;
+  /** The segmented workflow each disk goes through. */
+  perDisk: 'volume-backup' | 'volume-restore';
+  commit: HandlerName;
+  /** The disks Map state's name. */
+  mapName: string;
+}
+
 /** One step, then notify. */
 export interface SingleStepWorkflowSpec extends WorkflowSpecBase {
   shape: 'single';
@@ -64,7 +87,7 @@ export interface SingleStepWorkflowSpec extends WorkflowSpecBase {
   stepName: string;
 }
 
-export type WorkflowSpec = SegmentedWorkflowSpec | SingleStepWorkflowSpec;
+export type WorkflowSpec = SegmentedWorkflowSpec | FanOutWorkflowSpec | SingleStepWorkflowSpec;
 
 export const WORKFLOWS = {
   'volume-backup': {
@@ -105,6 +128,46 @@ export const WORKFLOWS = {
     step: 'delete-backup',
     stepName: 'DeleteBackup',
     fail: 'delete-fail',
+    timeoutSeconds: 3600,
+  },
+  'server-backup': {
+    shape: 'fanout',
+    id: 'ServerBackup',
+    arnEnv: 'OPENVBS_WORKFLOW_SERVER_BACKUP_ARN',
+    input: ServerBackupInput,
+    notifyEvent: 'backup',
+    jobType: 'bksCreateServerBackup',
+    prepare: 'server-backup-prepare',
+    perDisk: 'volume-backup',
+    commit: 'server-backup-commit',
+    fail: 'server-backup-fail',
+    timeoutSeconds: 48 * 3600,
+    mapName: 'BackupDisks',
+  },
+  'server-restore': {
+    shape: 'fanout',
+    id: 'ServerRestore',
+    arnEnv: 'OPENVBS_WORKFLOW_SERVER_RESTORE_ARN',
+    input: ServerRestoreInput,
+    notifyEvent: 'restore',
+    jobType: 'bksRestoreServerBackup',
+    prepare: 'server-restore-prepare',
+    perDisk: 'volume-restore',
+    commit: 'server-restore-commit',
+    fail: 'server-restore-fail',
+    timeoutSeconds: 48 * 3600,
+    mapName: 'RestoreDisks',
+  },
+  'checkpoint-delete': {
+    shape: 'single',
+    id: 'CheckpointDelete',
+    arnEnv: 'OPENVBS_WORKFLOW_CHECKPOINT_DELETE_ARN',
+    input: CheckpointDeleteInput,
+    notifyEvent: 'delete',
+    jobType: 'bksDeleteServerBackup',
+    step: 'delete-checkpoint',
+    stepName: 'DeleteCheckpoint',
+    fail: 'delete-checkpoint-fail',
     timeoutSeconds: 3600,
   },
 } as const satisfies Record<string, WorkflowSpec>;

@@ -171,7 +171,7 @@ describe('functions', () => {
     expect(HANDLER_SPECS.api.reservedConcurrency).toBe(50);
     const total = HANDLER_NAMES.reduce((sum, name) => sum + HANDLER_SPECS[name].reservedConcurrency, 0);
     // An account's default concurrency is 1,000, of which Lambda keeps 100 unreserved.
-    expect(total).toBe(371);
+    expect(total).toBe(451);
     expect(total).toBeLessThanOrEqual(900);
   });
 
@@ -243,13 +243,13 @@ describe('least privilege', () => {
     const states = statements('api').filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
     expect([...new Set(states.flatMap(actionsOf))].sort()).toEqual(['states:StartExecution', 'states:StopExecution']);
     const stop = states.filter((s) => actionsOf(s).includes('states:StopExecution'));
-    expect(stop.flatMap(resourcesOf)).toHaveLength(3);
+    expect(stop.flatMap(resourcesOf)).toHaveLength(6);
     for (const resource of stop.flatMap(resourcesOf)) expect(JSON.stringify(resource)).toMatch(/:execution:.*StateMachine.*:\*/);
     const start = states.filter((s) => actionsOf(s).includes('states:StartExecution'));
     expect(start.flatMap(resourcesOf)).toEqual(
-      expect.arrayContaining([{ Ref: 'VolumeBackupStateMachine' }, { Ref: 'VolumeRestoreStateMachine' }, { Ref: 'BackupDeleteStateMachine' }]),
+      expect.arrayContaining(WORKFLOW_NAMES.map((w) => ({ Ref: stateMachineLogicalId(w) }))),
     );
-    expect(start.flatMap(resourcesOf)).toHaveLength(3);
+    expect(start.flatMap(resourcesOf)).toHaveLength(WORKFLOW_NAMES.length);
     const all = actions('api');
     expect(all.filter((a) => a.startsWith('s3:') || a.startsWith('sns:'))).toEqual([]);
     const tables = statements('api').filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:'))).flatMap(resourcesOf);
@@ -296,7 +296,7 @@ describe('least privilege', () => {
     const chunks = HANDLER_NAMES.filter((n) => JSON.stringify(statements(n)).includes('ChunkTable'));
     expect(chunks.sort()).toEqual(['backup-segment', 'restore-segment']);
     const dataKeys = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'DataKeys'));
-    expect(dataKeys.sort()).toEqual(['backup-prepare', 'backup-segment', 'restore-segment']);
+    expect(dataKeys.sort()).toEqual(['backup-prepare', 'backup-segment', 'restore-segment', 'server-backup-prepare']);
     const publish = HANDLER_NAMES.filter((n) => actions(n).includes('sns:Publish'));
     expect(publish.sort()).toEqual(['execution-failed', 'notify']);
   });

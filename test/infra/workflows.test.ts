@@ -56,6 +56,45 @@ function expectFailurePath(asl: Asl, fail: HandlerName, event: string) {
 const catchToMarkFailed = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'MarkFailed' }];
 
 describe.each([
+  ['server-backup', 'ServerBackupStateMachine', 'BackupDisks', ['server-backup-prepare', 'server-backup-commit', 'server-backup-fail'], ['backup-prepare', 'backup-segment', 'backup-commit', 'backup-fail'], 'backup'],
+  ['server-restore', 'ServerRestoreStateMachine', 'RestoreDisks', ['server-restore-prepare', 'server-restore-commit', 'server-restore-fail'], ['restore-prepare', 'restore-segment', 'restore-commit', 'restore-fail'], 'restore'],
+] as const)('%s', (_workflow, logicalId, mapName, [prepare, commit, fail], [diskPrepare, diskSegment, diskCommit, diskFail], event) => {
+  const asl = () => definitionOf(tpl, logicalId);
+
+  it('runs Prepare -> disks Map -> Commit -> NotifySuccess -> Done, every step caught into the failure path', () => {
+    const a = asl();
+    expect(a.StartAt).toBe('Prepare');
+    expect(state(a, 'Prepare')).toMatchObject({ Type: 'Task', Resource: fnArn(prepare), ResultPath: '$.work', Next: mapName });
+    expect(state(a, mapName)).toMatchObject({ Type: 'Map', Next: 'Commit', ResultPath: null, ItemsPath: '$.work.disks', MaxConcurrency: 4 });
+    expect(state(a, 'Commit')).toMatchObject({ Type: 'Task', Resource: fnArn(commit), ResultPath: null, Next: 'NotifySuccess' });
+    for (const name of ['Prepare', mapName, 'Commit']) expect(state(a, name).Catch, name).toEqual(catchToMarkFailed);
+    expectFailurePath(a, fail, event);
+  });
+
+  it("runs each disk through the volume workflow's steps, with the disk's own ids, and ends a failed disk's job before failing the Map", () => {
+    const map = state(asl(), mapName);
+    expect(map.ItemSelector).toEqual({
+      'projectId.$': '$$.Map.Item.Value.projectId',
+      'jobId.$': '$$.Map.Item.Value.jobId',
+      'backupId.$': '$$.Map.Item.Value.backupId',
+      'volumeId.$': '$$.Map.Item.Value.volumeId',
+      'name.$': '$$.Map.Item.Value.name',
+    });
+    const inner = map.ItemProcessor!;
+    expect(inner.StartAt).toBe('DiskPrepare');
+    expect(inner.States.DiskPrepare).toMatchObject({ Resource: fnArn(diskPrepare), ResultPath: '$.work' });
+    const segments = Object.entries(inner.States).find(([, st]) => st.Type === 'Map')![1];
+    expect(segments.ItemsPath).toBe('$.work.segments');
+    expect(Object.values(segments.ItemProcessor!.States)[0]).toMatchObject({ Resource: fnArn(diskSegment) });
+    expect(inner.States.DiskCommit).toMatchObject({ Resource: fnArn(diskCommit), End: true });
+    const caught = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'DiskMarkFailed' }];
+    for (const st of [inner.States.DiskPrepare!, segments, inner.States.DiskCommit!]) expect(st.Catch).toEqual(caught);
+    expect(inner.States.DiskMarkFailed).toMatchObject({ Resource: fnArn(diskFail), Next: 'DiskFailed' });
+    expect(inner.States.DiskFailed).toMatchObject({ Type: 'Fail', Error: 'OpenVBS.DiskFailed' });
+  });
+});
+
+describe.each([
   ['volume-backup', () => backup, 'BackupSegments', ['backup-prepare', 'backup-segment', 'backup-commit', 'backup-fail'], 'backup'],
   ['volume-restore', () => restore, 'RestoreSegments', ['restore-prepare', 'restore-segment', 'restore-commit', 'restore-fail'], 'restore'],
 ] as const)('%s', (_workflow, asl, mapName, [prepare, segment, commit, fail], event) => {
@@ -159,7 +198,7 @@ describe('synthesizeTemplate options and workflowDefinitions', () => {
 
   it('resolves each task Resource to a placeholder ARN naming its handler', () => {
     const defs = workflowDefinitions(tpl);
-    expect(Object.keys(defs).sort()).toEqual(['backup-delete', 'volume-backup', 'volume-restore']);
+    expect(Object.keys(defs).sort()).toEqual(['backup-delete', 'checkpoint-delete', 'server-backup', 'server-restore', 'volume-backup', 'volume-restore']);
     const vb = defs['volume-backup'] as unknown as Asl;
     expect(state(vb, 'Prepare').Resource).toBe(`${LOCAL_FUNCTION_ARN_PREFIX}backup-prepare`);
     expect(state(vb, 'BackupSegments').ItemProcessor!.States.Segment!.Resource).toBe(`${LOCAL_FUNCTION_ARN_PREFIX}backup-segment`);

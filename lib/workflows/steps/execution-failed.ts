@@ -6,10 +6,13 @@ import type { FailureInput } from '../contracts.ts';
 import { WORKFLOWS } from '../registry.ts';
 import type { WorkflowName } from '../registry.ts';
 import { deleteFail } from './backup-delete.ts';
+import { deleteCheckpointFail } from './checkpoint-delete.ts';
 import type { TaskDeps } from './deps.ts';
 import { notifyStep } from './notify.ts';
 import { backupFail } from './volume-backup.ts';
 import { restoreFail } from './volume-restore.ts';
+import { serverBackupFail } from './server-backup.ts';
+import { serverRestoreFail } from './server-restore.ts';
 
 /** The execution statuses that leave a job to this path. */
 export const ENDED_BADLY = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
@@ -22,6 +25,9 @@ const FAIL_STEPS: Record<FailHandler, (deps: TaskDeps, input: FailureInput) => P
   'backup-fail': backupFail,
   'restore-fail': restoreFail,
   'delete-fail': deleteFail,
+  'server-backup-fail': serverBackupFail,
+  'server-restore-fail': serverRestoreFail,
+  'delete-checkpoint-fail': deleteCheckpointFail,
 };
 
 export interface EndedExecution {
@@ -61,7 +67,7 @@ function defaultCause(ended: EndedExecution): string {
  */
 export async function failEndedExecution(deps: TaskDeps, ended: EndedExecution): Promise<EndedExecutionResult> {
   const input = WORKFLOWS[ended.workflow].input.parse(ended.input);
-  // Backups and restores hold a volume; a delete does not.
+  // Volume backups and restores hold a volume; a delete does not, and a server job's disks are in its checkpoint.
   const { volumeId } = input as { volumeId?: string };
   return failJobOutsideExecution(deps, ended.workflow, {
     projectId: input.projectId,

@@ -1,5 +1,6 @@
 // The volume-backup workflow's steps: prepare → segments → commit, and its failure path.
 import { backupSegment, commitBackup, failBackup, prepareBackup } from '../../engine/backup.ts';
+import { backupTotals } from '../../engine/backup-totals.ts';
 import type { FailureInput, SegmentTask, VolumeBackupInput } from '../contracts.ts';
 import type { TaskDeps } from './deps.ts';
 import { WorkflowStateError, failJob, now, progressReporter, requireJob, requireLock, segmentList, startJob } from './job.ts';
@@ -35,12 +36,29 @@ export async function backupSegmentStep(deps: TaskDeps, task: SegmentTask) {
   }
 }
 
+/** The checkpoint a disk backup belongs to, when a server backup made it. */
+export const checkpointOf = (extra: Record<string, unknown> | undefined) => (typeof extra?.checkpointId === 'string' ? extra.checkpointId : undefined);
+
 export async function backupCommit(deps: TaskDeps, input: VolumeBackupInput) {
-  const backup = await commitBackup(deps.engine, input.projectId, input.backupId);
+  const pending = await deps.backups.getBackup(input.projectId, input.backupId);
+  const backup = pending && checkpointOf(pending.extra) ? await finishDiskBackup(deps, input.projectId, input.backupId) : await commitBackup(deps.engine, input.projectId, input.backupId);
   await deps.volumes.release(input.projectId, input.volumeId, input.jobId);
   // The job ends last: a client that sees it finished sees the backup and the volume settled too.
   await deps.jobs.update(input.projectId, input.jobId, { status: 'SUCCESS', endTime: now(), bytesDone: backup.sizeBytes });
   return { backupId: backup.backupId, status: backup.status };
+}
+
+/**
+ * A server backup's disk: its totals are recorded, but it stays `creating` until the whole server backup
+ * commits (server-backup-commit makes the checkpoint and all its disks available in one transaction).
+ */
+async function finishDiskBackup(deps: TaskDeps, projectId: string, backupId: string) {
+  const rec = await deps.backups.getBackup(projectId, backupId);
+  if (!rec) throw new WorkflowStateError(`backup ${backupId} not found`);
+  if (rec.status !== 'creating') throw new WorkflowStateError(`backup ${backupId} is ${rec.status}, not creating`);
+  const stats = await backupTotals(deps.engine, rec);
+  const now = new Date().toISOString();
+  return deps.backups.updateBackup(projectId, backupId, { stats, completedAt: now, updatedAt: now }, ['creating']);
 }
 
 export async function backupFail(deps: TaskDeps, input: FailureInput) {
