@@ -25,6 +25,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CATALOG_INDEXES } from '../../lib/catalog/tables.ts';
+import { BUNDLED_WORKER_FILE } from '../../lib/engine/chunk-pool.ts';
 import type { HandlerSpec, TableAccess } from '../handlers.ts';
 import { HANDLER_SPECS, functionLogicalId, pascalCase } from '../handlers.ts';
 import { HANDLER_NAMES } from '../../lib/workflows/registry.ts';
@@ -35,6 +36,8 @@ import { LOG_GROUP_NAMES, STORAGE_LOGICAL_IDS } from './storage.ts';
 
 /** The repository root (holds package-lock.json and functions/). */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const CHUNK_WORKER_ENTRY = fileURLToPath(new URL('../../lib/engine/chunk-worker.ts', import.meta.url));
 
 export const ESBUILD_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
@@ -117,6 +120,11 @@ export class ServiceFunctions extends Construct {
           forceDockerBundling: false,
           // The pinned SDK versions of package-lock.json, not whatever the runtime ships.
           bundleAwsSDK: true,
+          commandHooks: {
+            beforeBundling: () => [],
+            beforeInstall: () => [],
+            afterBundling: (inputDir, outputDir) => [chunkWorkerBundleCommand(projectRoot, inputDir, outputDir)],
+          },
         },
       });
       (fn.node.defaultChild as CfnFunction).overrideLogicalId(logicalId);
@@ -190,6 +198,17 @@ export class ServiceFunctions extends Construct {
   get names(): HandlerName[] {
     return [...this.byName.keys()];
   }
+}
+
+/**
+ * Chunk worker threads load a file of their own (lib/engine/chunk-pool.ts): bundled beside the handler's index.mjs,
+ * as BUNDLED_WORKER_FILE, with the same esbuild the handler was bundled with.
+ */
+function chunkWorkerBundleCommand(projectRoot: string, inputDir: string, outputDir: string): string {
+  const entry = path.posix.join(inputDir, path.relative(projectRoot, CHUNK_WORKER_ENTRY).split(path.sep).join('/'));
+  const out = path.posix.join(outputDir, BUNDLED_WORKER_FILE);
+  const args = ['--bundle', entry, '--platform=node', '--format=esm', '--target=node22', '--minify', '--sourcemap', `--outfile=${out}`, `--banner:js=${ESBUILD_BANNER}`, '--log-level=warning'];
+  return ['npx', '--no-install', 'esbuild', ...args.map((arg) => JSON.stringify(arg))].join(' ');
 }
 
 const TABLE_READ = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];

@@ -28,7 +28,9 @@ export type WorkerResponse =
   | { taskId: number; op: 'open'; failedIndex: number; reason: string }
   | { taskId: number; op: 'error'; message: string };
 
-const WORKER_URL = new URL('./chunk-worker.ts', import.meta.url);
+/** The worker's file in a Lambda bundle: bundled on its own beside the handler's index.mjs (infra/constructs/functions.ts). */
+export const BUNDLED_WORKER_FILE = 'chunk-worker.mjs';
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './chunk-worker.ts' : `./${BUNDLED_WORKER_FILE}`, import.meta.url);
 const SLOT_GRANULE = 1024 * 1024;
 const DEFAULT_MAX_FREE_BYTES = 256 * 1024 * 1024;
 
