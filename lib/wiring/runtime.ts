@@ -26,13 +26,15 @@ export interface RuntimeOptions {
   /** Wraps the object store the engine uses (tests inject faults here). */
   wrapStore?: (store: ObjectStore) => ObjectStore;
   /** Where volumes live; default the file provider over the catalog's volume inventory. */
-  volumes?: VolumeBlocks;
+  volumes?: VolumeProvider;
 }
 
 export interface Runtime {
   readonly config: ServiceConfig;
   readonly backend: Backend;
   readonly stores: CatalogStores;
+  /** Where volumes and servers live (the engine reads their blocks through it; services and steps its servers). */
+  readonly volumes: VolumeProvider;
   /** The workflow steps' dependencies; the engine and its chunk pool start on first call. */
   taskDeps(): TaskDeps;
   close(): Promise<void>;
@@ -50,16 +52,18 @@ export function inventoryVolumes(stores: CatalogStores, dataDir: string = join(t
 export async function openRuntime(config: ServiceConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const backend = await openBackend(config, options.clients);
   const stores = createCatalogStores(backend.table);
+  const volumes = options.volumes ?? inventoryVolumes(stores);
   let tasks: TaskDeps | undefined;
   let pool: ChunkPool | undefined;
   return {
     config,
     backend,
     stores,
+    volumes,
     taskDeps() {
       if (!tasks) {
         pool = new ChunkPool({ workers: options.workers ?? chunkWorkersFromEnv() });
-        const volumes = options.volumes ?? inventoryVolumes(stores);
+        const volumes = options.volumes ?? inventoryVolumes(stores, config.backend === 'embedded' ? config.home : undefined);
         tasks = {
           engine: createEngineDeps({
             backend,
