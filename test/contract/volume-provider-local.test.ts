@@ -35,7 +35,7 @@ volumeProviderContract('LocalVolumeProvider (local inventory, image files)', asy
       for (const [i, d] of disks.entries()) {
         made.push(await volumes.create(projectId, { name: `disk-${i}`, sizeBytes: d.sizeBytes, ...(d.encrypted ? { kmsKeyId: customerKey } : {}) }));
       }
-      const server = await servers.create(projectId, { name: `server-${randomBytes(3).toString('hex')}`, status, disks: made.map((v) => ({ volumeId: v.volumeId })) });
+      const server = await servers.create(projectId, { name: `server-${randomBytes(3).toString('hex')}`, status: status === 'stopped' ? 'stopped' : 'running', disks: made.map((v) => ({ volumeId: v.volumeId })) });
       return {
         serverId: server.serverId,
         disks: made.map((v) => ({ volumeId: v.volumeId, sizeBytes: v.sizeBytes, ...(v.kmsKeyId ? { kmsKeyId: v.kmsKeyId } : {}) })),
