@@ -17,6 +17,8 @@ async function build(): Promise<ReturnType<typeof handle>> {
     stores: runtime.stores,
     keys: runtime.backend.keys,
     workflows: SfnWorkflowStarter.fromEnv(awsClients().sfn),
+    provider: runtime.volumes,
+    restoreNeedsStoppedServer: false,
     // Volumes on AWS are not image files on this function's disk: never register host paths here.
     dataDir: process.env.OPENVBS_DATA_DIR ?? '/tmp/openvbs',
     allowPathRegistration: false,

@@ -1,7 +1,7 @@
 // Builds the services from their stores and ports. The composition roots (the api Lambda, the local
 // runtime, tests) choose the adapters; nothing here knows whether they are DynamoDB or SQLite.
 import type { CatalogStores } from '../catalog/stores.ts';
-import type { KeyService } from '../engine/ports.ts';
+import type { KeyService, VolumeProvider } from '../engine/ports.ts';
 import { VolumeInventory } from '../volumes/inventory.ts';
 import { ServerInventory } from '../volumes/servers.ts';
 import type { WorkflowStarter } from '../workflows/registry.ts';
@@ -9,12 +9,17 @@ import { BackupService } from './backups.ts';
 import type { QuotaSettings } from './backups.ts';
 import { JobService } from './jobs.ts';
 import { KeyAdminService } from './keys.ts';
+import { ServerBackupService } from './server-backups.ts';
 import { TokenService } from './tokens.ts';
 
 export interface ServiceDeps {
   stores: CatalogStores;
   keys: KeyService;
   workflows: WorkflowStarter;
+  /** Servers and their disks (server backups describe, snapshot and power them through it). */
+  provider: VolumeProvider;
+  /** A server restore refuses a running server (local); on EC2 the restore stops it. Default true. */
+  restoreNeedsStoppedServer?: boolean;
   /** Managed volume images go to `<dataDir>/volumes/<project>/`. */
   dataDir: string;
   quotas?: Partial<QuotaSettings>;
@@ -28,6 +33,7 @@ export interface Services {
   backups: BackupService;
   volumes: VolumeInventory;
   servers: ServerInventory;
+  serverBackups: ServerBackupService;
   tokens: TokenService;
   jobs: JobService;
   keys: KeyAdminService;
@@ -51,6 +57,15 @@ export function createServices(deps: ServiceDeps): Services {
       ...(deps.allowPathRegistration !== undefined ? { allowPathRegistration: deps.allowPathRegistration } : {}),
     }),
     servers: new ServerInventory({ servers: stores.servers, volumes: stores.volumes }),
+    serverBackups: new ServerBackupService({
+      checkpoints: stores.checkpoints,
+      backups: stores.backups,
+      jobs: stores.jobs,
+      volumes: stores.volumes,
+      provider: deps.provider,
+      workflows: deps.workflows,
+      restoreNeedsStoppedServer: deps.restoreNeedsStoppedServer ?? true,
+    }),
     tokens: new TokenService(stores.tokens),
     jobs: new JobService(stores.jobs, deps.workflows),
     keys: new KeyAdminService(deps.keys),

@@ -25,8 +25,10 @@ export interface RuntimeOptions {
   engine?: Partial<EngineConfig>;
   /** Wraps the object store the engine uses (tests inject faults here). */
   wrapStore?: (store: ObjectStore) => ObjectStore;
-  /** Where volumes live; default the file provider over the catalog's volume inventory. */
-  volumes?: VolumeProvider;
+  /** Where volumes and servers live; default the local provider over the catalog's inventory. */
+  provider?: VolumeProvider;
+  /** What the engine reads and writes blocks through; default the provider (benchmarks time it here). */
+  volumes?: VolumeBlocks;
 }
 
 export interface Runtime {
@@ -52,7 +54,7 @@ export function inventoryVolumes(stores: CatalogStores, dataDir: string = join(t
 export async function openRuntime(config: ServiceConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const backend = await openBackend(config, options.clients);
   const stores = createCatalogStores(backend.table);
-  const volumes = options.volumes ?? inventoryVolumes(stores);
+  const volumes = options.provider ?? inventoryVolumes(stores, config.backend === 'embedded' ? config.home : undefined);
   let tasks: TaskDeps | undefined;
   let pool: ChunkPool | undefined;
   return {
@@ -63,12 +65,11 @@ export async function openRuntime(config: ServiceConfig, options: RuntimeOptions
     taskDeps() {
       if (!tasks) {
         pool = new ChunkPool({ workers: options.workers ?? chunkWorkersFromEnv() });
-        const volumes = options.volumes ?? inventoryVolumes(stores, config.backend === 'embedded' ? config.home : undefined);
         tasks = {
           engine: createEngineDeps({
             backend,
             backups: stores.backups,
-            volumes,
+            volumes: options.volumes ?? volumes,
             pool,
             engine: { ...engineSettingsFromEnv(), ...options.engine },
             ...(options.wrapStore ? { wrapStore: options.wrapStore } : {}),

@@ -32,7 +32,7 @@ describe.each(BACKENDS)('workflow steps (%s backend)', (backend) => {
     env = await createRuntimeEnv(backend, { workers: 1, engine: { segmentBlocks: 16 } });
     deps = env.runtime.taskDeps();
     workflows = new RecordingStarter();
-    services = createServices({ stores: env.stores, keys: env.backend.keys, workflows, dataDir: env.path('data') });
+    services = createServices({ stores: env.stores, keys: env.backend.keys, workflows, provider: env.runtime.volumes, dataDir: env.path('data') });
   });
   afterAll(async () => {
     await env.close();

@@ -1,6 +1,7 @@
 // The services on real embedded adapters: catalog stores on an in-memory SQLite table, a local key
 // service and a data folder in a temporary directory, and a WorkflowStarter that only records what it
 // was asked to start (the workflows themselves are tested end to end elsewhere). Nothing here talks to AWS.
+import { inventoryVolumes } from '../../lib/wiring/runtime.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -51,7 +52,8 @@ export async function createServiceEnv(settings: Settings = {}) {
   const keys = new LocalKeyService(join(dir, 'keys'));
   const workflows = new RecordingStarter();
   const dataDir = join(dir, 'data');
-  const build = (more: Settings = {}) => createServices({ stores, keys, workflows, dataDir, availabilityZone: 'test-az', ...settings, ...more });
+  const provider = inventoryVolumes(stores);
+  const build = (more: Settings = {}) => createServices({ stores, keys, workflows, provider, dataDir, availabilityZone: 'test-az', ...settings, ...more });
   return {
     dir,
     dataDir,
