@@ -318,10 +318,10 @@ export class LocalVolumeProvider implements VolumeProvider {
     } catch {
       // no clone here: copy
     }
-    await rm(disk.target, { force: true });
-    // Created here first (0600, exclusive), then filled by cp through the descriptor: holes stay holes.
-    await (await open(disk.target, 'wx', PRIVATE_FILE)).close();
     try {
+      await rm(disk.target, { force: true });
+      // Created here first (0600, exclusive), then filled by cp through the descriptor: holes stay holes.
+      await (await open(disk.target, 'wx', PRIVATE_FILE)).close();
       await runCommand(`copying volume ${disk.volumeId}`, ['cp', '--sparse=always', '--reflink=never', '/dev/fd/3', disk.target], {
         timeoutMs: 24 * 3600 * 1000,
         stdio: ['ignore', 'pipe', 'pipe', disk.fh.fd],
