@@ -364,6 +364,11 @@ export class EbsSnapshotWriter<R = void> implements BlockWriter {
     return n;
   }
 
+  /** Blocks this writer stored (PutSnapshotBlock), zero blocks that needed no put left out. */
+  get blocksStored(): number {
+    return this.stored.size;
+  }
+
   async flush(): Promise<void> {
     if (this.completed) return;
     const rest = [...this.partial];

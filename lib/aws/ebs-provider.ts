@@ -98,7 +98,7 @@ export interface EbsRestoreResult {
   device?: string;
 }
 
-export type EbsRestoreWriter = EbsSnapshotWriter<EbsRestoreResult>;
+export type EbsRestoreWriter = EbsSnapshotWriter<EbsRestoreResult | undefined>;
 
 const tagValue = (tags: Tag[] | undefined, key: string) => tags?.find((t) => t.Key === key)?.Value;
 const errorName = (err: unknown) => (err as { name?: string } | undefined)?.name ?? '';
@@ -448,13 +448,18 @@ export class EbsVolumeProvider implements VolumeProvider {
     return this.snapshotWriter(projectId, volumeId, snapshotId, sizeBytes);
   }
 
-  /** A writer into a restore snapshot already started (startRestore); flush finishes the restore. */
-  snapshotWriter(projectId: string, volumeId: string, snapshotId: string, sizeBytes: number): EbsRestoreWriter {
-    return new EbsSnapshotWriter<EbsRestoreResult>(this.ebs, snapshotId, sizeBytes, {
+  /**
+   * A writer into a restore snapshot already started (startRestore). With `finish` (openWriter) its flush
+   * finishes the restore and closing it unflushed deletes the snapshot. Without (one segment task of a
+   * restore split over several), flush only waits for the segment's blocks, and the restore's last step
+   * calls finishRestore with the sum of the writers' `blocksStored`.
+   */
+  snapshotWriter(projectId: string, volumeId: string, snapshotId: string, sizeBytes: number, finish = true): EbsRestoreWriter {
+    return new EbsSnapshotWriter<EbsRestoreResult | undefined>(this.ebs, snapshotId, sizeBytes, {
       concurrency: this.options.writeConcurrency,
-      complete: (changed) => this.finishRestore(projectId, volumeId, snapshotId, changed),
+      complete: finish ? (changed) => this.finishRestore(projectId, volumeId, snapshotId, changed) : async () => undefined,
       // An unfinished restore leaves nothing behind (EBS would also cancel the snapshot after its timeout).
-      abandon: () => this.deleteSnapshots([snapshotId]).catch(() => {}),
+      abandon: finish ? () => this.deleteSnapshots([snapshotId]).catch(() => {}) : async () => {},
     });
   }
 

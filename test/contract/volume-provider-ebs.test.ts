@@ -33,6 +33,7 @@ import { EngineStateError } from '../../lib/engine/errors.ts';
 import type { ServerStatus } from '../../lib/engine/ports.ts';
 import { restoreBackup } from '../../lib/engine/restore.ts';
 import { createEngineDeps } from '../../lib/wiring/engine.ts';
+import { openVolumeProvider, volumeProviderKind } from '../../lib/wiring/volumes.ts';
 import { createRuntimeEnv } from '../support/runtime-env.ts';
 import type { RuntimeEnv } from '../support/runtime-env.ts';
 import { BLOCK, volumeProviderContract } from '../support/volume-provider-contract.ts';
@@ -256,5 +257,18 @@ describe('ebs provider: engine backups and restores on EBS snapshots', () => {
     expect(snap).toMatch(/^snap-/);
     await provider.releaseSnapshots(world.projectId, [snap]);
     await expect(provider.snapshotVolume('someone-else', volumeId)).rejects.toThrow(/not found/);
+  });
+});
+
+describe('the provider a deployment chooses (OPENVBS_VOLUME_PROVIDER)', () => {
+  it('is file by default, ebs when asked, and refuses anything else', async () => {
+    expect(volumeProviderKind({})).toBe('file');
+    expect(volumeProviderKind({ OPENVBS_VOLUME_PROVIDER: 'ebs' })).toBe('ebs');
+    expect(() => volumeProviderKind({ OPENVBS_VOLUME_PROVIDER: 'nfs' })).toThrow(/file, ebs/);
+    const local = { keepsSnapshots: false } as unknown as EbsVolumeProvider;
+    expect(await openVolumeProvider({ local: () => local }, 'file')).toBe(local);
+    const ebs = await openVolumeProvider({ local: () => local, clients: createClients() }, 'ebs');
+    expect(ebs).toBeInstanceOf(EbsVolumeProvider);
+    expect(ebs.keepsSnapshots).toBe(true);
   });
 });
