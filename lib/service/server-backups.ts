@@ -83,8 +83,10 @@ export interface CheckpointView {
   checkpoint: CheckpointRecord;
   progress: number;
   job?: JobRecord;
+  /** The disks' jobs (sub-jobs of `job`), in the order they were created. */
+  subJobs: JobRecord[];
   /** Each disk backup's record (undefined once deleted). */
-  diskBackups: Array<{ disk: CheckpointDisk; status?: string; sizeBytes?: number; parentId?: string; storedBytes?: number; logicalBytes?: number }>;
+  diskBackups: Array<{ disk: CheckpointDisk; name?: string; status?: string; sizeBytes?: number; parentId?: string; storedBytes?: number; logicalBytes?: number }>;
 }
 
 const MANUAL_PREFIX = 'manualbk_';
@@ -190,7 +192,24 @@ export class ServerBackupService {
     return checkpoint;
   }
 
-  async restore(projectId: string, req: RestoreRequest): Promise<{ jobId: string; checkpoint: CheckpointRecord }> {
+  /** Why the restore cannot be done as asked now (CSBS check_restorable), or undefined. */
+  async restoreRefusal(projectId: string, req: RestoreRequest): Promise<Refusal | undefined> {
+    try {
+      const { targets } = await this.planRestore(projectId, req);
+      for (const t of targets) {
+        const volume = await this.locks.current(projectId, t.volumeId);
+        if (volume.lockJobId) return { code: 'VolumeBackup.0012', message: `volume ${t.volumeId} is busy with job ${volume.lockJobId}` };
+        if (volume.status !== 'available' && volume.status !== 'in-use') return { code: 'VolumeBackup.0012', message: `volume ${t.volumeId} is ${volume.status}` };
+      }
+    } catch (err) {
+      if (err instanceof ServiceError) return { code: err.code, message: err.message };
+      throw err;
+    }
+    return undefined;
+  }
+
+  /** The checks of a restore that change nothing: what is restored onto which disk of which server. */
+  private async planRestore(projectId: string, req: RestoreRequest) {
     checkProjectId(projectId);
     const checkpoint = await this.checkpoint(projectId, req.checkpointId);
     if (req.itemId !== undefined && req.itemId !== checkpoint.itemId) throw new ServiceError(404, 'OpenVBS.0404', `checkpoint item ${req.itemId} not found in server backup ${checkpoint.checkpointId}`);
@@ -199,7 +218,11 @@ export class ServerBackupService {
     const server = await this.server(projectId, serverId);
     if (server.status === 'error') throw conflict('OpenVBS.1401', `server ${serverId} is in error`);
     if (server.status === 'running' && this.deps.restoreNeedsStoppedServer) throw conflict('OpenVBS.1403', `server ${serverId} is running; stop it before restoring onto it`);
-    const targets = this.restoreTargets(checkpoint, server, req.volumes);
+    return { checkpoint, serverId, targets: this.restoreTargets(checkpoint, server, req.volumes) };
+  }
+
+  async restore(projectId: string, req: RestoreRequest): Promise<{ jobId: string; checkpoint: CheckpointRecord }> {
+    const { checkpoint, serverId, targets } = await this.planRestore(projectId, req);
     const jobId = newJobId();
     const pairs = targets.map((t) => ({ volumeId: t.volumeId, jobId: newJobId(), backupId: t.disk.backupId }));
     await this.locks.lockAll(projectId, pairs, 'restoring', ['available', 'in-use']);
@@ -325,7 +348,7 @@ export class ServerBackupService {
         const b = await this.deps.backups.getBackup(checkpoint.projectId, disk.backupId);
         return {
           disk,
-          ...(b ? { status: b.status, sizeBytes: b.sizeBytes, ...(b.parentId ? { parentId: b.parentId } : {}), ...(b.stats ? { storedBytes: b.stats.storedBytes, logicalBytes: b.stats.logicalBytes } : {}) } : {}),
+          ...(b ? { name: b.name, status: b.status, sizeBytes: b.sizeBytes, ...(b.parentId ? { parentId: b.parentId } : {}), ...(b.stats ? { storedBytes: b.stats.storedBytes, logicalBytes: b.stats.logicalBytes } : {}) } : {}),
         };
       }),
     );
@@ -337,7 +360,7 @@ export class ServerBackupService {
     } else if (job && checkpoint.status === 'protecting') {
       progress = jobProgress(job);
     }
-    return { checkpoint, progress, ...(job ? { job } : {}), diskBackups };
+    return { checkpoint, progress, ...(job ? { job } : {}), subJobs, diskBackups };
   }
 
   /** Backups (checkpoint items) and their capacity in MB, against the project's quotas (-1: none). */
