@@ -142,7 +142,7 @@ describe('options and arguments', () => {
 
 describe('usage errors', () => {
   it('name what is wrong in one line and point at the help of the command', async () => {
-    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, backup, job (see `openvbs --help`)');
+    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, job (see `openvbs --help`)');
     expect(await usageError(['frobnicate'])).toBe("error: unknown command 'frobnicate' (see `openvbs --help`)");
     expect(await usageError(['backup'])).toBe(
       'error: "openvbs backup" needs a subcommand: create, list, show, delete, restore (see `openvbs backup --help`)',
@@ -165,7 +165,7 @@ describe('usage errors', () => {
     expect(r.stdout).toBe('');
     expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'usage', message: "missing required argument 'id'" } });
     const none = await cli(['--json']);
-    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, backup, job' } });
+    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, server, backup, job' } });
   });
 });
 
@@ -175,7 +175,7 @@ describe('help', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^Usage: openvbs \[options\] \[command\]/);
-    for (const line of ['token create|list|revoke', 'key create|list', 'volume create|list|show|delete', 'backup create|list|show|delete|restore', 'job show|cancel|wait']) {
+    for (const line of ['token create|list|revoke', 'key create|list', 'volume create|list|show|delete', 'server create|list|show|start|stop|delete|attach|detach|hooks', 'backup create|list|show|delete|restore', 'job show|cancel|wait']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${line.replace(/\|/g, '\\|')} `, 'm'));
     }
     expect(r.stdout).toContain('connection.json');
@@ -210,6 +210,15 @@ describe('help', () => {
       'volume list',
       'volume show',
       'volume delete',
+      'server create',
+      'server list',
+      'server show',
+      'server start',
+      'server stop',
+      'server delete',
+      'server attach',
+      'server detach',
+      'server hooks',
       'backup create',
       'backup list',
       'backup show',
