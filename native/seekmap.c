@@ -3,17 +3,19 @@
  * lseek SEEK_DATA/SEEK_HOLE nor fallocate). It works on file descriptor 3, which the caller opened and
  * checked (O_NOFOLLOW, device and inode): the helper never opens a path itself.
  *
- *   seekmap data <start> <end> <min-hole>
- *       Prints "<offset> <length>\n" for each range of [start, end) that may hold data, ascending. Holes
- *       shorter than <min-hole> bytes are reported as data (merged with their neighbours), which bounds
- *       the output. Exit 0; exit 4 when the descriptor cannot tell (e.g. a block device): the caller
- *       then treats everything as data.
- *   seekmap punch
- *       Reads "<offset> <length>\n" lines on stdin and deallocates each range (it then reads as zeros; the
- *       size stays). Exit 0; exit 4 when the filesystem cannot punch holes (nothing after that line is
- *       done): the caller writes zeros instead.
+ *   seekmap serve
  *
- * Other failures: a message on stderr and exit 1; bad arguments: exit 2.
+ * answers requests, one a line on stdin, until stdin ends (so it never outlives its parent). Every answer
+ * ends with one line: "ok", "unsupported" (the descriptor or filesystem cannot do it: the caller then
+ * reads everything as data, or writes zeros) or "error <message>".
+ *
+ *   data <start> <end> <min-hole>
+ *       "<offset> <length>" lines for each range of [start, end) that may hold data, ascending; holes
+ *       shorter than <min-hole> bytes count as data (merged with their neighbours), which bounds the answer.
+ *   punch <offset> <length>
+ *       deallocates the range: it then reads as zeros, the file keeps its size.
+ *
+ * A process per file, not per request: a fork of a large Node process costs milliseconds.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,41 +28,31 @@
 #include <unistd.h>
 
 #define FD 3
-#define UNSUPPORTED 4
 
-static int parse(const char *s, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < 0) return -1;
-  *out = (int64_t)v;
-  return 0;
-}
+static void error_line(const char *what) { printf("error %s: %s\n", what, strerror(errno)); }
 
-static int data_ranges(int64_t start, int64_t end, int64_t min_hole) {
+static void data_ranges(int64_t start, int64_t end, int64_t min_hole) {
   struct stat st;
-  if (fstat(FD, &st) != 0) {
-    perror("seekmap: fstat");
-    return 1;
+  if (fstat(FD, &st) != 0) return error_line("fstat");
+  if (!S_ISREG(st.st_mode)) {
+    puts("unsupported");
+    return;
   }
-  if (!S_ISREG(st.st_mode)) return UNSUPPORTED;
   if (end > st.st_size) end = st.st_size;
   int64_t run_start = -1, run_end = -1; /* the range being merged, not yet printed */
-  int64_t pos = start;
-  while (pos < end) {
+  for (int64_t pos = start; pos < end;) {
     off_t data = lseek(FD, pos, SEEK_DATA);
     if (data < 0) {
       if (errno == ENXIO) break; /* no data from pos to the end of the file */
-      if (errno == EINVAL) return UNSUPPORTED;
-      perror("seekmap: lseek SEEK_DATA");
-      return 1;
+      if (errno == EINVAL) {
+        puts("unsupported");
+        return;
+      }
+      return error_line("lseek SEEK_DATA");
     }
     if (data >= end) break;
     off_t hole = lseek(FD, data, SEEK_HOLE);
-    if (hole < 0) {
-      perror("seekmap: lseek SEEK_HOLE");
-      return 1;
-    }
+    if (hole < 0) return error_line("lseek SEEK_HOLE");
     if (hole > end) hole = end;
     if (run_start >= 0 && data - run_end < min_hole) {
       run_end = hole;
@@ -72,44 +64,38 @@ static int data_ranges(int64_t start, int64_t end, int64_t min_hole) {
     pos = hole;
   }
   if (run_start >= 0) printf("%" PRId64 " %" PRId64 "\n", run_start, run_end - run_start);
-  if (fflush(stdout) != 0) {
-    perror("seekmap: stdout");
-    return 1;
-  }
-  return 0;
+  puts("ok");
 }
 
-static int punch(void) {
-  long long offset, length;
-  int n;
-  while ((n = scanf("%lld %lld", &offset, &length)) == 2) {
-    if (offset < 0 || length <= 0) {
-      fprintf(stderr, "seekmap: bad range %lld %lld\n", offset, length);
-      return 2;
-    }
-    if (fallocate(FD, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) != 0) {
-      if (errno == EOPNOTSUPP || errno == ENOSYS || errno == ENODEV) return UNSUPPORTED;
-      perror("seekmap: fallocate PUNCH_HOLE");
-      return 1;
-    }
+static void punch(int64_t offset, int64_t length) {
+  if (fallocate(FD, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0) {
+    puts("ok");
+  } else if (errno == EOPNOTSUPP || errno == ENOSYS || errno == ENODEV) {
+    puts("unsupported");
+  } else {
+    error_line("fallocate PUNCH_HOLE");
   }
-  if (n != EOF) {
-    fprintf(stderr, "seekmap: bad input\n");
-    return 2;
-  }
-  return 0;
 }
 
 int main(int argc, char **argv) {
-  if (argc == 5 && strcmp(argv[1], "data") == 0) {
-    int64_t start, end, min_hole;
-    if (parse(argv[2], &start) || parse(argv[3], &end) || parse(argv[4], &min_hole)) {
-      fprintf(stderr, "seekmap: bad number\n");
-      return 2;
-    }
-    return data_ranges(start, end, min_hole);
+  if (argc != 2 || strcmp(argv[1], "serve") != 0) {
+    fprintf(stderr, "usage: seekmap serve   (requests on stdin, the file on descriptor 3)\n");
+    return 2;
   }
-  if (argc == 2 && strcmp(argv[1], "punch") == 0) return punch();
-  fprintf(stderr, "usage: seekmap data <start> <end> <min-hole> | seekmap punch   (file on descriptor 3)\n");
-  return 2;
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, stdin) > 0) {
+    long long a, b, c;
+    char extra;
+    if (sscanf(line, "data %lld %lld %lld %c", &a, &b, &c, &extra) == 3 && a >= 0 && b >= a && c >= 0) {
+      data_ranges(a, b, c);
+    } else if (sscanf(line, "punch %lld %lld %c", &a, &b, &extra) == 2 && a >= 0 && b > 0) {
+      punch(a, b);
+    } else {
+      printf("error bad request\n");
+    }
+    if (fflush(stdout) != 0) return 1;
+  }
+  free(line);
+  return 0;
 }

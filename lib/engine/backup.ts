@@ -10,7 +10,7 @@ import type { DigestResult } from './chunk-ops.ts';
 import type { EngineDeps, Progress } from './engine.ts';
 import { EngineStateError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
-import { FINGERPRINT_BYTES, addStats, decodeManifest, emptyStats, encodeManifest, manifestChunkId, manifestKey } from './manifest.ts';
+import { FINGERPRINT_BYTES, NO_PIECES, addStats, decodeManifest, emptyStats, encodeManifest, manifestChunkId, manifestKey } from './manifest.ts';
 import type { ManifestV2, Piece } from './manifest.ts';
 import { PackWriter } from './pack-writer.ts';
 import type { BackupRecord, BackupStats, BlockReader, ByteRange, ReadSource } from './ports.ts';
@@ -183,10 +183,18 @@ class SegmentLayout {
   private readonly parent: ManifestV2 | undefined;
 
   constructor(blockCount: number, fingerprintsPerBlock: number, parent: ManifestV2 | undefined) {
-    this.pieces = Array.from({ length: blockCount }, () => []);
+    // One shared empty list until a block gets pieces: a segment of a sparse volume is mostly zero blocks.
+    this.pieces = new Array<Piece[]>(blockCount).fill(NO_PIECES);
     this.fingerprints = Buffer.alloc(blockCount * fingerprintsPerBlock * FINGERPRINT_BYTES);
     this.parent = parent;
     this.fromParent = new Int32Array(parent ? parent.chunkLengths.length : 0).fill(-1);
+  }
+
+  /** Block `j`'s own list of pieces, to append to. */
+  piecesOf(j: number): Piece[] {
+    let list = this.pieces[j]!;
+    if (list === NO_PIECES) this.pieces[j] = list = [];
+    return list;
   }
 
   chunkIds(): Buffer {
@@ -286,7 +294,7 @@ function planBatch(
       stats.chunkCount++;
       stats.logicalBytes += blockLength(k);
       if (sameAsParent(j, 0, perBlock)) {
-        layout.copyParent(j, layout.pieces[j]!);
+        layout.copyParent(j, layout.piecesOf(j));
         stats.reusedFromParent++;
         sharesParent = true;
         continue;
@@ -302,12 +310,12 @@ function planBatch(
       const hex = id.toString('hex');
       const chunk = layout.chunk(id, extentLength, hex);
       candidates.push({ extent: true, index: k0 / extentBlocks, id, hex });
-      for (const k of changed) layout.pieces[batchFirst + k]!.push({ offset: 0, length: blockLength(k), chunk, chunkOffset: (k - k0) * bs });
+      for (const k of changed) layout.piecesOf(batchFirst + k).push({ offset: 0, length: blockLength(k), chunk, chunkOffset: (k - k0) * bs });
       continue;
     }
     for (const k of changed) {
       const j = batchFirst + k;
-      const pieces = layout.pieces[j]!;
+      const pieces = layout.piecesOf(j);
       for (let i = 0; i < leafCount(k); i++) {
         const leaf = k * perBlock + i;
         if (digest.zero[leaf]) continue; // zeros need no piece
@@ -451,7 +459,7 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
           continue;
         }
         parent!.fingerprints.copy(layout.fingerprints, j * fingerprintBytes, j * fingerprintBytes, (j + 1) * fingerprintBytes);
-        layout.copyParent(j, layout.pieces[j]!);
+        layout.copyParent(j, layout.piecesOf(j));
         stats.chunkCount++;
         stats.logicalBytes += blockLength(j);
         stats.reusedFromParent++;

@@ -24,6 +24,9 @@ const CHUNK_ENTRY_BYTES = CHUNK_ID_BYTES + 4;
 
 export const ZERO_ID = Buffer.alloc(CHUNK_ID_BYTES);
 
+/** The pieces of every block without any (frozen: shared by all of them). */
+export const NO_PIECES: Piece[] = Object.freeze([]) as unknown as Piece[];
+
 /** `length` bytes at `offset` in a block are bytes `chunkOffset`... of chunk number `chunk` of the manifest. */
 export interface Piece {
   offset: number;
@@ -118,8 +121,14 @@ export function encodeManifest(keys: DomainKeys, backupId: string, segment: numb
     at = payload.writeUInt32LE(m.chunkLengths[c]!, at);
   }
   at += m.fingerprints.copy(payload, at);
-  for (const pieces of m.pieces) at = payload.writeUInt16LE(pieces.length, at);
+  // Zero counts first: most blocks of a sparse volume have no pieces.
+  payload.fill(0, at, at + 2 * m.blockCount);
+  m.pieces.forEach((pieces, j) => {
+    if (pieces.length) payload.writeUInt16LE(pieces.length, at + 2 * j);
+  });
+  at += 2 * m.blockCount;
   for (const pieces of m.pieces) {
+    if (!pieces.length) continue;
     for (const p of pieces) {
       at = payload.writeUInt32LE(p.offset, at);
       at = payload.writeUInt32LE(p.length, at);
@@ -177,9 +186,14 @@ function decodeV2(common: ManifestCommon, meta: Record<string, unknown>, body: B
   const counts = take(2 * blockCount);
   const pieces: Piece[][] = [];
   for (let j = 0; j < blockCount; j++) {
+    const count = counts.readUInt16LE(2 * j);
+    if (!count) {
+      pieces.push(NO_PIECES);
+      continue;
+    }
     const list: Piece[] = [];
     let end = 0;
-    for (let k = counts.readUInt16LE(2 * j); k > 0; k--) {
+    for (let k = count; k > 0; k--) {
       const raw = take(PIECE_BYTES);
       const p = { offset: raw.readUInt32LE(0), length: raw.readUInt32LE(4), chunk: raw.readUInt32LE(8), chunkOffset: raw.readUInt32LE(12) };
       if (p.length === 0 || p.offset < end || p.offset + p.length > blockSize) throw inconsistent(`block ${common.firstBlock + j} has overlapping or out-of-block pieces`);

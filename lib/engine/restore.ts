@@ -174,12 +174,18 @@ async function restoreSegments(ctx: RestoreContext, segments: number[]): Promise
       const plan = await next!;
       next = i + 1 < segments.length ? planSegment(ctx, segments[i + 1]!) : undefined;
       next?.catch(() => {}); // awaited on the next turn; a failure before that must not go unhandled
-      if (!ctx.writer.zeroed) written += await clearZeros(ctx, plan);
+      // Where the target holds no data, zero stretches of the plaintext need no write either.
+      let holes: (offset: number, length: number) => boolean = () => true;
+      if (!ctx.writer.zeroed) {
+        const cleared = await clearZeros(ctx, plan);
+        written += cleared.written;
+        holes = cleared.holes;
+      }
       ctx.progress(plan.zeroBlocks.length);
       for (const range of plan.ranges) {
         while (running.size >= limit) await Promise.race(running);
         if (failure !== undefined) break;
-        const task: Promise<void> = restoreRange(ctx, range)
+        const task: Promise<void> = restoreRange(ctx, range, holes)
           .then((n) => {
             written += n;
           })
@@ -340,8 +346,43 @@ export function writeRuns(chunks: ChunkRef[], offsets: number[]): WriteRun[] {
   return runs;
 }
 
-/** Fetches, opens and verifies one range and writes its chunks; returns bytes written. */
-async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> {
+/** Zero stretches this long (and longer) are left out of writes where the target holds no data. */
+const MIN_ZERO_STRETCH = 64 * 1024;
+const PAGE_BYTES = 4096;
+
+/**
+ * The parts of `run` to write when zero stretches of at least `minZero` bytes (in whole pages from the
+ * run's start) may be left out, because the target reads as zeros there already: a restore keeps the
+ * holes of a sparse volume inside the blocks it writes.
+ */
+export function nonZeroParts(buf: Buffer, run: WriteRun, minZero = MIN_ZERO_STRETCH): WriteRun[] {
+  const parts: WriteRun[] = [];
+  const part = (from: number, to: number) => {
+    if (to > from) parts.push({ from: run.from + from, length: to - from, target: run.target + from });
+  };
+  let start = 0;
+  let zeroFrom = -1;
+  for (let at = 0; at < run.length; at += PAGE_BYTES) {
+    const end = Math.min(run.length, at + PAGE_BYTES);
+    if (isAllZero(buf.subarray(run.from + at, run.from + end))) {
+      if (zeroFrom < 0) zeroFrom = at;
+      continue;
+    }
+    if (zeroFrom >= 0 && at - zeroFrom >= minZero) {
+      part(start, zeroFrom);
+      start = at;
+    }
+    zeroFrom = -1;
+  }
+  part(start, zeroFrom >= 0 && run.length - zeroFrom >= minZero ? zeroFrom : run.length);
+  return parts;
+}
+
+/**
+ * Fetches, opens and verifies one range and writes its chunks; returns bytes written. `holes(offset,
+ * length)` says whether the target reads as zeros there (zero stretches are then not written).
+ */
+async function restoreRange(ctx: RestoreContext, range: Range, holes: (offset: number, length: number) => boolean): Promise<number> {
   const { deps, rec, domain, writer, slotBytes } = ctx;
   const first = range.chunks[0]!;
   const length = range.end - range.start;
@@ -380,7 +421,7 @@ async function restoreRange(ctx: RestoreContext, range: Range): Promise<number> 
       const got = opened.lengths[i]!;
       if (got !== c.length) throw new RestoreIntegrityError(rec.backupId, blockAt(rec, c), range.pack, `chunk holds ${got} bytes, the manifest says ${c.length}`);
     });
-    const runs = writeRuns(range.chunks, opened.offsets);
+    const runs = writeRuns(range.chunks, opened.offsets).flatMap((r) => (holes(r.target, r.length) ? nonZeroParts(plain.buf, r) : [r]));
     // Every write settles before the slot goes back to the pool, also when one of them fails.
     const results = await Promise.allSettled(runs.map((r) => ctx.writes(() => writer.write(plain.buf.subarray(r.from, r.from + r.length), r.target))));
     const failed = results.find((r) => r.status === 'rejected');
@@ -413,6 +454,18 @@ function zeroRanges(plan: SegmentPlan, bs: number, sizeBytes: number): ByteRange
   return out;
 }
 
+/** Whether any of `ranges` (ascending, disjoint) overlaps [offset, offset + length). */
+function overlaps(ranges: ByteRange[], offset: number, length: number): boolean {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ranges[mid]!.offset + ranges[mid]!.length <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ranges.length && ranges[lo]!.offset < offset + length;
+}
+
 /** The parts of `a` that lie within `b` (both ascending and disjoint). */
 function intersect(a: ByteRange[], b: ByteRange[]): ByteRange[] {
   const out: ByteRange[] = [];
@@ -433,15 +486,15 @@ function intersect(a: ByteRange[], b: ByteRange[]): ByteRange[] {
  * holes are punched where the target can, else what is not zero already is overwritten (reading back is far
  * cheaper than writing zeros over unchanged data). Returns bytes written.
  */
-async function clearZeros(ctx: RestoreContext, plan: SegmentPlan): Promise<number> {
+async function clearZeros(ctx: RestoreContext, plan: SegmentPlan): Promise<{ written: number; holes: (offset: number, length: number) => boolean }> {
   const { writer, rec } = ctx;
-  const zeros = zeroRanges(plan, rec.blockSize, rec.sizeBytes);
-  if (!zeros.length) return 0;
   const data = writer.writtenRanges ? await writer.writtenRanges(plan.offset, plan.length) : undefined;
+  const holes = data ? (offset: number, length: number) => !overlaps(data, offset, length) : () => false;
+  const zeros = zeroRanges(plan, rec.blockSize, rec.sizeBytes);
   const todo = data ? intersect(zeros, data) : zeros;
-  if (!todo.length) return 0;
-  if (writer.discard && (await writer.discard(todo))) return 0;
-  return overwriteNonZero(ctx, todo);
+  if (!todo.length) return { written: 0, holes };
+  if (writer.discard && (await writer.discard(todo))) return { written: 0, holes };
+  return { written: await overwriteNonZero(ctx, todo), holes };
 }
 
 /** Reads the ranges back and writes zeros over each part of a block that is not all zeros. */

@@ -75,7 +75,7 @@ async function readFully(fh: FileHandle, into: Buffer, offset: number): Promise<
 
 /** Where the open file may hold data within [offset, offset + length): all of it when the file cannot tell. */
 async function dataRanges(holes: HoleMap, fh: FileHandle, offset: number, length: number): Promise<ByteRange[]> {
-  return (await holes.dataRanges(fh.fd, offset, length, MIN_HOLE_BYTES)) ?? (length > 0 ? [{ offset, length }] : []);
+  return (await holes.dataRanges(fh, offset, length, MIN_HOLE_BYTES)) ?? (length > 0 ? [{ offset, length }] : []);
 }
 
 export class FileVolumeProvider implements VolumeBlocks {
@@ -176,7 +176,7 @@ export class FileVolumeProvider implements VolumeBlocks {
       ...(holes
         ? {
             writtenRanges: (offset: number, length: number) => dataRanges(holes, fh, offset, length),
-            discard: (ranges: ByteRange[]) => holes.punch(fh.fd, ranges),
+            discard: (ranges: ByteRange[]) => holes.punch(fh, ranges),
           }
         : {}),
       flush: async () => {
