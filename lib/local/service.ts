@@ -37,6 +37,8 @@ export interface LocalServiceOptions {
   prefix?: string;
   /** Chunk worker threads; default one per core. */
   workers?: number;
+  /** Disks of one server backup or restore processed at once; default OPENVBS_DISK_CONCURRENCY, else 4. */
+  diskConcurrency?: number;
   /** The home's lock, when the caller took it already (the entry point takes it before loading anything). */
   lock?: HomeLock;
   /** Wraps the object store the workflow steps use (tests inject storage faults here). */
@@ -94,7 +96,8 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     installProcessRuntime(runtime);
     const { stores } = runtime;
 
-    const definitions = workflowDefinitions(synthesizeTemplate({ bundling: false }));
+    const diskConcurrency = options.diskConcurrency ?? (process.env.OPENVBS_DISK_CONCURRENCY ? Number(process.env.OPENVBS_DISK_CONCURRENCY) : undefined);
+    const definitions = workflowDefinitions(synthesizeTemplate({ bundling: false, ...(diskConcurrency !== undefined ? { diskConcurrency } : {}) }));
     const machines = Object.fromEntries(WORKFLOW_NAMES.map((w) => [w, localStateMachine(definitions[w])])) as Record<WorkflowName, LocalStateMachine>;
     const tasks = runtime.taskDeps();
     // An execution that fails or is stopped runs its workflow's failure path, as the EventBridge rule makes it on

@@ -19,6 +19,7 @@ import type { BackupTag } from './backup-rules.ts';
 import { ServiceError, badRequest, conflict } from './errors.ts';
 import { checkProjectId, isId, newBackupId, newJobId } from './ids.ts';
 import { JobLauncher } from './job-launcher.ts';
+import { MAX_VOLUME_GB, gigabytes } from './sizes.ts';
 import { VolumeLocks } from './volume-locks.ts';
 
 /** CSBS's fixed provider id: every path under `/providers/{provider_id}` names it. */
@@ -122,9 +123,11 @@ export class ServerBackupService {
       if (err instanceof ServiceError) return { code: err.code, message: err.message };
       throw err;
     }
-    if (server.status === 'error') return { code: 'OpenVBS.1401', message: `server ${serverId} is in error` };
-    if (!server.disks.length) return { code: 'OpenVBS.1402', message: `server ${serverId} has no disks` };
-    if (server.disks.length > MAX_SERVER_DISKS) return { code: 'OpenVBS.1402', message: `server ${serverId} has ${server.disks.length} disks; a server backup takes at most ${MAX_SERVER_DISKS}` };
+    if (server.status === 'error') return { code: 'OpenVBS.1501', message: `server ${serverId} is in error` };
+    if (!server.disks.length) return { code: 'OpenVBS.1502', message: `server ${serverId} has no disks` };
+    if (server.disks.length > MAX_SERVER_DISKS) return { code: 'OpenVBS.1502', message: `server ${serverId} has ${server.disks.length} disks; a server backup takes at most ${MAX_SERVER_DISKS}` };
+    const totalGb = gigabytes(server.disks.reduce((sum, d) => sum + d.sizeBytes, 0));
+    if (totalGb > MAX_VOLUME_GB) return { code: 'OpenVBS.1502', message: `server ${serverId} has ${totalGb} GB of disks; a server backup takes at most ${MAX_VOLUME_GB} GB in all` };
     for (const disk of server.disks) {
       const volume = await this.locks.current(projectId, disk.volumeId).catch(() => undefined);
       if (volume?.lockJobId) return { code: 'VolumeBackup.0012', message: `disk ${disk.device} (${disk.volumeId}) is busy with job ${volume.lockJobId}` };
@@ -142,7 +145,7 @@ export class ServerBackupService {
     validateBackupDescription(req.description);
     validateTags(req.tags);
     const refusal = await this.protectRefusal(projectId, serverId);
-    if (refusal) throw refusal.code === 'OpenVBS.1402' ? badRequest(refusal.code, refusal.message) : conflict(refusal.code, refusal.message);
+    if (refusal) throw refusal.code === 'OpenVBS.1502' ? badRequest(refusal.code, refusal.message) : conflict(refusal.code, refusal.message);
 
     const jobId = newJobId();
     const now = new Date().toISOString();
@@ -216,8 +219,8 @@ export class ServerBackupService {
     if (checkpoint.status !== 'available') throw conflict('VolumeBackup.0089', `server backup ${checkpoint.checkpointId} is ${checkpoint.status}; only an available one can be restored`);
     const serverId = req.serverId ?? checkpoint.serverId;
     const server = await this.server(projectId, serverId);
-    if (server.status === 'error') throw conflict('OpenVBS.1401', `server ${serverId} is in error`);
-    if (server.status === 'running' && this.deps.restoreNeedsStoppedServer) throw conflict('OpenVBS.1403', `server ${serverId} is running; stop it before restoring onto it`);
+    if (server.status === 'error') throw conflict('OpenVBS.1501', `server ${serverId} is in error`);
+    if (server.status === 'running' && this.deps.restoreNeedsStoppedServer) throw conflict('OpenVBS.1503', `server ${serverId} is running; stop it before restoring onto it`);
     return { checkpoint, serverId, targets: this.restoreTargets(checkpoint, server, req.volumes) };
   }
 
@@ -260,15 +263,15 @@ export class ServerBackupService {
       const explicit = asked?.find((v) => v.backupId === disk.backupId);
       const target = explicit ? byVolume.get(explicit.volumeId) : server.disks.find((d) => d.device === disk.device);
       if (!target) {
-        throw badRequest('OpenVBS.1404', explicit ? `volume ${explicit.volumeId} is not a disk of server ${server.serverId}` : `server ${server.serverId} has no disk on ${disk.device} to restore disk backup ${disk.backupId} onto`);
+        throw badRequest('OpenVBS.1504', explicit ? `volume ${explicit.volumeId} is not a disk of server ${server.serverId}` : `server ${server.serverId} has no disk on ${disk.device} to restore disk backup ${disk.backupId} onto`);
       }
       if (target.sizeBytes < disk.sizeBytes) throw badRequest('VolumeBackup.0209', `disk ${target.volumeId} has ${target.sizeBytes} bytes, the backup of ${disk.device} needs ${disk.sizeBytes}`);
       return { disk, volumeId: target.volumeId };
     });
     for (const v of asked ?? []) {
-      if (!checkpoint.disks.some((d) => d.backupId === v.backupId)) throw badRequest('OpenVBS.1404', `backup ${v.backupId} is not a disk backup of server backup ${checkpoint.checkpointId}`);
+      if (!checkpoint.disks.some((d) => d.backupId === v.backupId)) throw badRequest('OpenVBS.1504', `backup ${v.backupId} is not a disk backup of server backup ${checkpoint.checkpointId}`);
     }
-    if (new Set(targets.map((t) => t.volumeId)).size !== targets.length) throw badRequest('OpenVBS.1404', 'two disk backups would be restored onto the same volume');
+    if (new Set(targets.map((t) => t.volumeId)).size !== targets.length) throw badRequest('OpenVBS.1504', 'two disk backups would be restored onto the same volume');
     return targets;
   }
 

@@ -15,14 +15,14 @@ export async function requireCheckpoint(deps: TaskDeps, projectId: string, check
 }
 
 /**
- * The engine cutting one of `diskCount` disks: each disk is segmented as if it were `diskCount` times its size,
- * so all the server's disks together have at most about MAX_SEGMENTS segments (2,048, plus at most one per
- * disk from rounding) and the one execution stays within Step Functions' history limit. A server of one
- * disk is cut as that volume's own backups are, so they stay incrementals of each other.
+ * The engine cutting a disk of a server of `serverBytes` in all: every disk gets the segment size a volume of
+ * the whole server's size would get, so the server's disks together have at most MAX_SEGMENTS segments plus
+ * one per disk (the one execution stays within Step Functions' history limit) and no segment is larger than
+ * the largest volume's (the segment task's time). A server of one disk is cut as that volume's own backups are.
  */
-export function diskEngine(engine: EngineDeps, sizeBytes: number, diskCount: number): EngineDeps {
-  const blocks = Math.ceil(sizeBytes / engine.config.blockSize);
-  return { ...engine, config: { ...engine.config, segmentBlocks: segmentBlocksFor(blocks * diskCount, engine.config.segmentBlocks) } };
+export function diskEngine(engine: EngineDeps, serverBytes: number): EngineDeps {
+  const blocks = Math.ceil(serverBytes / engine.config.blockSize);
+  return { ...engine, config: { ...engine.config, segmentBlocks: segmentBlocksFor(blocks, engine.config.segmentBlocks) } };
 }
 
 /** The disks Map's items: each disk's job, backup and volume. */
@@ -51,10 +51,11 @@ export async function serverBackupPrepare(deps: TaskDeps, input: ServerBackupInp
     );
   }
   let incremental = false;
+  const serverBytes = checkpoint.disks.reduce((sum, d) => sum + d.sizeBytes, 0);
   for (const disk of checkpoint.disks) {
     let backup = await deps.backups.getBackup(input.projectId, disk.backupId);
     if (!backup) {
-      backup = await prepareBackup(diskEngine(deps.engine, disk.sizeBytes, checkpoint.disks.length), {
+      backup = await prepareBackup(diskEngine(deps.engine, serverBytes), {
         projectId: input.projectId,
         volumeId: disk.volumeId,
         backupId: disk.backupId,
@@ -80,7 +81,7 @@ export async function serverBackupPrepare(deps: TaskDeps, input: ServerBackupInp
     incremental ||= backup.parentId !== undefined;
   }
   await deps.checkpoints.update(input.projectId, checkpoint.checkpointId, { incremental }, ['protecting']);
-  await startJob(deps, job, checkpoint.disks.reduce((sum, d) => sum + d.sizeBytes, 0));
+  await startJob(deps, job, serverBytes);
   return diskTasks(checkpoint, (disk) => diskBackupName(checkpoint, disk.device));
 }
 
