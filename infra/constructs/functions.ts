@@ -33,6 +33,7 @@ import type { HandlerName } from '../../lib/workflows/registry.ts';
 import { REASONS, acknowledge, acknowledgeCheckov, acknowledgeWildcardResource } from '../nag.ts';
 import type { Storage } from './storage.ts';
 import { LOG_GROUP_NAMES, STORAGE_LOGICAL_IDS } from './storage.ts';
+import { volumeStatementsFor } from './volume-access.ts';
 
 /** The repository root (holds package-lock.json and functions/). */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -67,6 +68,8 @@ export class ServiceFunctions extends Construct {
       OPENVBS_SERVICE_KEY_ID: storage.key.keyArn,
       OPENVBS_TOPIC_ARN: storage.topic.topicArn,
       POWERTOOLS_SERVICE_NAME: 'openvbs',
+      // Servers and disks are EC2 instances and EBS volumes (lib/wiring/volumes.ts); IAM in ./volume-access.ts.
+      OPENVBS_VOLUME_PROVIDER: 'ebs',
       // A segment task has about one vCPU's worth of CPU (1769 MB): chunk work runs inline, not in worker threads.
       OPENVBS_CHUNK_WORKERS: '0',
       NODE_OPTIONS: '--enable-source-maps',
@@ -129,6 +132,7 @@ export class ServiceFunctions extends Construct {
       });
       (fn.node.defaultChild as CfnFunction).overrideLogicalId(logicalId);
       for (const statement of statementsFor(spec, storage)) role.addToPrincipalPolicy(statement);
+      for (const statement of volumeStatementsFor(name, role)) role.addToPrincipalPolicy(statement);
 
       acknowledge(fn, 'L1', REASONS.runtime);
       acknowledgeCheckov(

@@ -308,7 +308,7 @@ describe('least privilege', () => {
   });
 
   it('execution-failed holds what the three fail steps and notify hold, and no Step Functions right', () => {
-    const union = new Set((['backup-fail', 'restore-fail', 'delete-fail', 'notify'] as HandlerName[]).flatMap(actions));
+    const union = new Set((['backup-fail', 'restore-fail', 'delete-fail', 'server-backup-fail', 'notify'] as HandlerName[]).flatMap(actions));
     const own = actions('execution-failed').filter((a) => !/^(xray|logs|sqs):/.test(a));
     for (const action of own) expect(union.has(action) || action.startsWith('kms:'), action).toBe(true);
     expect(own.filter((a) => a.startsWith('states:'))).toEqual([]);
