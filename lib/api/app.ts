@@ -10,6 +10,7 @@ import { createRouter, handleErrors } from './http.ts';
 import type { ApiLogger, ApiRouter } from './http.ts';
 import { bodyResponses, sharedResponses } from './schemas.ts';
 import { backupRoutes } from './routes/backups.ts';
+import { checkpointRoutes } from './routes/checkpoints.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { serverRoutes } from './routes/servers.ts';
@@ -57,6 +58,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   app.route('/', jobRoutes(services.jobs));
   app.route('/', volumeRoutes(services.volumes));
   app.route('/', serverRoutes(services.servers));
+  app.route('/', checkpointRoutes(services.serverBackups, { ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}), availabilityZone: services.backups.availabilityZone }));
   app.route('/', tokenRoutes(services.tokens));
   app.route('/', keyRoutes(services.keys));
   documentSharedResponses(app);
