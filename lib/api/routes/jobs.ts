@@ -1,4 +1,5 @@
-// Jobs: GET /v1/{project_id}/jobs/{job_id}, as the VBS job API answers, and our cancel extension.
+// Jobs: GET /v1/{project_id}/jobs/{job_id}, as the VBS job API answers (a server job with its disks' jobs in
+// sub_jobs), and our cancel extension.
 import { createRoute } from '@hono/zod-openapi';
 import type { JobService } from '../../service/jobs.ts';
 import { createRouter } from '../http.ts';
@@ -23,7 +24,7 @@ const cancelRoute = createRoute({
   responses: {
     200: json(Job, 'The job after the cancel (locally it has ended; on AWS it ends moments later)'),
     ...errorResponses,
-    409: json(ErrorResponse, 'The job has ended, or has not started its workflow yet (OpenVBS.1005)'),
+    409: json(ErrorResponse, 'The job has ended, has not started its workflow yet, or is one disk of a server job (cancel the server job) (OpenVBS.1005)'),
   },
 });
 
@@ -31,11 +32,11 @@ export function jobRoutes(jobs: JobService) {
   const app = createRouter();
   app.openapi(jobRoute, async (c) => {
     const { project_id, job_id } = c.req.valid('param');
-    return c.json(jobView(await jobs.get(project_id, job_id)), 200);
+    return c.json(jobView(await jobs.get(project_id, job_id), await jobs.subJobs(project_id, job_id)), 200);
   });
   app.openapi(cancelRoute, async (c) => {
     const { project_id, job_id } = c.req.valid('param');
-    return c.json(jobView(await jobs.cancel(project_id, job_id)), 200);
+    return c.json(jobView(await jobs.cancel(project_id, job_id), await jobs.subJobs(project_id, job_id)), 200);
   });
   return app;
 }
