@@ -35,12 +35,12 @@ import {
 const tags = ['Server backups (CSBS)'];
 
 const protectErrors = {
-  400: json(ErrorResponse, 'A bad parameter or body (OpenVBS.0400, VolumeBackup.0002), a name, description or tags the VBS rules refuse (VolumeBackup.0003-0006, OpenVBS.1004), a server without disks or with too many (OpenVBS.1402)'),
-  409: json(ErrorResponse, 'The server is in error (OpenVBS.1401), or one of its disks is busy with a job or in error (VolumeBackup.0012)'),
+  400: json(ErrorResponse, 'A bad parameter or body (OpenVBS.0400, VolumeBackup.0002), a name, description or tags the VBS rules refuse (VolumeBackup.0003-0006, OpenVBS.1004), a server without disks or with too many (OpenVBS.1502)'),
+  409: json(ErrorResponse, 'The server is in error (OpenVBS.1501), or one of its disks is busy with a job or in error (VolumeBackup.0012)'),
 };
 const restoreErrors = {
-  400: json(ErrorResponse, 'A bad body (VolumeBackup.0002), a target disk that is not the server’s or is used twice (OpenVBS.1404), a target disk smaller than its backup (VolumeBackup.0209)'),
-  409: json(ErrorResponse, 'The server backup is not available (VolumeBackup.0089), the server is in error (OpenVBS.1401) or running (OpenVBS.1403: stop it first), or a target disk is busy (VolumeBackup.0012)'),
+  400: json(ErrorResponse, 'A bad body (VolumeBackup.0002), a target disk that is not the server’s or is used twice (OpenVBS.1504), a target disk smaller than its backup (VolumeBackup.0209)'),
+  409: json(ErrorResponse, 'The server backup is not available (VolumeBackup.0089), the server is in error (OpenVBS.1501) or running (OpenVBS.1503: stop it first), or a target disk is busy (VolumeBackup.0012)'),
 };
 
 const resourcesActionRoute = createRoute({
