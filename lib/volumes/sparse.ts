@@ -52,7 +52,10 @@ class Helper {
   private idle: NodeJS.Timeout | undefined;
   ended = false;
 
-  constructor(path: string, fd: number, onEnd: () => void) {
+  private readonly idleMs: number;
+
+  constructor(path: string, fd: number, idleMs: number, onEnd: () => void) {
+    this.idleMs = idleMs;
     // Three pipes and the file as descriptor 3 (typed as a ChildProcess for the fourth entry).
     this.child = spawn(path, ['serve'], { stdio: ['pipe', 'pipe', 'pipe', fd] }) as ChildProcessByStdio<Writable, Readable, Readable>;
     this.child.stdout.setEncoding('utf8');
@@ -101,7 +104,7 @@ class Helper {
   private rest() {
     this.holdLoop(false);
     clearTimeout(this.idle);
-    this.idle = setTimeout(() => this.child.stdin.end(), IDLE_MS);
+    this.idle = setTimeout(() => this.child.stdin.end(), this.idleMs);
     this.idle.unref();
   }
 
@@ -116,15 +119,18 @@ class Helper {
   }
 }
 
-/** The helper at `path` as a HoleMap: one helper process per file and access mode, shared while in use. */
-export function seekmapHoleMap(path: string): HoleMap {
+/**
+ * The helper at `path` as a HoleMap: one helper process per file and access mode, shared while in use,
+ * ending after `idleMs` without a request.
+ */
+export function seekmapHoleMap(path: string, idleMs = IDLE_MS): HoleMap {
   const helpers = new Map<string, Helper>();
   const helperFor = async (fh: FileHandle, write: boolean) => {
     const st = await fh.stat({ bigint: true });
     const key = `${st.dev}:${st.ino}:${write ? 'w' : 'r'}`;
     let helper = helpers.get(key);
     if (!helper || helper.ended) {
-      const made: Helper = new Helper(path, fh.fd, () => {
+      const made: Helper = new Helper(path, fh.fd, idleMs, () => {
         if (helpers.get(key) === made) helpers.delete(key);
       });
       helpers.set(key, (helper = made));
