@@ -8,9 +8,9 @@
 // the local runtime runs it), every Task invoking the bundled function of its state. A failed execution goes to
 // the bundled execution-failed function, as the EventBridge rule sends it.
 //
-// Volumes: the deployed functions read volumes with the file provider over the catalog's volume inventory
-// (lib/wiring/runtime.ts selects no other), so a volume here is an image file the bundled api creates under a
-// temporary OPENVBS_DATA_DIR (the one variable added to the api's environment).
+// Volumes: where the stack's functions name a volume provider other than `file` (OPENVBS_VOLUME_PROVIDER=ebs),
+// they run here with the file provider (the emulator's EBS volumes hold no data to back up or compare): a volume
+// is an image file the bundled api creates under a temporary OPENVBS_DATA_DIR (added to the api's environment).
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
@@ -34,6 +34,7 @@ import { localStateMachine } from '../../lib/local/local-workflows.ts';
 import type { LocalStateMachine } from '../../lib/local/local-workflows.ts';
 import { provisionLocalResources } from '../../lib/local/provision.ts';
 import { openRuntime } from '../../lib/wiring/runtime.ts';
+import { VOLUME_PROVIDER_ENV } from '../../lib/wiring/volumes.ts';
 import { HANDLER_NAMES, WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
 import type { WorkflowName } from '../../lib/workflows/registry.ts';
 import type { ApiAnswer } from '../support/api-call.ts';
@@ -69,6 +70,8 @@ let token: string;
 let queueUrl: string;
 const ranExecutions = new Set<string>();
 const ranWorkflows = new Set<WorkflowName>();
+/** Volume providers the stack names that this test replaced by the file provider. */
+const providerOverrides = new Set<string>();
 
 function fn(name: string): DeployedFunction {
   const f = stack.functions.get(name);
@@ -119,7 +122,7 @@ beforeAll(async () => {
   envs = new Map();
   const specs: BundledFunctionSpec[] = [];
   for (const f of stack.functions.values()) {
-    const env = {
+    const env: Record<string, string> = {
       ...resolveEnvironment(f, values),
       // What Lambda adds (AWS_EXECUTION_ENV left out: it would turn X-Ray tracing on with no daemon to send to).
       AWS_REGION: REGION,
@@ -136,6 +139,13 @@ beforeAll(async () => {
       AWS_ENDPOINT_URL: inject('awsEndpoint'),
       ...(f.handlerName === 'api' ? { OPENVBS_DATA_DIR: dataDir } : {}),
     };
+    // The stack's functions read EC2/EBS volumes; the emulator's EBS volumes hold no data to back up or compare,
+    // so every function here uses the file provider, over image files the bundled api creates.
+    const provider = env[VOLUME_PROVIDER_ENV];
+    if (provider !== undefined && provider !== 'file') {
+      providerOverrides.add(provider);
+      env[VOLUME_PROVIDER_ENV] = 'file';
+    }
     envs.set(f.handlerName, env);
     specs.push({ name: f.handlerName, assetDir: f.assetDir, entryFile: f.entryFile, exportName: f.exportName, env });
   }
@@ -361,6 +371,7 @@ describe('every workflow end to end through the bundled handlers', () => {
     for (const w of notRun) {
       console.warn(`deployed-bundles: workflow ${w} not run through the bundles: ${SCENARIOS[w] ? 'its scenario did not start it' : 'this test has no scenario that starts it through the API yet'}`);
     }
+    for (const provider of providerOverrides) console.warn(`deployed-bundles: the stack sets ${VOLUME_PROVIDER_ENV}=${provider}; the bundles ran with the file provider over temporary image files`);
     // Every workflow with a scenario ran; those without one are only reported.
     expect(notRun.filter((w) => SCENARIOS[w])).toEqual([]);
   });
