@@ -10,7 +10,7 @@
 // OPENVBS_VOLUME_ROOTS: an API token alone never runs a command on the host.
 //
 // Error codes: OpenVBS.1401 (400) invalid server request; OpenVBS.1402 (409) a disk cannot be attached or
-// detached (attached elsewhere, not available, device taken, too many disks); OpenVBS.1403 (403) hooks not
+// detached (attached elsewhere or twice, not available, device taken, too many disks); OpenVBS.1403 (403) hooks not
 // allowed by the operator; VolumeBackup.0012 (409) a job holds a disk; OpenVBS.0404 unknown server/volume.
 import { randomUUID } from 'node:crypto';
 import { isAbsolute } from 'node:path';
@@ -226,7 +226,7 @@ export class ServerInventory {
   /** Validates one disk to add to `disks` (the volume must exist here and be free to attach). */
   private async newDisk(projectId: string, disks: readonly ServerDiskRecord[], req: ServerDiskRequest): Promise<ServerDiskRecord> {
     if (!isId(req.volumeId)) throw volumeNotFound(req.volumeId);
-    if (disks.some((d) => d.volumeId === req.volumeId)) throw invalid(`volume ${req.volumeId} is listed twice`);
+    if (disks.some((d) => d.volumeId === req.volumeId)) throw attachConflict(`volume ${req.volumeId} is listed twice`);
     const taken = new Set(disks.map((d) => d.device));
     if (req.device !== undefined) {
       if (!DEVICE_PATTERN.test(req.device)) throw invalid(`device ${req.device} is not a device name like /dev/vda, /dev/sdb or /dev/xvdc`);

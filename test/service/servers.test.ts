@@ -59,7 +59,7 @@ describe('server inventory', () => {
     await expectServiceError(servers.attach(p, s.serverId, { volumeId: v2, device: '/dev/xvdf' }), 409, 'OpenVBS.1402');
     await expectServiceError(servers.attach(p, s.serverId, { volumeId: v2, device: '/etc/passwd' }), 400, 'OpenVBS.1401');
     await expectServiceError(servers.attach(p, s.serverId, { volumeId: 'no-such-volume' }), 404, 'OpenVBS.0404');
-    await expectServiceError(servers.create(p, { name: 'twice', disks: [{ volumeId: v2 }, { volumeId: v2 }] }), 400, 'OpenVBS.1401');
+    await expectServiceError(servers.create(p, { name: 'twice', disks: [{ volumeId: v2 }, { volumeId: v2 }] }), 409, 'OpenVBS.1402');
     // a volume a job holds, and one in error
     await env.stores.volumes.lock(p, v2, 'job-1', 'backing-up', ['available']);
     await expectServiceError(servers.attach(p, s.serverId, { volumeId: v2 }), 409, 'VolumeBackup.0012');

@@ -46,12 +46,18 @@ export const ServerActionBody = z
 
 export const AttachDiskBody = z.object({ disk: DiskRequest }).openapi('AttachDiskRequest');
 
+const NO_NUL = '^[^\\x00]*$';
 const Argv = z
-  .array(z.string().max(HOOK_ARG_MAX).regex(/^[^\0]*$/, 'must not contain NUL'))
+  .array(z.string().max(HOOK_ARG_MAX).regex(new RegExp(NO_NUL), 'must not contain NUL'))
   .min(1)
   .max(HOOK_MAX_ARGS)
   .refine((argv) => argv[0]?.startsWith('/'), 'the program (first argument) must be an absolute path')
-  .openapi({ description: 'A command as its arguments, the program first (an absolute path); run without a shell', example: ['/usr/bin/virsh', 'domfsfreeze', 'web'] });
+  .openapi({
+    description: 'A command as its arguments, the program first (an absolute path); run without a shell',
+    // What the refine above checks, stated for the document (OpenAPI 3.1 prefixItems; the metadata type does not list it).
+    prefixItems: [{ type: 'string', pattern: `^/(?:${NO_NUL.slice(1, -1)})$`, maxLength: HOOK_ARG_MAX }],
+    example: ['/usr/bin/virsh', 'domfsfreeze', 'web'],
+  } as Record<string, unknown>);
 
 export const ServerHooksBody = z
   .object({
