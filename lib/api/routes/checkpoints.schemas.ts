@@ -104,21 +104,35 @@ export const RestoreBody = z
   })
   .openapi('CsbsRestoreRequest');
 
-/** `created_at`, `2018-08-16T06:35:46.346549` as VBS writes it, or ISO 8601 (a time without a zone is UTC). */
-const TIME_PATTERN = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$/i;
+/**
+ * A query time: `2018-08-16T06:35:46.346549` as VBS writes it, or ISO 8601; a time without a zone is UTC. The
+ * pattern (stated in the document) is the whole rule: any date it admits is read, days past a month's end
+ * rolling over as Date.UTC rolls them.
+ */
+export const QUERY_TIME_PATTERN =
+  '^(\\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])(?:[Tt ]([01]\\d|2[0-3]):([0-5]\\d)(?::([0-5]\\d)(?:\\.(\\d{1,9}))?)?)?([Zz]|[+-](?:0\\d|1[0-4]):?[0-5]\\d)?$';
+const QUERY_TIME = new RegExp(QUERY_TIME_PATTERN);
 
-/** The query time as ISO 8601 (UTC), or undefined when it is not a time. */
+/** The query time as ISO 8601 (UTC), or undefined when it does not match QUERY_TIME_PATTERN. */
 export function queryTime(value: string): string | undefined {
-  if (!TIME_PATTERN.test(value)) return undefined;
-  const zoned = /[T ]\d{2}:\d{2}/.test(value) && !/(?:Z|[+-]\d{2}:?\d{2})$/i.test(value) ? `${value.replace(' ', 'T')}Z` : value.replace(' ', 'T');
-  const at = new Date(zoned);
-  return Number.isNaN(at.getTime()) ? undefined : at.toISOString();
+  const m = QUERY_TIME.exec(value);
+  if (!m) return undefined;
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', fraction = '', zone = 'Z'] = m;
+  const at = new Date(0);
+  at.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  at.setUTCHours(Number(h), Number(mi), Number(sec), Number(fraction.slice(0, 3).padEnd(3, '0')));
+  if (!/^[Zz]$/.test(zone)) {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    at.setTime(at.getTime() - sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000);
+  }
+  return at.toISOString();
 }
 
 const timeParam = (name: string, description: string) =>
   z
     .string()
-    .refine((v) => queryTime(v) !== undefined, `${name} must be a time like 2018-08-16T06:35:46.346549 (UTC) or ISO 8601`)
+    .regex(QUERY_TIME, `${name} must be a time like 2018-08-16T06:35:46.346549 (UTC) or ISO 8601`)
     .optional()
     .openapi({ param: { name, in: 'query' }, description, example: '2018-08-16T06:35:46.346549' });
 
