@@ -33,6 +33,10 @@ export interface GlobalOptions extends ConnectionFlags {
   json?: boolean;
 }
 
+/** What draws a followed job's progress (default: one line, ProgressDisplay). */
+export type JobDisplay = Pick<ProgressDisplay, 'update' | 'abandon' | 'finish'>;
+export type JobDisplayFactory = (stream: ProgressStream, now: () => number) => JobDisplay;
+
 export interface WaitOptions {
   /** Give up after this long (milliseconds); undefined waits until the job ends. */
   timeoutMs?: number;
@@ -74,19 +78,19 @@ export class CliContext {
   }
 
   /** Prints a started job, or follows it with `--wait`. */
-  async started(res: { job_id: string }, wait: WaitOptions | undefined): Promise<void> {
+  async started(res: { job_id: string }, wait: WaitOptions | undefined, display?: JobDisplayFactory): Promise<void> {
     if (!wait) {
       this.print(res, () => formatKeyValue(res));
       this.note(`follow it with: openvbs job wait ${res.job_id}`);
       return;
     }
-    await this.follow(res.job_id, wait);
+    await this.follow(res.job_id, wait, display);
   }
 
   /** Follows a job to its end, with a progress bar on a terminal; a failed or unfinished job throws. */
-  async follow(jobId: string, wait: WaitOptions): Promise<void> {
+  async follow(jobId: string, wait: WaitOptions, makeDisplay?: JobDisplayFactory): Promise<void> {
     const now = this.io.now ?? Date.now;
-    const display = this.json ? undefined : new ProgressDisplay(this.io.stderr, now);
+    const display = this.json ? undefined : (makeDisplay ?? ((stream, clock) => new ProgressDisplay(stream, clock)))(this.io.stderr, now);
     let result: WaitResult;
     this.io.onWaiting?.(true);
     try {
