@@ -107,6 +107,65 @@ export interface BackupCreateRequest {
   extend_param?: { FullBackup: 'true' };
 }
 
+/** CSBS's fixed provider id (every server backup path names it). */
+export const CSBS_PROVIDER_ID = 'fc4d5750-22e7-4798-8a46-f48f62c4c1da';
+
+/** One disk of a server backup (`extend_info.volume_backups[]`). */
+export interface VolumeBackupInfo {
+  id: string;
+  name: string;
+  status: string;
+  bootable: boolean;
+  incremental: boolean;
+  source_volume_id: string;
+  source_volume_size: number;
+  size: number;
+  device?: string;
+  [key: string]: unknown;
+}
+
+/** A server backup as CSBS lists and shows it (`/v1/{project_id}/checkpoint_items`). */
+export interface CheckpointItem {
+  id: string;
+  checkpoint_id: string;
+  name: string;
+  resource_id: string;
+  status: string;
+  created_at: string;
+  description?: string | null;
+  extend_info: {
+    progress?: number;
+    incremental?: boolean;
+    resource_name?: string;
+    size?: number;
+    fail_reason?: string;
+    volume_backups?: VolumeBackupInfo[];
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+export interface ServerBackupListQuery {
+  resource_id?: string;
+  checkpoint_id?: string;
+  status?: string;
+  limit?: number;
+  marker?: string;
+}
+
+export interface ProtectRequest {
+  backup_name?: string;
+  description?: string;
+  incremental?: boolean;
+}
+
+export interface ServerRestoreRequest {
+  checkpoint_id: string;
+  checkpoint_item_id?: string;
+  server_id?: string;
+  power_on?: boolean;
+}
+
 /** The server answered with an error status. */
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -318,5 +377,46 @@ export class OpenVbsClient {
 
   cancelJob(id: string) {
     return this.request<Job>('POST', this.v1(`/jobs/${encodeURIComponent(id)}/cancel`));
+  }
+
+  /** Backs up a server (CSBS protect): the checkpoint, with its job in `extra_info.job_id`. */
+  protectServer(serverId: string, protect: ProtectRequest) {
+    return this.request<{ checkpoint: { id: string; status: string; extra_info: { job_id: string; checkpoint_item_id: string } } }>(
+      'POST',
+      this.v1(`/providers/${CSBS_PROVIDER_ID}/resources/${encodeURIComponent(serverId)}/action`),
+      { protect: { ...protect, resource_type: 'OS::Nova::Server' } },
+    );
+  }
+
+  listServerBackups(query: ServerBackupListQuery = {}) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.size ? `?${params}` : '';
+    return this.request<{ checkpoint_items: CheckpointItem[]; checkpoint_items_links?: Link[] }>('GET', this.v1(`/checkpoint_items${qs}`));
+  }
+
+  showServerBackup(itemId: string) {
+    return this.request<{ checkpoint_item: CheckpointItem }>('GET', this.v1(`/checkpoint_items/${encodeURIComponent(itemId)}`));
+  }
+
+  /** 200 with the deletion's job. */
+  deleteServerBackup(checkpointId: string) {
+    return this.request<{ job_id: string }>('DELETE', this.v1(`/providers/${CSBS_PROVIDER_ID}/checkpoints/${encodeURIComponent(checkpointId)}`));
+  }
+
+  /** The restore; its `id` is the restore's job. */
+  restoreServerBackup(req: ServerRestoreRequest) {
+    const targets = req.server_id !== undefined ? { targets: { server_id: req.server_id } } : {};
+    return this.request<{ restore: { id: string; status: string; [key: string]: unknown } }>('POST', this.v1('/restores'), {
+      restore: {
+        provider_id: CSBS_PROVIDER_ID,
+        checkpoint_id: req.checkpoint_id,
+        parameters: {
+          ...(req.checkpoint_item_id !== undefined ? { checkpoint_item_id: req.checkpoint_item_id } : {}),
+          ...(req.power_on !== undefined ? { power_on: req.power_on } : {}),
+          ...targets,
+        },
+      },
+    });
   }
 }

@@ -6,6 +6,7 @@ import { Command, CommanderError, Help } from 'commander';
 import { registerBackupCommands } from './commands/backups.ts';
 import { registerJobCommands } from './commands/jobs.ts';
 import { registerKeyCommands } from './commands/keys.ts';
+import { registerServerBackupCommands } from './commands/server-backups.ts';
 import { registerServerCommands } from './commands/servers.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { registerVolumeCommands } from './commands/volumes.ts';
@@ -14,7 +15,7 @@ import type { CliIO, GlobalOptions } from './context.ts';
 import { EXIT_OK, UsageError } from './errors.ts';
 import { nonEmpty } from './options.ts';
 
-const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerJobCommands];
+const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerServerBackupCommands, registerJobCommands];
 
 const EPILOG = `
 Connection: each of --url, --project and --token, else OPENVBS_URL, OPENVBS_PROJECT and OPENVBS_TOKEN,
