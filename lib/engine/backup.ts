@@ -1,5 +1,7 @@
 // Volume backup: prepare (catalog entry `creating`, parent, key domain) -> one call per segment (read,
-// hash, dedup, seal, pack, manifest) -> commit (all manifests present -> `available`).
+// hash, dedup, seal, pack, manifest) -> commit (all manifests present -> `available`). A segment reads only
+// what may hold data and may have changed since the parent's snapshot, as the volume says: holes and
+// unchanged blocks are described without being read.
 // A backup becomes `available` only in commit; anything that fails before leaves it `creating` or
 // `error`, and never touches what earlier backups reference.
 import { randomBytes } from 'node:crypto';

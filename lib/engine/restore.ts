@@ -9,7 +9,9 @@
 // its plaintext, both `restoreRangeBytes` (a range carries at most that much of either, or one chunk that
 // is larger); equal slots are recycled by the pool, so a restore creates no more than 2 x
 // restoreConcurrency of them. A version-2 block is pieces of chunks (docs/format.md): each piece is
-// copied from its chunk's plaintext to its place, and what no piece covers is zeros.
+// copied from its chunk's plaintext to its place, and what no piece covers is zeros. Where the target reads
+// as zeros already (a new sparse image, the holes of an existing one) zeros are not written, neither zero
+// blocks nor long zero stretches inside blocks, so a sparse volume restores sparse.
 import { SEAL_OVERHEAD, isAllZero } from './chunk-codec.ts';
 import type { Slot } from './chunk-pool.ts';
 import type { EngineDeps, Progress } from './engine.ts';
