@@ -42,6 +42,9 @@
 //   OpenVBS.1201       400  key request invalid (alias format, reserved alias, description)
 //   OpenVBS.1202       409  the alias is already in use
 //   OpenVBS.1301       400  token request invalid (scope, expiry)
+//   OpenVBS.1401       400  server request invalid (name, status, device name, disk count, hooks)
+//   OpenVBS.1402       409  a disk cannot be attached or detached (attached elsewhere or twice, not available, device taken, 24 disks)
+//   OpenVBS.1403       403  server hooks are disabled in this deployment (no OPENVBS_ALLOW_SERVER_HOOKS=1)
 export class ServiceError extends Error {
   override name = 'ServiceError';
   readonly httpStatus: number;
