@@ -93,15 +93,17 @@ describe('CSBS API', () => {
     expect(job.status).toBe(200);
     expect(job.body).toMatchObject({ job_type: 'bksCreateServerBackup', status: 'INIT', entities: { checkpoint_id: cp.id, server_id: s.serverId } });
     expect(job.body.sub_jobs).toHaveLength(2);
-    expect(job.body.sub_jobs.map((j: { entities: { volume_id: string } }) => j.entities.volume_id)).toEqual(s.disks.map((d) => d.volumeId));
+    expect(job.body.sub_jobs.map((j: { entities: { volume_id: string } }) => j.entities.volume_id).sort()).toEqual(s.disks.map((d) => d.volumeId).sort());
     for (const sub of job.body.sub_jobs) expect(sub).toMatchObject({ job_type: 'bksCreateBackup', status: 'INIT', sub_jobs: [], progress: 0 });
 
     // the disks report progress: the server job shows their sum
     const [a, b] = job.body.sub_jobs as Array<{ job_id: string }>;
+    const order = (job.body.sub_jobs as Array<{ job_id: string }>).map((j) => j.job_id);
     await env.stores.jobs.update(p, a!.job_id, { status: 'RUNNING', bytesTotal: 2 * MiB, bytesDone: 2 * MiB });
     await env.stores.jobs.update(p, b!.job_id, { status: 'RUNNING', bytesTotal: 2 * MiB, bytesDone: 0 });
     const running = (await call('GET', `/jobs/${cp.extra_info.job_id}`)).body;
     expect(running).toMatchObject({ bytes_done: 2 * MiB, bytes_total: 4 * MiB, progress: 50 });
+    expect(running.sub_jobs.map((j: { job_id: string }) => j.job_id)).toEqual(order);
     expect(running.sub_jobs.map((j: { progress: number }) => j.progress)).toEqual([99, 0]);
 
     // the item while protecting
@@ -319,7 +321,7 @@ describe('CSBS API', () => {
     expect(env.workflows.last()).toMatchObject({ workflow: 'server-restore', input: { backupId: item.checkpoint_id, serverId: s.serverId, powerOn: false } });
     const job = (await call('GET', `/jobs/${r.body.restore.id}`)).body;
     expect(job).toMatchObject({ job_type: 'bksRestoreServerBackup', status: 'INIT' });
-    expect(job.sub_jobs.map((j: { job_type: string; entities: { volume_id: string } }) => [j.job_type, j.entities.volume_id])).toEqual(s.disks.map((d) => ['bksRestoreBackup', d.volumeId]));
+    expect(job.sub_jobs.map((j: { job_type: string; entities: { volume_id: string } }) => [j.job_type, j.entities.volume_id]).sort()).toEqual(s.disks.map((d) => ['bksRestoreBackup', d.volumeId]).sort());
     expect((await call('GET', `/checkpoint_items/${item.id}`)).body.checkpoint_item.status).toBe('restoring');
     // a second restore while this one runs
     r = await restore({});

@@ -13,9 +13,18 @@ import { nextMarker } from './backups.ts';
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
-/** The disks' jobs of a server job (sub_jobs), as far as they look like jobs. */
-export function subJobsOf(job: Job): Job[] {
-  return (job.sub_jobs ?? []).filter((s): s is Job => !!s && typeof s === 'object' && typeof (s as Job).job_id === 'string');
+/**
+ * The disks' jobs of a server job (sub_jobs), as far as they look like jobs; in the order of `labels` (the
+ * item's disks) where it names them.
+ */
+export function subJobsOf(job: Job, labels: ReadonlyMap<string, string> = new Map()): Job[] {
+  const subs = (job.sub_jobs ?? []).filter((s): s is Job => !!s && typeof s === 'object' && typeof (s as Job).job_id === 'string');
+  const order = [...labels.keys()];
+  const rank = (sub: Job) => {
+    const i = order.indexOf(sub.entities?.backup_id ?? '');
+    return i < 0 ? order.length : i;
+  };
+  return subs.map((sub, i) => ({ sub, i })).sort((a, b) => rank(a.sub) - rank(b.sub) || a.i - b.i).map(({ sub }) => sub);
 }
 
 /** One disk's line: `  /dev/vda  RUNNING  [#####-----]  50%  1.0/2.0 MB  …`. */
@@ -52,7 +61,7 @@ export class DiskProgressDisplay implements JobDisplay {
   }
 
   private diskLines(job: Job, elapsed: number, t: number): string[] {
-    return subJobsOf(job).map((sub) => {
+    return subJobsOf(job, this.labels).map((sub) => {
       let meter = this.diskMeters.get(sub.job_id);
       if (!meter) this.diskMeters.set(sub.job_id, (meter = new RateMeter()));
       return formatDiskLine(sub, diskLabel(sub, this.labels), elapsed, meter.sample(t, num(sub.bytes_done)));
@@ -83,7 +92,7 @@ export class DiskProgressDisplay implements JobDisplay {
 
   finish(line: string): void {
     const t = this.now();
-    const disks = this.last ? subJobsOf(this.last).map((sub) => formatDiskLine(sub, diskLabel(sub, this.labels), t - this.start, 0)) : [];
+    const disks = this.last ? subJobsOf(this.last, this.labels).map((sub) => formatDiskLine(sub, diskLabel(sub, this.labels), t - this.start, 0)) : [];
     this.stream.write(`${this.clear()}${[line, ...disks].join('\n')}\n`);
     this.drawn = 0;
   }
