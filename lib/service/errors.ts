@@ -35,7 +35,8 @@
 //   OpenVBS.1003       400  backup quota exceeded (`backups` or `backup_gigabytes`)
 //   OpenVBS.1004       400  invalid backup tags
 //   OpenVBS.1101       400  volume request invalid (size, path not a file or block device, unreadable)
-//   OpenVBS.1005       409  the job cannot be cancelled: it has ended, or has not started its workflow yet
+//   OpenVBS.1005       409  the job cannot be cancelled: it has ended, has not started its workflow yet, or is one
+//                           disk of a server job (cancel the server job)
 //   OpenVBS.1102       403  registering existing paths is disabled in this deployment (no OPENVBS_VOLUME_ROOTS)
 //   OpenVBS.1103       409  the path is already registered as a volume (of any project)
 //   OpenVBS.1104       404  the volume's kms_key_id names no key of this project; 409: the key is disabled
@@ -45,6 +46,10 @@
 //   OpenVBS.1401       400  server request invalid (name, status, device name, disk count, hooks)
 //   OpenVBS.1402       409  a disk cannot be attached or detached (attached elsewhere or twice, not available, device taken, 24 disks)
 //   OpenVBS.1403       403  server hooks are disabled in this deployment (no OPENVBS_ALLOW_SERVER_HOOKS=1)
+//   OpenVBS.1501       409  server backup or restore: the server is in error
+//   OpenVBS.1502       400  server backup: the server has no disks, more than 24, or more than 64 TiB in all
+//   OpenVBS.1503       409  server restore: the (local) server is running; stop it first
+//   OpenVBS.1504       400  server restore: a target disk is not the server's, is named twice, or a disk backup has no target
 export class ServiceError extends Error {
   override name = 'ServiceError';
   readonly httpStatus: number;
