@@ -73,9 +73,23 @@ async function readFully(fh: FileHandle, into: Buffer, offset: number): Promise<
   return done;
 }
 
-/** Where the open file may hold data within [offset, offset + length): all of it when the file cannot tell. */
+/**
+ * Where the open file may hold data within [offset, offset + length): all of it when the file cannot tell.
+ * What lies beyond the file's end (a file that shrank below its registered size) is not a hole: it counts
+ * as data, so reading it fails as it should.
+ */
 async function dataRanges(holes: HoleMap, fh: FileHandle, offset: number, length: number): Promise<ByteRange[]> {
-  return (await holes.dataRanges(fh, offset, length, MIN_HOLE_BYTES)) ?? (length > 0 ? [{ offset, length }] : []);
+  const ranges = await holes.dataRanges(fh, offset, length, MIN_HOLE_BYTES);
+  if (!ranges) return length > 0 ? [{ offset, length }] : [];
+  const end = offset + length;
+  const size = (await fh.stat()).size;
+  if (end > size) {
+    const from = Math.max(offset, size);
+    const last = ranges.at(-1);
+    if (last && last.offset + last.length === from) last.length += end - from;
+    else ranges.push({ offset: from, length: end - from });
+  }
+  return ranges;
 }
 
 export class FileVolumeProvider implements VolumeBlocks {

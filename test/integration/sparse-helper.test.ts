@@ -148,5 +148,14 @@ describe('seekmap helper', () => {
       await r1.close();
       await r2.close();
     }
+    // A file shorter than its registered size: the missing end is not a hole (reading it must fail).
+    const shrunk = new FileVolumeProvider(async () => ({ path, sizeBytes: 80 * MiB }), { holes: seekmapHoleMap(helper, 200) });
+    const r3 = await shrunk.openReader('p', 'v');
+    try {
+      expect(await r3.writtenRanges!(0, 80 * MiB)).toEqual([{ offset: 5 * MiB, length: 8 * KiB }, { offset: 64 * MiB, length: 16 * MiB }]);
+      expect(await r3.writtenRanges!(70 * MiB, 1 * MiB)).toEqual([{ offset: 70 * MiB, length: 1 * MiB }]);
+    } finally {
+      await r3.close();
+    }
   });
 });
