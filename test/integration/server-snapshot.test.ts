@@ -193,7 +193,7 @@ describe('group snapshot of a server being written', () => {
 });
 
 describe('hooks that fail', () => {
-  const snapshotsLeft = async () => readdir(join(dir, 'data', 'snapshots', projectId)).catch(() => []);
+  const snapshotsLeft = async () => readdir(join(dir, 'data', 'snapshots', projectId)).catch((): string[] => []);
 
   it('thaws after a capture that failed under the freeze, and leaves no copy behind', async () => {
     const { serverId, ids } = await serverWithDisks();
