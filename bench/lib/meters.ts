@@ -280,7 +280,8 @@ export function timedVolumes(files: ReadonlyMap<string, string>, instruments: In
     describe: (p, v) => inner.describe(p, v),
     async openReader(p, v): Promise<BlockReader> {
       const r = await inner.openReader(p, v);
-      return { sizeBytes: r.sizeBytes, read: (into, offset) => instruments.meters.read.time(() => r.read(into, offset), into.length), close: () => r.close() };
+      const holes = r.writtenRanges ? { writtenRanges: r.writtenRanges } : {}; // holes are not read, timed or not
+      return { sizeBytes: r.sizeBytes, read: (into, offset) => instruments.meters.read.time(() => r.read(into, offset), into.length), ...holes, close: () => r.close() };
     },
     async openWriter(p, v, min): Promise<BlockWriter> {
       const w = await inner.openWriter(p, v, min);
@@ -289,6 +290,8 @@ export function timedVolumes(files: ReadonlyMap<string, string>, instruments: In
         zeroed: w.zeroed,
         write: (data, offset) => instruments.meters.write.time(() => w.write(data, offset), data.length),
         read: (into, offset) => w.read(into, offset),
+        ...(w.writtenRanges ? { writtenRanges: w.writtenRanges } : {}),
+        ...(w.discard ? { discard: w.discard } : {}),
         flush: () => instruments.meters.flush.time(() => w.flush()),
         close: () => w.close(),
       };
