@@ -86,11 +86,10 @@ class Helper {
   }
 
   private receive(chunk: string) {
-    this.buffered += chunk;
-    let nl;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
+    const text = this.buffered + chunk;
+    let at = 0;
+    for (let nl; (nl = text.indexOf('\n', at)) >= 0; at = nl + 1) {
+      const line = text.slice(at, nl);
       const p = this.pending[0];
       if (!p) continue;
       if (line === 'ok' || line === 'unsupported' || line.startsWith('error ')) {
@@ -99,6 +98,7 @@ class Helper {
         if (!this.pending.length) this.rest();
       } else p.lines.push(line);
     }
+    this.buffered = text.slice(at);
   }
 
   private rest() {

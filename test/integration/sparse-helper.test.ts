@@ -82,6 +82,23 @@ describe('seekmap helper', () => {
     });
   });
 
+  it('answers thousands of ranges whole, and merges them when the holes are short', async () => {
+    const holes = seekmapHoleMap(helper, 200);
+    const path = join(dir, 'fragmented.img');
+    const fh = await open(path, 'w');
+    await fh.truncate(400 * MiB);
+    const page = Buffer.alloc(4 * KiB, 1);
+    for (let i = 0; i < 5000; i++) await fh.write(page, 0, page.length, i * 64 * KiB);
+    try {
+      const fine = await holes.dataRanges(fh, 0, 400 * MiB, 4 * KiB);
+      expect(fine!.length).toBe(5000);
+      expect(fine![4999]).toEqual({ offset: 4999 * 64 * KiB, length: 4 * KiB });
+      expect(await holes.dataRanges(fh, 0, 400 * MiB, 64 * KiB)).toEqual([{ offset: 0, length: 4999 * 64 * KiB + 4 * KiB }]);
+    } finally {
+      await fh.close();
+    }
+  });
+
   it('punches holes that read as zeros and give the space back', async () => {
     const holes = seekmapHoleMap(helper, 200);
     const path = await sparseFile('c.img', [[0, 4 * MiB]]);
