@@ -85,6 +85,7 @@ beforeAll(async () => {
   const prefix = `d${randomBytes(4).toString('hex')}`;
   config = await provisionLocalResources(clients, prefix);
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'openvbs-deployed-data-'));
+  fs.mkdirSync(path.join(dataDir, 'tmp'));
 
   // The state machines exist on the emulator so the api's StartExecution lands somewhere; they run here.
   const definitions = workflowDefinitions(stack.template);
@@ -138,6 +139,8 @@ beforeAll(async () => {
       // ... and the emulator instead of AWS.
       AWS_ENDPOINT_URL: inject('awsEndpoint'),
       ...(f.handlerName === 'api' ? { OPENVBS_DATA_DIR: dataDir } : {}),
+      // Lambda's /tmp; one for all functions, as the file provider's group snapshots must be seen by each step.
+      TMPDIR: path.join(dataDir, 'tmp'),
     };
     // The stack's functions read EC2/EBS volumes; the emulator's EBS volumes hold no data to back up or compare,
     // so every function here uses the file provider, over image files the bundled api creates.
@@ -159,7 +162,7 @@ beforeAll(async () => {
   queueUrl = (await clients.sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-events` }))).QueueUrl!;
   const queueArn = (await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
   await clients.sns.send(new SubscribeCommand({ TopicArn: config.topicArn, Protocol: 'sqs', Endpoint: queueArn, Attributes: { RawMessageDelivery: 'true' } }));
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await lambdas?.close();
@@ -248,6 +251,20 @@ async function runJob(jobId: string, workflow: WorkflowName) {
   return job.body;
 }
 
+/** The job's execution fails; its failure path ran through the bundles and the job ended FAIL with a reason. */
+async function expectFailedJob(jobId: string, workflow: WorkflowName, failStep: string, event: string) {
+  const before = lambdas.invocations.length;
+  const ran = await runStartedExecutions();
+  expect(ran.map((r) => ({ workflow: r.workflow, status: r.status }))).toEqual([{ workflow, status: 'FAILED' }]);
+  const invoked = lambdas.invocations.slice(before).map(([name]) => name);
+  expect(invoked).toContain(failStep);
+  expect(invoked).toContain('execution-failed');
+  const job = await api('GET', `/v1/${projectId}/jobs/${jobId}`);
+  expect(job.body.status, JSON.stringify(job.body)).toBe('FAIL');
+  expect(job.body.fail_reason).toBeTruthy();
+  expect(await notifications()).toContainEqual(expect.objectContaining({ project_id: projectId, event, status: 'failure' }));
+}
+
 async function createVolume(name: string) {
   const res = await api('POST', `/v2/${projectId}/volumes`, { volume: { name, size_bytes: SIZE } });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -310,6 +327,8 @@ describe('every workflow end to end through the bundled handlers', () => {
   let source: { id: string; path: string };
   let first: Awaited<ReturnType<typeof backup>>;
   let firstSha: string;
+  let second: Awaited<ReturnType<typeof backup>>;
+  let secondSha: string;
 
   it('backs a volume up (volume-backup): the catalog shows the backup available and the topic tells', async () => {
     source = await createVolume('deployed-source');
@@ -334,12 +353,12 @@ describe('every workflow end to end through the bundled handlers', () => {
       await lambdas.reconfigure(name, { ...envs.get(name)!, OPENVBS_CHUNK_WORKERS: String(size), AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(Math.max(f.memoryMb, size * 1769)) });
     }
     await scatterWrites(source.path, SIZE, 512 * 1024, 0.25, 5);
-    const changedSha = await sha256File(source.path);
-    const second = await backup(source.id, 'deployed-pooled');
+    secondSha = await sha256File(source.path);
+    second = await backup(source.id, 'deployed-pooled');
     expect(second.is_incremental).toBe(true);
     const target = await createVolume('deployed-pooled-target');
     await restore(second.id, target.id);
-    expect(await sha256File(target.path)).toBe(changedSha);
+    expect(await sha256File(target.path)).toBe(secondSha);
 
     for (const name of ['backup-segment', 'restore-segment']) {
       const f = fn(name);
@@ -364,6 +383,25 @@ describe('every workflow end to end through the bundled handlers', () => {
     const job = await runJob(res.body.job_id, 'backup-delete');
     expect(job.status, JSON.stringify(job)).toBe('SUCCESS');
     expect((await api('GET', `/v2/${projectId}/backups/${first.id}`)).status).toBe(404);
+    const target = await createVolume('deployed-after-delete');
+    await restore(second.id, target.id);
+    expect(await sha256File(target.path)).toBe(secondSha);
+  });
+
+  it('ends a backup whose volume vanished FAIL through the failure path (backup-fail, notify, execution-failed)', async () => {
+    const vanishing = await createVolume('deployed-vanishing');
+    const res = await api('POST', `/v2/${projectId}/cloudbackups`, { backup: { volume_id: vanishing.id, name: 'deployed-doomed' } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    await rm(vanishing.path);
+    await expectFailedJob(res.body.job_id, 'volume-backup', 'backup-fail', 'backup');
+  });
+
+  it('ends a restore whose target vanished FAIL through the failure path (restore-fail, notify, execution-failed)', async () => {
+    const target = await createVolume('deployed-vanishing-target');
+    const res = await api('POST', `/v2/${projectId}/cloudbackups/${second.id}/restore`, { restore: { volume_id: target.id } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    await rm(target.path);
+    await expectFailedJob(res.body.job_id, 'volume-restore', 'restore-fail', 'restore');
   });
 
   it('ran every workflow of the registry it can start; says which it could not and why', () => {
