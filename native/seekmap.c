@@ -13,7 +13,7 @@
  *       "<offset> <length>" lines for each range of [start, end) that may hold data, ascending; holes
  *       shorter than <min-hole> bytes count as data (merged with their neighbours), which bounds the answer.
  *   punch <offset> <length>
- *       deallocates the range: it then reads as zeros, the file keeps its size.
+ *       deallocates the range of a regular file: it then reads as zeros, the file keeps its size.
  *
  * A process per file, not per request: a fork of a large Node process costs milliseconds.
  */
@@ -68,6 +68,13 @@ static void data_ranges(int64_t start, int64_t end, int64_t min_hole) {
 }
 
 static void punch(int64_t offset, int64_t length) {
+  struct stat st;
+  if (fstat(FD, &st) != 0) return error_line("fstat");
+  /* A block device would zero out instead, with its own alignment rules: the caller writes zeros there. */
+  if (!S_ISREG(st.st_mode)) {
+    puts("unsupported");
+    return;
+  }
   if (fallocate(FD, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) == 0) {
     puts("ok");
   } else if (errno == EOPNOTSUPP || errno == ENOSYS || errno == ENODEV) {

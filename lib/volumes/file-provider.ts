@@ -1,5 +1,7 @@
 // VolumeProvider for raw image files and block devices (local mode and on-premises).
 // Which path a volume id means is up to the resolver (an inventory table in the service, a map in tests).
+// Readers and writers say where an image holds data (its holes are then neither read nor written) and
+// writers punch holes, through the native helper (./sparse.ts) on the descriptor opened and checked here.
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';

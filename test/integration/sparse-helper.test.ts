@@ -118,10 +118,13 @@ describe('seekmap helper', () => {
     expect(await allocatedBytes(path)).toBeLessThanOrEqual(before - 2 * MiB);
   });
 
-  it('says it cannot tell for what is not a regular file', async () => {
+  it('says it cannot tell, nor punch, for what is not a regular file', async () => {
     const holes = seekmapHoleMap(helper, 200);
     await withFile('/dev/zero', 'r', async (fh) => {
       expect(await holes.dataRanges(fh, 0, 1 * MiB, 4 * KiB)).toBeUndefined();
+    });
+    await withFile('/dev/null', 'r+', async (fh) => {
+      expect(await holes.punch(fh, [{ offset: 0, length: 4 * KiB }])).toBe(false);
     });
   });
 
