@@ -53,6 +53,7 @@ class Helper {
   ended = false;
 
   private readonly idleMs: number;
+  private readonly onEnd: () => void;
 
   constructor(path: string, fd: number, idleMs: number, onEnd: () => void) {
     this.idleMs = idleMs;
@@ -62,6 +63,7 @@ class Helper {
     this.child.stdout.on('data', (d: string) => this.receive(d));
     this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-2000)));
     this.child.stdin.on('error', () => {}); // an ended helper is reported once, below
+    this.onEnd = onEnd;
     const end = (why: string) => {
       if (this.ended) return;
       this.ended = true;
@@ -104,7 +106,12 @@ class Helper {
   private rest() {
     this.holdLoop(false);
     clearTimeout(this.idle);
-    this.idle = setTimeout(() => this.child.stdin.end(), this.idleMs);
+    // Retired at once, so no request can reach a helper that is ending: the next one starts a fresh helper.
+    this.idle = setTimeout(() => {
+      this.ended = true;
+      this.onEnd();
+      this.child.stdin.end();
+    }, this.idleMs);
     this.idle.unref();
   }
 

@@ -145,6 +145,8 @@ describe('seekmap helper', () => {
     );
     await new Promise((r) => setTimeout(r, 1000));
     expect(runningHelpers()).toBe(0);
+    // the next request starts a fresh helper
+    await withFile(path, 'r', async (a) => expect(await holes.dataRanges(a, 0, 64 * MiB, 4 * KiB)).toEqual([{ offset: 2 * MiB, length: 4 * KiB }]));
   });
 
   it('fails clearly when the helper cannot run', async () => {
