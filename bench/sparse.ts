@@ -5,7 +5,7 @@
 // The image, the embedded home and the restored images live in a fresh folder under /dev/shm (tmpfs takes
 // files of 16 TiB and has SEEK_DATA; ext4 refuses them), removed at the end. Each operation runs in its own
 // process (this script again, with a mode), so each peak RSS is that operation's alone:
-//   backup            a full backup of the image
+//   backup            a full backup of the image, four segments at once (as the workflow's Map runs them)
 //   restore           to a new image (the provider creates it sparse)
 //   restore-existing  to an existing all-hole image of the same size (as a volume created through the API):
 //                     the engine asks the target where it holds data, per segment
