@@ -375,8 +375,10 @@ export class ServerBackupService {
   }
 
   private async createSubJobs(projectId: string, parentJobId: string, jobType: JobRecord['jobType'], subs: Array<{ jobId: string; entities: Record<string, string> }>) {
-    const createdAt = new Date().toISOString();
-    for (const sub of subs) {
+    // A millisecond apart, so the disks' jobs list in the order of the disks.
+    const start = Date.now();
+    for (const [i, sub] of subs.entries()) {
+      const createdAt = new Date(start + i).toISOString();
       await this.deps.jobs.create({ projectId, jobId: sub.jobId, jobType, status: 'INIT', entities: sub.entities, bytesDone: 0, bytesTotal: 0, createdAt, parentJobId });
     }
   }

@@ -123,11 +123,11 @@ export async function serverBackupCommit(deps: TaskDeps, input: ServerBackupInpu
   return { checkpointId: checkpoint.checkpointId, status: 'available' };
 }
 
-/** What failed, naming the disk(s): the reasons of the disks' jobs that ended FAIL, else the execution's own. */
-export async function serverFailureReason(deps: TaskDeps, checkpoint: CheckpointRecord, fallback: string): Promise<string> {
-  const subJobs = await deps.jobs.listSubJobs(checkpoint.projectId, checkpoint.jobId);
+/** What failed, naming the disk(s): the reasons of the server job's disk jobs that ended FAIL, else the execution's own. */
+export async function serverFailureReason(deps: TaskDeps, checkpoint: CheckpointRecord, jobId: string, fallback: string): Promise<string> {
+  const subJobs = await deps.jobs.listSubJobs(checkpoint.projectId, jobId);
   const failed = checkpoint.disks.flatMap((disk) => {
-    const job = subJobs.find((j) => j.jobId === disk.jobId);
+    const job = subJobs.find((j) => j.entities.backup_id === disk.backupId);
     return job?.status === 'FAIL' ? [`disk ${disk.device} (${disk.volumeId}): ${job.failReason ?? 'failed'}`] : [];
   });
   return failed.length ? failed.join('; ') : fallback;
@@ -140,7 +140,7 @@ export async function serverFailureReason(deps: TaskDeps, checkpoint: Checkpoint
  */
 export async function serverBackupFail(deps: TaskDeps, input: FailureInput) {
   const checkpoint = await deps.checkpoints.get(input.projectId, input.backupId);
-  const reason = checkpoint ? await serverFailureReason(deps, checkpoint, failureReason(input.error)) : failureReason(input.error);
+  const reason = checkpoint ? await serverFailureReason(deps, checkpoint, input.jobId, failureReason(input.error)) : failureReason(input.error);
   const failure: FailureInput = { ...input, error: { Error: input.error?.Error ?? 'Error', Cause: reason } };
   return failJob(deps, failure, async () => {
     if (!checkpoint) return;

@@ -44,7 +44,7 @@ export async function serverRestoreCommit(deps: TaskDeps, input: ServerRestoreIn
  */
 export async function serverRestoreFail(deps: TaskDeps, input: FailureInput) {
   const checkpoint = await deps.checkpoints.get(input.projectId, input.backupId);
-  const reason = checkpoint ? await serverFailureReason(deps, checkpoint, failureReason(input.error)) : failureReason(input.error);
+  const reason = checkpoint ? await serverFailureReason(deps, checkpoint, input.jobId, failureReason(input.error)) : failureReason(input.error);
   const failure: FailureInput = { ...input, error: { Error: input.error?.Error ?? 'Error', Cause: reason } };
   return failJob(deps, failure, async () => {
     if (!checkpoint) return;
