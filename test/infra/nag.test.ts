@@ -10,6 +10,9 @@ import { Validations } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import cdkNag from 'cdk-nag';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { functionLogicalId } from '../../infra/handlers.ts';
+import { HANDLER_NAMES, WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
+import type { HandlerName, SegmentedWorkflowSpec, WorkflowSpec } from '../../lib/workflows/registry.ts';
 import { REPO_ROOT } from '../../infra/constructs/functions.ts';
 import { buildApp } from '../../infra/synth.ts';
 
@@ -33,28 +36,36 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     onTestFinished(dispose);
     const report = new cdkNag.AwsSolutionsChecks(app).validateScope(app);
     const count = Object.fromEntries(report.violations.map((v) => [v.ruleName, v.violatingResources.length]));
+    // Each state machine's role may invoke its tasks' functions (`<arn>:*`, versions and aliases): one finding per
+    // (function, state machine that invokes it).
+    const invokers: Record<string, number> = {};
+    for (const spec of Object.values(WORKFLOWS) as WorkflowSpec[]) {
+      const handlers = new Set<HandlerName>([spec.fail, 'notify']);
+      if (spec.shape === 'single') handlers.add(spec.step);
+      const segmented: SegmentedWorkflowSpec[] = spec.shape === 'segmented' ? [spec] : spec.shape === 'fanout' ? [WORKFLOWS[spec.perDisk]] : [];
+      if (spec.shape === 'fanout') [spec.prepare, spec.commit].forEach((h) => handlers.add(h));
+      for (const s of segmented) [s.prepare, s.segment, s.commit, s.fail].forEach((h) => handlers.add(h));
+      for (const h of handlers) invokers[`AwsSolutions-IAM5[Resource::<${functionLogicalId(h)}.Arn>:*]`] = (invokers[`AwsSolutions-IAM5[Resource::<${functionLogicalId(h)}.Arn>:*]`] ?? 0) + 1;
+    }
+    const functions = HANDLER_NAMES.length;
     expect(count).toEqual({
-      // 15 function roles + 3 state machine roles: X-Ray (and vended-log delivery) actions.
-      'AwsSolutions-IAM5[Resource::*]': 18,
-      'AwsSolutions-L1': 15,
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 3,
+      // Every function role and state machine role: X-Ray (and vended-log delivery) actions.
+      'AwsSolutions-IAM5[Resource::*]': functions + WORKFLOW_NAMES.length,
+      'AwsSolutions-L1': functions,
+      // Data keys: backup-prepare, server-backup-prepare (new key domains), backup-segment, restore-segment.
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 4,
       // Readers and writers of packs and manifests: backup-segment and restore-segment.
       'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 2,
-      'AwsSolutions-IAM5[Resource::<FnBackupPrepare.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnBackupSegment.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnBackupCommit.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnBackupFail.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnRestorePrepare.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnRestoreSegment.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnRestoreCommit.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnRestoreFail.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnDeleteBackup.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnDeleteFail.Arn>:*]': 1,
-      'AwsSolutions-IAM5[Resource::<FnNotify.Arn>:*]': 3,
+      // EC2 and EBS (infra/constructs/volume-access.ts): snapshots tagged with the project, the project's
+      // instances, and volumes (a disk belongs to a project through its instance: no tag to narrow by).
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]': 7,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]': 5,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:volume/*]': 3,
+      ...invokers,
       // The api's cancel stops executions of each state machine (named after jobs at run time).
       ...Object.fromEntries(
-        ['VolumeBackupStateMachine', 'VolumeRestoreStateMachine', 'BackupDeleteStateMachine'].map((id) => [
-          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${id}"}]}]}:*]`,
+        WORKFLOW_NAMES.map((w) => [
+          `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${stateMachineLogicalId(w)}"}]}]}:*]`,
           1,
         ]),
       ),
