@@ -17,6 +17,7 @@ import type { TaskDeps } from '../workflows/steps/deps.ts';
 import { openBackend } from './backend.ts';
 import type { Backend } from './backend.ts';
 import { chunkWorkersFromEnv, createEngineDeps, engineSettingsFromEnv } from './engine.ts';
+import { openVolumeProvider } from './volumes.ts';
 
 export interface RuntimeOptions {
   clients?: AwsClients;
@@ -54,7 +55,9 @@ export function inventoryVolumes(stores: CatalogStores, dataDir: string = join(t
 export async function openRuntime(config: ServiceConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const backend = await openBackend(config, options.clients);
   const stores = createCatalogStores(backend.table);
-  const volumes = options.provider ?? inventoryVolumes(stores, config.backend === 'embedded' ? config.home : undefined);
+  // The file provider over the inventory unless OPENVBS_VOLUME_PROVIDER names another (the stack sets `ebs`).
+  const local = () => inventoryVolumes(stores, config.backend === 'embedded' ? config.home : undefined);
+  const volumes = options.provider ?? (await openVolumeProvider({ local, ...(options.clients ? { clients: options.clients } : {}) }));
   let tasks: TaskDeps | undefined;
   let pool: ChunkPool | undefined;
   return {
