@@ -5,7 +5,7 @@
 // is opened here) needs an `admin` token: 403 otherwise.
 import type { MiddlewareHandler } from 'hono';
 import type { TokenRecord, TokenScope } from '../catalog/tokens.ts';
-import { ServiceError, backupItemNotFound, backupNotFound, jobNotFound, notFound, unauthorized, volumeNotFound } from '../service/errors.ts';
+import { ServiceError, backupItemNotFound, backupNotFound, jobNotFound, notFound, serverNotFound, unauthorized, volumeNotFound } from '../service/errors.ts';
 import { processTokenRevocations } from '../service/tokens.ts';
 import type { TokenRevocations } from '../service/tokens.ts';
 import type { ApiEnv } from './http.ts';
@@ -72,12 +72,15 @@ function foreignNotFound(method: string, path: string): ServiceError {
   if (collection === 'backups' && itemId && itemId !== 'detail' && parts.length === 4 && method === 'GET') return backupItemNotFound(itemId);
   if ((collection === 'backups' || collection === 'cloudbackups') && itemId && itemId !== 'quota') return backupNotFound(itemId);
   if (collection === 'volumes' && itemId) return volumeNotFound(itemId);
+  if (parts[0] === 'v1' && collection === 'servers' && itemId) return serverNotFound(itemId);
   if (parts[0] === 'v1' && collection === 'tokens' && itemId) return notFound(`token ${itemId} not found`);
   return notFound('resource not found');
 }
 
 /** Collections a `user` token may use (`/v1|v2/{project_id}/<collection>/...`); all others need `admin`. */
-const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs']);
+// CSBS's server backups are backups too: protect, checkpoint items, restores and quotas (`providers/...` holds
+// only the CSBS provider's resources and checkpoints).
+const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs', 'providers', 'checkpoint_items', 'restores', 'quotas']);
 
 function requiredScope(path: string): TokenScope {
   const collection = path.split('/')[3];
@@ -85,7 +88,7 @@ function requiredScope(path: string): TokenScope {
 }
 
 const forbidden = () =>
-  new ServiceError(403, 'OpenVBS.0403', 'this token has the user scope (backups, restores and jobs); the volume inventory, keys and tokens need an admin token');
+  new ServiceError(403, 'OpenVBS.0403', 'this token has the user scope (backups, server backups, restores and jobs); the volume and server inventory, keys and tokens need an admin token');
 
 export interface AuthOptions {
   tokens: TokenCache;

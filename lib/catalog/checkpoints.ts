@@ -1,9 +1,11 @@
 // Server backups: a CSBS checkpoint with its one checkpoint item (one server), and the VBS backup of each of
-// the server's disks it owns. The checkpoint and its disk backups become `available` in one transaction, so a
-// client never sees some disks of a server backup available and others not.
+// the server's disks it owns. The checkpoint and its disk backups become `available` in one transaction (the
+// reason a server has at most MAX_SERVER_DISKS disks), so a client never sees some disks of a server backup
+// available and others not.
 import type { BackupStatus, GroupSnapshot } from '../engine/ports.ts';
 import { ConditionFailedError, cond, queryAll } from './table.ts';
 import type { Table, WriteOp } from './table.ts';
+import { MAX_SERVER_DISKS } from './servers.ts';
 import { backupSortKey, checkpointSortKey, fromItem, projectKey } from './tables.ts';
 
 /** CSBS checkpoint item statuses (reference: csbs-api.md). */
@@ -56,9 +58,6 @@ export interface CheckpointRecord {
 export class CheckpointStateError extends Error {
   override name = 'CheckpointStateError';
 }
-
-/** Disks of one server backup: with its checkpoint they fit one catalog transaction (25 writes). */
-export const MAX_SERVER_DISKS = 24;
 
 export interface CheckpointStore {
   create(record: CheckpointRecord): Promise<void>;

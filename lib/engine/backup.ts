@@ -12,9 +12,10 @@ import type { DigestResult } from './chunk-ops.ts';
 import type { EngineDeps, Progress } from './engine.ts';
 import { EngineStateError } from './errors.ts';
 import type { KeyDomain } from './key-domains.ts';
-import { FINGERPRINT_BYTES, NO_PIECES, addStats, decodeManifest, emptyStats, encodeManifest, manifestChunkId, manifestKey } from './manifest.ts';
+import { FINGERPRINT_BYTES, NO_PIECES, decodeManifest, emptyStats, encodeManifest, manifestChunkId, manifestKey } from './manifest.ts';
 import type { ManifestV2, Piece } from './manifest.ts';
 import { PackWriter } from './pack-writer.ts';
+import { backupTotals } from './backup-totals.ts';
 import type { BackupRecord, BackupStats, BlockReader, ByteRange, ReadSource } from './ports.ts';
 import { mapLimit } from '../util/concurrency.ts';
 
@@ -544,16 +545,7 @@ export async function commitBackup(deps: EngineDeps, projectId: string, backupId
   if (!rec) throw new EngineStateError(`backup ${backupId} not found`);
   if (rec.status === 'available') return rec;
   if (rec.status !== 'creating') throw new EngineStateError(`backup ${backupId} is ${rec.status}, not creating`);
-  const stats = emptyStats();
-  const finished = new Set<number>();
-  for (const { segment, stats: segmentStats } of await deps.catalog.segmentStats(projectId, backupId)) {
-    if (segment < 0 || segment >= rec.segmentCount || finished.has(segment)) continue;
-    finished.add(segment);
-    addStats(stats, segmentStats);
-  }
-  for (let segment = 0; segment < rec.segmentCount; segment++) {
-    if (!finished.has(segment)) throw new EngineStateError(`backup ${backupId}: segment ${segment} was not backed up`);
-  }
+  const stats = await backupTotals(deps, rec);
   const now = new Date().toISOString();
   return deps.catalog.updateBackup(projectId, backupId, { status: 'available', stats, completedAt: now, updatedAt: now }, ['creating']);
 }

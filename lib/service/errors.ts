@@ -70,6 +70,7 @@ export const badRequest = (code: string, message: string) => new ServiceError(40
 export const conflict = (code: string, message: string) => new ServiceError(409, code, message);
 export const notFound = (message: string) => new ServiceError(404, 'OpenVBS.0404', message);
 export const volumeNotFound = (volumeId: string) => notFound(`volume ${volumeId} not found`);
+export const serverNotFound = (serverId: string) => notFound(`server ${serverId} not found`);
 export const backupNotFound = (backupId: string) => notFound(`backup ${backupId} not found`);
 /** The native show's answer (OpenStack's `itemNotFound`). */
 export const backupItemNotFound = (backupId: string) => new ServiceError(404, 'OpenVBS.0404', `Backup ${backupId} could not be found.`, { itemNotFound: true });

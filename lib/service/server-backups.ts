@@ -4,7 +4,8 @@
 //
 // Every disk of the server is locked by its own sub-job before the execution starts (all or none), so a
 // server backup never races a VBS backup or restore of one of its disks.
-import { CheckpointStateError, MAX_SERVER_DISKS } from '../catalog/checkpoints.ts';
+import { CheckpointStateError } from '../catalog/checkpoints.ts';
+import { MAX_SERVER_DISKS } from '../catalog/servers.ts';
 import type { CheckpointDisk, CheckpointRecord, CheckpointStatus, CheckpointStore } from '../catalog/checkpoints.ts';
 import type { BackupStore } from '../catalog/backups.ts';
 import { jobProgress } from '../catalog/jobs.ts';
@@ -16,7 +17,7 @@ import type { CheckpointDeleteInput, ServerBackupInput, ServerRestoreInput } fro
 import type { WorkflowStarter } from '../workflows/registry.ts';
 import { distinctTags, validateBackupDescription, validateBackupName, validateTags } from './backup-rules.ts';
 import type { BackupTag } from './backup-rules.ts';
-import { ServiceError, badRequest, conflict } from './errors.ts';
+import { ServiceError, badRequest, conflict, serverNotFound } from './errors.ts';
 import { checkProjectId, isId, newBackupId, newJobId } from './ids.ts';
 import { JobLauncher } from './job-launcher.ts';
 import { MAX_VOLUME_GB, gigabytes } from './sizes.ts';
@@ -26,7 +27,6 @@ import { VolumeLocks } from './volume-locks.ts';
 export const CSBS_PROVIDER_ID = 'fc4d5750-22e7-4798-8a46-f48f62c4c1da';
 export const SERVER_RESOURCE_TYPE = 'OS::Nova::Server';
 
-export const serverNotFound = (id: string) => new ServiceError(404, 'OpenVBS.0404', `server ${id} not found`);
 export const checkpointNotFound = (id: string) => new ServiceError(404, 'OpenVBS.0404', `server backup ${id} not found`);
 
 export interface ServerBackupServiceDeps {

@@ -17,7 +17,7 @@ import { isAbsolute } from 'node:path';
 import { MAX_SERVER_DISKS, ServerWriteConflictError } from '../catalog/servers.ts';
 import type { LocalServerStatus, ServerDiskRecord, ServerRecord, ServerStore } from '../catalog/servers.ts';
 import type { VolumeRecord, VolumeStore } from '../catalog/volumes.ts';
-import { ServiceError, badRequest, conflict, notFound, volumeNotFound } from '../service/errors.ts';
+import { ServiceError, badRequest, conflict, notFound, volumeNotFound, serverNotFound } from '../service/errors.ts';
 import { checkProjectId, isId } from '../service/ids.ts';
 import { checkText } from '../service/validation.ts';
 
@@ -61,7 +61,6 @@ const CHANGE_ATTEMPTS = 5;
 
 const invalid = (message: string) => badRequest('OpenVBS.1401', message);
 const attachConflict = (message: string) => conflict('OpenVBS.1402', message);
-export const serverNotFound = (serverId: string) => notFound(`server ${serverId} not found`);
 
 const byCreation = (a: ServerRecord, b: ServerRecord) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.serverId < b.serverId ? -1 : 1);
 

@@ -1,6 +1,7 @@
 // The Lambda entry points with API Gateway events: functions/api.ts (REST proxy event, project from the
 // authorizer context) and functions/authorizer.ts (TOKEN authorizer), wired from the environment to the
 // AWS backend on the run's emulator.
+import { WORKFLOWS, WORKFLOW_NAMES } from '../../lib/workflows/registry.ts';
 import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,9 +19,8 @@ const p = projectId();
 beforeAll(async () => {
   const config = await provisionLocalResources(createClients(), `t${randomBytes(5).toString('hex')}`);
   Object.assign(process.env, serviceConfigEnv(config), {
-    OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:volume-backup',
-    OPENVBS_WORKFLOW_VOLUME_RESTORE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:volume-restore',
-    OPENVBS_WORKFLOW_BACKUP_DELETE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:backup-delete',
+    // Every workflow's state machine ARN, as the stack gives the api function.
+    ...Object.fromEntries(WORKFLOW_NAMES.map((w) => [WORKFLOWS[w].arnEnv, `arn:aws:states:us-east-1:000000000000:stateMachine:${w}`])),
     POWERTOOLS_LOG_LEVEL: 'SILENT',
   });
   stores = (await processRuntime()).stores;

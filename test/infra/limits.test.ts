@@ -8,7 +8,7 @@ import { DEFAULT_ENGINE_CONFIG } from '../../lib/engine/engine.ts';
 import { MAX_SEGMENTS, segmentBlocksFor } from '../../lib/engine/backup.ts';
 import { MAX_VOLUME_GB } from '../../lib/service/sizes.ts';
 import { WORKFLOWS } from '../../lib/workflows/registry.ts';
-import { MAX_SERVER_DISKS } from '../../lib/catalog/checkpoints.ts';
+import { MAX_SERVER_DISKS } from '../../lib/catalog/servers.ts';
 import type { EngineDeps } from '../../lib/engine/engine.ts';
 import { diskEngine } from '../../lib/workflows/steps/server-backup.ts';
 import type { Asl } from './helpers.ts';
