@@ -4,8 +4,6 @@
 // than the one write in flight), and the run prints how long the writer was held against the whole
 // snapshot. Without hooks the snapshot says it is not crash-consistent; a stopped server's is; the thaw
 // hook runs whatever fails after the freeze. Real SQLite catalog, real image files, real processes.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,33 +17,16 @@ import type { GroupSnapshot } from '../../lib/engine/ports.ts';
 import { VolumeInventory } from '../../lib/volumes/inventory.ts';
 import { LocalVolumeProvider, ServerHookError } from '../../lib/volumes/local-provider.ts';
 import { ServerInventory } from '../../lib/volumes/servers.ts';
+import { continueHook, newestStamp, startWriter, stopHook, stopWriters } from '../support/stamp-writer.ts';
 
 const MIB = 1024 * 1024;
 const DISK_BYTES = 64 * MIB;
-/** The writer stamps 4 KiB slots in turn, in the first SLOTS * 4 KiB of each disk. */
-const SLOT = 4096;
-const SLOTS = 1024;
-
-// Writes seq to slot (seq % SLOTS) of disk 0, then disk 1, then disk 2, for seq = 1, 2, 3...; says "ready"
-// once every disk holds a stamp. Synchronous writes: a stop lands between two of them.
-const WRITER = `
-const fs = require('node:fs');
-const fds = process.argv.slice(1).map((p) => fs.openSync(p, 'r+'));
-const buf = Buffer.alloc(${SLOT}, 0x5a);
-for (let seq = 1; ; seq++) {
-  buf.writeBigUInt64LE(BigInt(seq), 0);
-  for (const fd of fds) fs.writeSync(fd, buf, 0, buf.length, (seq % ${SLOTS}) * ${SLOT});
-  if (seq === 1000) process.stdout.write('ready\\n');
-}
-`;
-
 let dir: string;
 let table: SqliteTable;
 let volumes: VolumeInventory;
 let servers: ServerInventory;
 let provider: LocalVolumeProvider;
 const projectId = randomBytes(16).toString('hex');
-const writers: ChildProcess[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'openvbs-server-snapshot-'));
@@ -57,16 +38,8 @@ beforeAll(async () => {
   provider = new LocalVolumeProvider({ volumes: stores.volumes, servers: stores.servers, dataDir });
 });
 
-afterEach(() => {
-  // Each writer runs in its own process group: the group goes, whatever the test did.
-  for (const w of writers.splice(0)) {
-    try {
-      process.kill(-w.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
+// Each writer runs in its own process group: the group goes, whatever the test did.
+afterEach(stopWriters);
 
 afterAll(async () => {
   table?.close();
@@ -92,36 +65,6 @@ async function serverWithDisks(status: 'running' | 'stopped' = 'running') {
   return { serverId: server.serverId, paths, ids };
 }
 
-/** Starts the writer on the disks (own process group); resolves once it has stamped every disk. */
-async function startWriter(paths: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-e', WRITER, ...paths], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
-  writers.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`writer exited early (${code})`)));
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-  });
-  return child;
-}
-
-/** The newest stamp on a disk image (the writer's sequence number when it was captured). */
-async function newestStamp(path: string): Promise<number> {
-  const fh = await open(path, 'r');
-  try {
-    const region = Buffer.alloc(SLOTS * SLOT);
-    await fh.read(region, 0, region.length, 0);
-    let newest = 0;
-    for (let slot = 0; slot < SLOTS; slot++) {
-      if (region[slot * SLOT + 8] !== 0x5a) continue; // never stamped
-      newest = Math.max(newest, Number(region.readBigUInt64LE(slot * SLOT)));
-    }
-    return newest;
-  } finally {
-    await fh.close();
-  }
-}
-
 async function stampsOf(group: GroupSnapshot): Promise<number[]> {
   const stamps: number[] = [];
   for (const d of group.disks) {
@@ -130,10 +73,6 @@ async function stampsOf(group: GroupSnapshot): Promise<number[]> {
   }
   return stamps;
 }
-
-/** Stops the process and returns only once the kernel says it is stopped; thaw continues it. */
-const stopHook = (pid: number) => ['/bin/sh', '-c', 'kill -STOP "$1" && until grep -q "^State:[[:space:]]*T" "/proc/$1/status"; do :; done', 'freeze', String(pid)];
-const continueHook = (pid: number) => ['/bin/kill', '-CONT', String(pid)];
 
 describe('group snapshot of a server being written', () => {
   it('with freeze and thaw hooks: every disk captured at one instant, the writer held only for the capture', async () => {
