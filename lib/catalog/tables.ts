@@ -14,6 +14,9 @@
 //                each attached volume names the server in `attachedServerId`, written in the same transaction)
 //   segment      pk "P#<project>"   sk "SEGMENT#<backupId>#<NNNNNN>"  { segment, stats }  (a finished segment: commit sums
 //                these instead of reading every manifest)
+//   share        pk "P#<owner>"   sk "SHARE#<backupId>#<toProject>"  (shares.ts: the owner's view, one per (backup,
+//                receiver)); pk "P#<toProject>"  sk "SHARED#<backupId>"  (the receiver's view); pk "SHAREID#<shareId>"
+//                sk "SHARE" (lookup by share id); the three written and removed in one transaction
 //   token        pk "TOKEN#<sha256 of token>"  sk "TOKEN"  (tokens.ts; the token itself is never stored)
 //   GC queue     pk "GCQ"           sk "<deletedAt ISO>#<project>#<backupId>"  (gc-queue.ts)
 // Secondary indexes: CATALOG_INDEXES below (projection ALL). An item is in an index when it has both of the
@@ -45,6 +48,12 @@ export const checkpointSortKey = (checkpointId: string) => `CHECKPOINT#${checkpo
 export const segmentSortKey = (backupId: string, segment?: number) => `SEGMENT#${backupId}#${segment === undefined ? '' : String(segment).padStart(6, '0')}`;
 /** gsi1 partition of the volumes a job holds (set by lock, removed by release). */
 export const LOCKED_VOLUMES_KEY = 'VOLUMES#LOCKED';
+/** A share as its owner sees it; without `toProjectId`, the prefix of a backup's shares (or, without both, of all). */
+export const shareSortKey = (backupId = '', toProjectId?: string) => `SHARE#${backupId}${toProjectId === undefined ? (backupId ? '#' : '') : `#${toProjectId}`}`;
+/** A backup another project shared with this one (the receiver's view); empty: the prefix of all of them. */
+export const sharedSortKey = (backupId = '') => `SHARED#${backupId}`;
+export const shareIdKey = (shareId: string) => `SHAREID#${shareId}`;
+export const SHARE_ID_SORT_KEY = 'SHARE';
 export const tokenKey = (tokenHash: string) => `TOKEN#${tokenHash}`;
 export const TOKEN_SORT_KEY = 'TOKEN';
 export const GC_QUEUE_KEY = 'GCQ';
