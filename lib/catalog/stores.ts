@@ -8,7 +8,11 @@ import type { GcQueue } from './gc-queue.ts';
 import { TableJobStore } from './jobs.ts';
 import type { JobStore } from './jobs.ts';
 import { TableServerStore } from './servers.ts';
+import { TableShareStore } from './shares.ts';
+import type { ShareStore } from './shares.ts';
 import type { ServerStore } from './servers.ts';
+import { TableSubscriptionStore } from './subscriptions.ts';
+import type { SubscriptionStore } from './subscriptions.ts';
 import type { Table } from './table.ts';
 import { TableTokenStore } from './tokens.ts';
 import type { TokenStore } from './tokens.ts';
@@ -23,6 +27,7 @@ export interface CatalogStores {
   tokens: TokenStore;
   gcQueue: GcQueue;
   checkpoints: CheckpointStore;
+  shares: ShareStore;
 }
 
 export function createCatalogStores(table: Table): CatalogStores {
@@ -34,5 +39,6 @@ export function createCatalogStores(table: Table): CatalogStores {
     tokens: new TableTokenStore(table),
     gcQueue: new TableGcQueue(table),
     checkpoints: new TableCheckpointStore(table),
+    shares: new TableShareStore(table),
   };
 }
