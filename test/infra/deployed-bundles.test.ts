@@ -36,6 +36,7 @@ import { provisionLocalResources } from '../../lib/local/provision.ts';
 import { openRuntime } from '../../lib/wiring/runtime.ts';
 import { VOLUME_PROVIDER_ENV } from '../../lib/wiring/volumes.ts';
 import { HANDLER_NAMES, WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../../lib/workflows/registry.ts';
+import { CSBS_PROVIDER_ID } from '../../lib/service/server-backups.ts';
 import type { WorkflowName } from '../../lib/workflows/registry.ts';
 import type { ApiAnswer } from '../support/api-call.ts';
 import { BundledLambdas } from '../support/bundled-lambdas.ts';
@@ -54,6 +55,9 @@ const SCENARIOS: Partial<Record<string, string>> = {
   'volume-backup': 'POST /v2/{project}/cloudbackups',
   'volume-restore': 'POST /v2/{project}/cloudbackups/{backup}/restore',
   'backup-delete': 'POST /v2/{project}/cloudbackups/{backup}',
+  'server-backup': 'POST /v1/{project}/providers/{provider}/resources/{server}/action',
+  'server-restore': 'POST /v1/{project}/restores',
+  'checkpoint-delete': 'DELETE /v1/{project}/providers/{provider}/checkpoints/{checkpoint}',
 };
 
 type Ran = { workflow: WorkflowName; name: string; status: 'SUCCEEDED' | 'FAILED'; error?: string };
@@ -402,6 +406,33 @@ describe('every workflow end to end through the bundled handlers', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     await rm(target.path);
     await expectFailedJob(res.body.job_id, 'volume-restore', 'restore-fail', 'restore');
+  });
+
+  it('backs a server up, restores it and deletes the checkpoint (server-backup, server-restore, checkpoint-delete)', async () => {
+    const disks = [await createVolume('deployed-disk-a'), await createVolume('deployed-disk-b')];
+    for (const [i, d] of disks.entries()) await writeDiskImage(d.path, SIZE, 60 + i);
+    const sums = await Promise.all(disks.map((d) => sha256File(d.path)));
+    const server = await api('POST', `/v1/${projectId}/servers`, { server: { name: 'deployed-server', status: 'stopped', disks: disks.map((d) => ({ volume_id: d.id })) } });
+    expect(server.status, JSON.stringify(server.body)).toBe(201);
+    const serverId = server.body.server.id as string;
+
+    const protect = await api('POST', `/v1/${projectId}/providers/${CSBS_PROVIDER_ID}/resources/${serverId}/action`, { protect: { backup_name: 'deployed_server' } });
+    expect(protect.status, JSON.stringify(protect.body)).toBe(200);
+    const checkpointId = protect.body.checkpoint.id as string;
+    expect((await runJob(protect.body.checkpoint.extra_info.job_id, 'server-backup')).status).toBe('SUCCESS');
+    const item = (await api('GET', `/v1/${projectId}/checkpoint_items?checkpoint_id=${checkpointId}`)).body.checkpoint_items[0];
+    expect(item.status).toBe('available');
+
+    for (const d of disks) await scatterWrites(d.path, SIZE, 512 * 1024, 0.5, 9);
+    const restore = await api('POST', `/v1/${projectId}/restores`, { restore: { provider_id: CSBS_PROVIDER_ID, checkpoint_id: checkpointId, parameters: { checkpoint_item_id: item.id, power_on: false } } });
+    expect(restore.status, JSON.stringify(restore.body)).toBe(200);
+    expect((await runJob(restore.body.restore.id, 'server-restore')).status).toBe('SUCCESS');
+    expect(await Promise.all(disks.map((d) => sha256File(d.path)))).toEqual(sums);
+
+    const del = await api('DELETE', `/v1/${projectId}/providers/${CSBS_PROVIDER_ID}/checkpoints/${checkpointId}`);
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    expect((await runJob(del.body.job_id, 'checkpoint-delete')).status).toBe('SUCCESS');
+    expect((await api('GET', `/v1/${projectId}/checkpoint_items?checkpoint_id=${checkpointId}`)).body.checkpoint_items).toEqual([]);
   });
 
   it('ran every workflow of the registry it can start; says which it could not and why', () => {
