@@ -29,7 +29,14 @@ const MAX_GAP_BYTES = 256 * 1024;
 const WRITES_IN_FLIGHT = 2;
 
 export interface RestoreRequest {
+  /** The project whose volume is written (and, unless `backupProjectId` says otherwise, whose backup is read). */
   projectId: string;
+  /**
+   * The project that owns the backup, when it is not `projectId`: a backup shared with `projectId`. The backup
+   * record, its manifests and chunks are read as the owner's, under the owner's key domain (the record names it);
+   * no key or chunk is copied to the receiving project.
+   */
+  backupProjectId?: string;
   backupId: string;
   targetVolumeId: string;
   onProgress?: (p: Progress) => void;
@@ -129,7 +136,7 @@ function restoreContext(deps: EngineDeps, rec: BackupRecord, domain: KeyDomain, 
 
 /** Restores the whole backup in this process. */
 export async function restoreBackup(deps: EngineDeps, req: RestoreRequest): Promise<RestoreResult> {
-  const { rec, domain } = await loadRestorable(deps, req.projectId, req.backupId);
+  const { rec, domain } = await loadRestorable(deps, req.backupProjectId ?? req.projectId, req.backupId);
   const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
   const blocksTotal = Math.ceil(rec.sizeBytes / rec.blockSize);
   let blocksDone = 0;
@@ -149,7 +156,7 @@ export async function restoreBackup(deps: EngineDeps, req: RestoreRequest): Prom
 
 /** Restores one segment (a Map iteration of the restore workflow); safe to retry. Returns bytes written. */
 export async function restoreBackupSegment(deps: EngineDeps, req: RestoreRequest & { segment: number }, onBlocks?: (n: number) => void): Promise<number> {
-  const { rec, domain } = await loadRestorable(deps, req.projectId, req.backupId);
+  const { rec, domain } = await loadRestorable(deps, req.backupProjectId ?? req.projectId, req.backupId);
   if (req.segment < 0 || req.segment >= rec.segmentCount) throw new EngineStateError(`backup ${rec.backupId} has no segment ${req.segment}`);
   const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
   try {
