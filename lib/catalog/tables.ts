@@ -19,6 +19,8 @@
 //                sk "SHARE" (lookup by share id); the three written and removed in one transaction
 //   token        pk "TOKEN#<sha256 of token>"  sk "TOKEN"  (tokens.ts; the token itself is never stored)
 //   GC queue     pk "GCQ"           sk "<deletedAt ISO>#<project>#<backupId>"  (gc-queue.ts)
+//   subscription pk "P#<project>"   sk "SUB#<subscriptionId>"                   (subscriptions.ts, notification subscribers)
+//                with its endpoint's claim: pk "SUBEP#<protocol>#<sha256 of endpoint>"  sk "SUBEP" (one subscription per endpoint)
 // Secondary indexes: CATALOG_INDEXES below (projection ALL). An item is in an index when it has both of the
 // index's key attributes, which are strings like `pk` and `sk`.
 //
@@ -57,6 +59,9 @@ export const SHARE_ID_SORT_KEY = 'SHARE';
 export const tokenKey = (tokenHash: string) => `TOKEN#${tokenHash}`;
 export const TOKEN_SORT_KEY = 'TOKEN';
 export const GC_QUEUE_KEY = 'GCQ';
+export const subscriptionSortKey = (subscriptionId: string) => `SUB#${subscriptionId}`;
+export const subscriptionEndpointKey = (protocol: string, endpointHash: string) => `SUBEP#${protocol}#${endpointHash}`;
+export const SUBSCRIPTION_ENDPOINT_SORT_KEY = 'SUBEP';
 
 const KEY_ATTRS = [
   CATALOG_KEYS.partitionKey,
