@@ -4,6 +4,8 @@ import { TableCheckpointStore } from './checkpoints.ts';
 import type { CheckpointStore } from './checkpoints.ts';
 import type { BackupStore } from './backups.ts';
 import { TableGcQueue } from './gc-queue.ts';
+import { TablePolicyStore } from './policies.ts';
+import type { PolicyStore } from './policies.ts';
 import type { GcQueue } from './gc-queue.ts';
 import { TableJobStore } from './jobs.ts';
 import type { JobStore } from './jobs.ts';
@@ -27,6 +29,7 @@ export interface CatalogStores {
   tokens: TokenStore;
   gcQueue: GcQueue;
   checkpoints: CheckpointStore;
+  policies: PolicyStore;
   shares: ShareStore;
 }
 
@@ -39,6 +42,7 @@ export function createCatalogStores(table: Table): CatalogStores {
     tokens: new TableTokenStore(table),
     gcQueue: new TableGcQueue(table),
     checkpoints: new TableCheckpointStore(table),
+    policies: new TablePolicyStore(table),
     shares: new TableShareStore(table),
   };
 }
