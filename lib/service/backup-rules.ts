@@ -1,4 +1,5 @@
 // The VBS rules a backup request must follow (name, description, tags), and how backups sort.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { BackupRecord } from '../engine/ports.ts';
 import { badRequest } from './errors.ts';
 import { charLength, checkText } from './validation.ts';
@@ -22,12 +23,25 @@ export const BACKUP_NAME_PATTERN = '^(?![Aa][Uu][Tt][Oo])[\\p{L}\\p{N}_-]+$';
 /** The description rule as a JSON Schema pattern (with BACKUP_DESCRIPTION_MAX as maxLength). */
 export const BACKUP_DESCRIPTION_PATTERN = '^[^<>]*$';
 
+/** What names policy backups get (`autobk_…`): refused to users, as every name starting with `auto`. */
+export const POLICY_BACKUP_PREFIX = 'autobk_';
+
+const policyRun = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `fn` as a policy run: backup names it creates may start with POLICY_BACKUP_PREFIX (and only with that
+ * of the `auto` names). A user's request never runs inside it.
+ */
+export function asPolicyRun<T>(fn: () => Promise<T>): Promise<T> {
+  return policyRun.run(true, fn);
+}
+
 export function validateBackupName(name: string): void {
   const length = charLength(name);
   if (length === 0) throw badRequest('VolumeBackup.0004', 'backup name must not be empty');
   if (length > BACKUP_NAME_MAX) throw badRequest('VolumeBackup.0003', `backup name is longer than ${BACKUP_NAME_MAX} characters`);
   if (!/^[\p{L}\p{N}_-]+$/u.test(name)) throw badRequest('VolumeBackup.0004', 'backup name may contain only letters, digits, underscores and hyphens');
-  if (name.toLowerCase().startsWith('auto')) throw badRequest('VolumeBackup.0005', 'backup name must not start with "auto" (reserved for policy backups)');
+  if (name.toLowerCase().startsWith('auto') && !(policyRun.getStore() && name.startsWith(POLICY_BACKUP_PREFIX))) throw badRequest('VolumeBackup.0005', 'backup name must not start with "auto" (reserved for policy backups)');
 }
 
 export function validateBackupDescription(description: string | undefined): void {
