@@ -11,6 +11,12 @@ import { ConditionFailedError, TransactionConflictError, cond, queryAll } from '
 import type { Table, WriteOp } from './table.ts';
 import { SHARE_ID_SORT_KEY, fromItem, projectKey, shareIdKey, shareSortKey, sharedSortKey } from './tables.ts';
 
+/**
+ * The job entity naming the project that owns the backup a restore job reads, set only when that is not the job's
+ * project (a new volume from a backup shared with it); the restore workflow's steps read the backup there.
+ */
+export const BACKUP_PROJECT_ENTITY = 'backup_project_id';
+
 export interface ShareRecord {
   shareId: string;
   backupId: string;

@@ -1,11 +1,9 @@
 // The volume-restore workflow's steps: prepare → segments → commit, and its failure path.
+import { BACKUP_PROJECT_ENTITY } from '../../catalog/shares.ts';
 import { restoreBackupSegment } from '../../engine/restore.ts';
 import type { FailureInput, SegmentTask, VolumeRestoreInput } from '../contracts.ts';
 import type { TaskDeps } from './deps.ts';
 import { WorkflowStateError, failJob, now, progressReporter, requireJob, requireLock, segmentList, startJob } from './job.ts';
-
-/** The job entity naming the project that owns the backup, set only when it is not the job's project (a shared backup). */
-export const BACKUP_PROJECT_ENTITY = 'backup_project_id';
 
 /**
  * The project whose catalog holds the backup a restore job reads: the job's own, or (restoring a backup another
