@@ -222,7 +222,9 @@ export class EbsVolumeProvider implements VolumeProvider {
   async describe(projectId: string, volumeId: string): Promise<VolumeInfo> {
     const v = await this.volume(projectId, volumeId);
     const kmsKeyId = await this.kmsKeyOf(v);
-    return { volumeId, sizeBytes: (v.Size ?? 0) * GIB, ...(kmsKeyId ? { kmsKeyId } : {}) };
+    const name = tagValue(v.Tags, 'Name');
+    const attachedServerId = (v.Attachments ?? []).find((a) => a.InstanceId && (a.State === 'attached' || a.State === 'attaching'))?.InstanceId;
+    return { volumeId, sizeBytes: (v.Size ?? 0) * GIB, ...(kmsKeyId ? { kmsKeyId } : {}), ...(name ? { name } : {}), ...(attachedServerId ? { attachedServerId } : {}) };
   }
 
   // ---- snapshots ----

@@ -4,7 +4,15 @@
 // A registered (not managed) volume's path is reserved across all projects by a second item, created and
 // removed in the same transaction as the volume:
 //   pk "PATH#<sha256 of the path>"  sk "PATH"  {projectId, volumeId}
+//
+// A volume the provider keeps outside this inventory (an EBS volume) is recorded here on first use (`adopt`):
+// `external`, not managed, no path, size and attachment as the provider describes them. Its record carries the
+// lock and status as a local volume's does, so the services and steps keep one code path. A restore that writes
+// through a provider's one-snapshot restore keeps its state on the target's record (`restore`), and each segment
+// task's count of stored blocks in its own item:
+//   pk "P#<project>"  sk "RESTORE#<volumeId>#<jobId>#<NNNNNN>"  {blocks}
 import { createHash } from 'node:crypto';
+import type { VolumeInfo } from '../engine/ports.ts';
 import type { FileIdentity } from '../volumes/file-identity.ts';
 import { ConditionFailedError, cond, queryAll } from './table.ts';
 import type { Table, WriteOp } from './table.ts';
@@ -32,8 +40,29 @@ export interface VolumeRecord {
   statusReason?: string;
   /** The server the volume is attached to (status `in-use`; see servers.ts). An attached volume cannot be deleted. */
   attachedServerId?: string;
+  /** A volume the provider describes (EBS), recorded by `adopt`: `path` is empty, size and attachment are the provider's. */
+  external?: boolean;
+  /** A restore in progress through the provider's one-snapshot restore (see VolumeProvider.startRestore). */
+  restore?: RestoreState;
+  /**
+   * The volume the last restore onto this one made, where the provider cannot write a volume in place (EBS): it
+   * holds the restored data, and took this one's place on its server when this one was attached.
+   */
+  restoredTo?: string;
+  /** On such a volume: the volume it was restored onto. */
+  restoredFrom?: string;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface RestoreState {
+  /** The restore's job (the one holding the volume). */
+  jobId: string;
+  /** The snapshot the restore writes into. */
+  snapshotId: string;
+  sizeBytes: number;
+  /** Set before the restore is finished (the target may change from then on: a failure leaves it `error`). */
+  finishing?: boolean;
 }
 
 export class VolumeLockedError extends Error {
@@ -61,12 +90,30 @@ export interface VolumeStore {
   release(projectId: string, volumeId: string, jobId: string, status?: VolumeStatus, reason?: string): Promise<void>;
   /** Every locked volume of every project (a restart checks each lock's job). */
   listLocked(): Promise<VolumeRecord[]>;
+  /**
+   * Records a volume `info` the provider described (see the top of this file), or refreshes an `external` one that
+   * no job holds: size, key, name, and status `in-use` when attached, else `available`. A local volume of that id
+   * is returned as it is.
+   */
+  adopt(projectId: string, info: VolumeInfo): Promise<VolumeRecord>;
+  /** Sets `restore` (undefined: removes it) and the `restoredTo` of the volume `jobId` holds; false when it does not hold it. */
+  setRestore(projectId: string, volumeId: string, jobId: string, restore: RestoreState | undefined, restoredTo?: string): Promise<boolean>;
+  /** Records how many blocks one segment task of the restore `jobId` stored (a retried task overwrites its count). */
+  recordRestoreSegment(projectId: string, volumeId: string, jobId: string, segment: number, blocks: number): Promise<void>;
+  /** The sum of the restore's recorded segment counts. */
+  restoreBlocks(projectId: string, volumeId: string, jobId: string): Promise<number>;
+  /** Removes the restore's segment counts. */
+  clearRestoreSegments(projectId: string, volumeId: string, jobId: string): Promise<void>;
 }
 
 /** Lock attempts that lose a race against another status change before giving up. */
 const LOCK_ATTEMPTS = 5;
 
 const volumeKey = (projectId: string, volumeId: string) => ({ pk: projectKey(projectId), sk: volumeSortKey(volumeId) });
+const restoreSegmentKey = (projectId: string, volumeId: string, jobId: string, segment?: number) => ({
+  pk: projectKey(projectId),
+  sk: `RESTORE#${volumeId}#${jobId}#${segment === undefined ? '' : String(segment).padStart(6, '0')}`,
+});
 export const registeredPathKey = (path: string) => ({ pk: `PATH#${createHash('sha256').update(path).digest('hex')}`, sk: 'PATH' });
 
 export class TableVolumeStore implements VolumeStore {
@@ -181,6 +228,80 @@ export class TableVolumeStore implements VolumeStore {
       if (volume?.lockJobId) out.push(volume);
     }
     return out;
+  }
+
+  async adopt(projectId: string, info: VolumeInfo): Promise<VolumeRecord> {
+    const described = {
+      name: info.name ?? info.volumeId,
+      sizeBytes: info.sizeBytes,
+      status: (info.attachedServerId ? 'in-use' : 'available') as VolumeStatus,
+      ...(info.kmsKeyId ? { kmsKeyId: info.kmsKeyId } : {}),
+      ...(info.attachedServerId ? { attachedServerId: info.attachedServerId } : {}),
+    };
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS; attempt++) {
+      const current = await this.get(projectId, info.volumeId);
+      if (current && !current.external) return current;
+      const at = new Date().toISOString();
+      try {
+        if (!current) {
+          const record: VolumeRecord = { projectId, volumeId: info.volumeId, path: '', managed: false, external: true, ...described, createdAt: at, updatedAt: at };
+          await this.table.put({ ...volumeKey(projectId, info.volumeId), ...record }, cond.notExists());
+          return record;
+        }
+        // A held volume keeps the status its job set; the provider's view is taken again once it is let go.
+        if (current.lockJobId) return current;
+        const same =
+          current.name === described.name &&
+          current.sizeBytes === described.sizeBytes &&
+          current.status === described.status &&
+          current.kmsKeyId === described.kmsKeyId &&
+          current.attachedServerId === described.attachedServerId &&
+          current.statusReason === undefined;
+        if (same) return current;
+        const item = await this.table.update(
+          volumeKey(projectId, info.volumeId),
+          { set: { ...described, updatedAt: at }, remove: ['statusReason', ...(described.kmsKeyId ? [] : ['kmsKeyId']), ...(described.attachedServerId ? [] : ['attachedServerId'])] },
+          cond.and(cond.exists(), cond.absent('lockJobId')),
+        );
+        return fromItem<VolumeRecord>(item);
+      } catch (err) {
+        if (!(err instanceof ConditionFailedError)) throw err; // lost a race with a lock or another adopt: look again
+      }
+    }
+    return (await this.get(projectId, info.volumeId))!;
+  }
+
+  async setRestore(projectId: string, volumeId: string, jobId: string, restore: RestoreState | undefined, restoredTo?: string): Promise<boolean> {
+    try {
+      await this.table.update(
+        volumeKey(projectId, volumeId),
+        { set: { ...(restore ? { restore } : {}), ...(restoredTo ? { restoredTo } : {}), updatedAt: new Date().toISOString() }, ...(restore ? {} : { remove: ['restore'] }) },
+        cond.eq('lockJobId', jobId),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionFailedError) return false;
+      throw err;
+    }
+  }
+
+  async recordRestoreSegment(projectId: string, volumeId: string, jobId: string, segment: number, blocks: number): Promise<void> {
+    await this.table.put({ ...restoreSegmentKey(projectId, volumeId, jobId, segment), blocks });
+  }
+
+  private async *restoreSegmentItems(projectId: string, volumeId: string, jobId: string) {
+    const { pk, sk } = restoreSegmentKey(projectId, volumeId, jobId);
+    yield* queryAll(this.table, { partition: pk, sortKey: { prefix: sk } });
+  }
+
+  async restoreBlocks(projectId: string, volumeId: string, jobId: string): Promise<number> {
+    let sum = 0;
+    for await (const item of this.restoreSegmentItems(projectId, volumeId, jobId)) sum += Number(item.blocks);
+    return sum;
+  }
+
+  async clearRestoreSegments(projectId: string, volumeId: string, jobId: string): Promise<void> {
+    for await (const item of this.restoreSegmentItems(projectId, volumeId, jobId)) await this.table.delete({ pk: String(item.pk), sk: String(item.sk) });
   }
 }
 

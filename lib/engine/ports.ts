@@ -36,6 +36,11 @@ export interface ChunkLocation {
   pack: string;
   offset: number;
   length: number;
+  /**
+   * Set (to the epoch ms of the GC run) when garbage collection found no backup referring to the chunk and may
+   * delete the entry: a reader may still use it, a backup must not deduplicate against it (docs/format.md).
+   */
+  marked?: number;
 }
 
 /** Chunk id -> location, per key domain (DynamoDB). Ids are hex strings. */
@@ -172,6 +177,10 @@ export interface VolumeInfo {
   sizeBytes: number;
   /** Customer KMS key the volume is encrypted with, if any. */
   kmsKeyId?: string;
+  /** Its name, where the provider keeps one (EBS: the `Name` tag). */
+  name?: string;
+  /** The server it is attached to, where the provider tells (EBS); the catalog records such a volume on first use. */
+  attachedServerId?: string;
 }
 
 /** A byte range of a volume. */
@@ -285,4 +294,18 @@ export interface VolumeProvider extends VolumeBlocks {
    * next backup reads only the blocks changed since); false when it is only a copy to read from (files).
    */
   readonly keepsSnapshots: boolean;
+  /**
+   * Snapshots one volume for a volume backup to read; returns the snapshot id. Providers that cannot read a live
+   * volume (EBS) have it; without it a volume backup reads the volume itself.
+   */
+  snapshotVolume?(projectId: string, volumeId: string): Promise<string>;
+  /**
+   * A restore that several tasks write into one target, finished once (EBS: one new snapshot, made a volume at the
+   * end). Providers without it are written in place by each task (openWriter). startRestore checks first that the
+   * restore can finish; a writer from snapshotWriter(..., false) stores its task's blocks only (`blocksStored`
+   * counts them); finishRestore is given the sum and returns the volume that holds the data.
+   */
+  startRestore?(projectId: string, volumeId: string): Promise<{ snapshotId: string; sizeBytes: number }>;
+  snapshotWriter?(projectId: string, volumeId: string, snapshotId: string, sizeBytes: number, finish: false): BlockWriter & { readonly blocksStored: number };
+  finishRestore?(projectId: string, volumeId: string, snapshotId: string, changedBlocks: number): Promise<{ volumeId: string; instanceId?: string }>;
 }

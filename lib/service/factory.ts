@@ -2,6 +2,7 @@
 // runtime, tests) choose the adapters; nothing here knows whether they are DynamoDB or SQLite.
 import type { CatalogStores } from '../catalog/stores.ts';
 import type { KeyService, VolumeProvider } from '../engine/ports.ts';
+import type { SubscriptionManager } from '../notify/subscriptions.ts';
 import { VolumeInventory } from '../volumes/inventory.ts';
 import { ServerInventory } from '../volumes/servers.ts';
 import type { WorkflowStarter } from '../workflows/registry.ts';
@@ -10,6 +11,7 @@ import type { QuotaSettings } from './backups.ts';
 import { JobService } from './jobs.ts';
 import { KeyAdminService } from './keys.ts';
 import { ServerBackupService } from './server-backups.ts';
+import { SubscriptionService } from './subscriptions.ts';
 import { TokenService } from './tokens.ts';
 
 export interface ServiceDeps {
@@ -27,6 +29,8 @@ export interface ServiceDeps {
   allowPathRegistration?: boolean;
   /** What backups report as `availability_zone`; default `local`. */
   availabilityZone?: string;
+  /** Makes notification subscriptions real (the backend's); without it they are refused. */
+  subscriptionManager?: SubscriptionManager;
 }
 
 export interface Services {
@@ -37,6 +41,7 @@ export interface Services {
   tokens: TokenService;
   jobs: JobService;
   keys: KeyAdminService;
+  subscriptions: SubscriptionService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -47,6 +52,7 @@ export function createServices(deps: ServiceDeps): Services {
       jobs: stores.jobs,
       volumes: stores.volumes,
       workflows: deps.workflows,
+      provider: deps.provider,
       ...(deps.quotas ? { quotas: deps.quotas } : {}),
       ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}),
     }),
@@ -69,6 +75,7 @@ export function createServices(deps: ServiceDeps): Services {
     tokens: new TokenService(stores.tokens),
     jobs: new JobService(stores.jobs, deps.workflows),
     keys: new KeyAdminService(deps.keys),
+    subscriptions: new SubscriptionService(stores.subscriptions, deps.subscriptionManager),
   };
 }
 

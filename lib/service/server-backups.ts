@@ -100,7 +100,7 @@ export class ServerBackupService {
   constructor(deps: ServerBackupServiceDeps) {
     this.deps = deps;
     this.launcher = new JobLauncher(deps.jobs, deps.workflows);
-    this.locks = new VolumeLocks(deps.volumes, deps.jobs);
+    this.locks = new VolumeLocks(deps.volumes, deps.jobs, deps.provider);
   }
 
   private async server(projectId: string, serverId: string): Promise<ServerInfo> {
