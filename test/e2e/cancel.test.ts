@@ -10,7 +10,7 @@ import { startLocalService } from '../../lib/local/service.ts';
 import type { LocalService } from '../../lib/local/service.ts';
 import { sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { BACKENDS } from '../support/runtime-env.ts';
-import { apiCall } from '../support/api-call.ts';
+import { apiCall, waitForJob } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 96 * MiB;
@@ -21,13 +21,7 @@ describe.each(BACKENDS)('cancelling jobs (%s backend)', (backend) => {
 
   const api = (method: string, path: string, body?: unknown) => apiCall(svc.url, svc.token, method, path, body);
   const p = () => svc.projectId;
-  const waitJob = async (jobId: string) => {
-    for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
-      const job = (await api('GET', `/v1/${p()}/jobs/${jobId}`)).body;
-      if (job.status === 'SUCCESS' || job.status === 'FAIL') return job;
-    }
-    throw new Error(`job ${jobId} did not end`);
-  };
+  const waitJob = (jobId: string) => waitForJob(api, svc.projectId, jobId);
   /** Starts jobs with `start` until one is cancelled while it runs (a fast machine may finish one first). */
   const cancelWhileRunning = async (start: () => Promise<string>) => {
     for (let attempt = 0; attempt < 5; attempt++) {

@@ -10,32 +10,20 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../../lib/engine/ports.ts';
 import { startLocalService } from '../../lib/local/service.ts';
-import type { Handler, LocalService } from '../../lib/local/service.ts';
-import { TransientError } from '../../lib/workflows/errors.ts';
+import type { LocalService } from '../../lib/local/service.ts';
 import type { HandlerName } from '../../lib/workflows/registry.ts';
 import { sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { FaultyObjectStore } from '../support/memory-ports.ts';
+import { StepFaults, s3Fault } from '../support/step-faults.ts';
+import type { StepFault } from '../support/step-faults.ts';
 import { apiCall } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 8 * MiB;
 
-type StepFault = 'permanent' | 'transient';
-const stepFaults = new Map<HandlerName, { fault: StepFault; left: number }>();
+const faults = new StepFaults();
+const stepFaults = faults.planned;
 let store: FaultyObjectStore;
-
-function wrapHandler(name: HandlerName, handler: Handler): Handler {
-  return async (event) => {
-    const planned = stepFaults.get(name);
-    if (planned && planned.left > 0) {
-      planned.left--;
-      throw planned.fault === 'transient' ? new TransientError(`injected: ${name} hit a transient fault`) : new Error(`injected: ${name} failed`);
-    }
-    return handler(event);
-  };
-}
-
-const s3Fault = (status: number, name: string) => () => Object.assign(new Error(`injected storage ${name}`), { name, $metadata: { httpStatusCode: status } });
 
 let svc: LocalService;
 let home: string;
@@ -83,7 +71,7 @@ beforeAll(async () => {
     backend: 'embedded',
     workers: 1,
     prefix: `f${randomBytes(3).toString('hex')}`,
-    wrapHandler,
+    wrapHandler: faults.wrapHandler,
     wrapStore: (s: ObjectStore) => (store = new FaultyObjectStore(s)),
   });
   source = await newVolume('source');

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalService } from '../../lib/local/service.ts';
 import type { LocalService } from '../../lib/local/service.ts';
 import { CSBS_PROVIDER_ID } from '../../lib/service/server-backups.ts';
-import { apiCall } from '../support/api-call.ts';
+import { apiCall, waitForJob } from '../support/api-call.ts';
 import { continueHook, newestStamp, stampsAgree, startWriter, stopHook, stopWriters } from '../support/stamp-writer.ts';
 
 const MiB = 1024 * 1024;
@@ -39,13 +39,7 @@ async function newServer(name: string, fill: boolean) {
   return { id: res.body.server.id as string, disks };
 }
 
-async function waitJob(jobId: string) {
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-    const job = (await api('GET', v1(`/jobs/${jobId}`))).body;
-    if (job.status === 'SUCCESS' || job.status === 'FAIL') return job;
-  }
-  throw new Error(`job ${jobId} did not end`);
-}
+const waitJob = (jobId: string) => waitForJob(api, svc.projectId, jobId);
 
 beforeAll(async () => {
   process.env.OPENVBS_SEGMENT_BLOCKS = '16';

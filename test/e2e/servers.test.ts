@@ -13,7 +13,7 @@ import type { HandlerName } from '../../lib/workflows/registry.ts';
 import { CSBS_PROVIDER_ID } from '../../lib/service/server-backups.ts';
 import { scatterWrites, sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { BACKENDS } from '../support/runtime-env.ts';
-import { apiCall } from '../support/api-call.ts';
+import { apiCall, waitForJob } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SIZES = [12 * MiB, 8 * MiB + 4096, 10 * MiB];
@@ -39,16 +39,7 @@ describe.each(BACKENDS)('CSBS server backups on the local runtime (%s backend)',
   const api = (method: string, path: string, body?: unknown) => apiCall(svc.url, svc.token, method, path, body);
   const v1 = (path: string) => `/v1/${svc.projectId}${path}`;
 
-  async function waitJob(jobId: string) {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const res = await api('GET', v1(`/jobs/${jobId}`));
-      expect(res.status).toBe(200);
-      if (res.body.status === 'SUCCESS' || res.body.status === 'FAIL') return res.body;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body.status}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const waitJob = (jobId: string) => waitForJob(api, svc.projectId, jobId);
 
   /** Protects the server and waits until its checkpoint item leaves `protecting`. */
   async function protect(serverId: string, name: string) {

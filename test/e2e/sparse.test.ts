@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ByteRange } from '../../lib/engine/ports.ts';
 import { startLocalService } from '../../lib/local/service.ts';
 import type { LocalService } from '../../lib/local/service.ts';
-import { apiCall } from '../support/api-call.ts';
+import { apiCall, waitForJob } from '../support/api-call.ts';
 import { TiB, allocatedBytes, dataRangesOf, hashRanges, requireSeekmap, sparseRoot, writeScattered } from '../support/sparse-image.ts';
 
 const SIZE = 16 * TiB;
@@ -27,16 +27,7 @@ describe('a 16 TiB sparse volume through the API (embedded backend)', () => {
   const api = (method: string, path: string, body?: unknown) => apiCall(svc.url, svc.token, method, path, body);
   const p = () => `/v2/${svc.projectId}`;
 
-  async function waitJob(jobId: string, timeoutMs = 300_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await api('GET', `/v1/${svc.projectId}/jobs/${jobId}`);
-      expect(res.status).toBe(200);
-      if (res.body.status === 'SUCCESS' || res.body.status === 'FAIL') return res.body;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body.status}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const waitJob = (jobId: string) => waitForJob(api, svc.projectId, jobId, 300_000);
 
   async function createVolume(name: string) {
     const res = await api('POST', `${p()}/volumes`, { volume: { name, size: SIZE / 1024 ** 3 } });

@@ -14,7 +14,7 @@ import type { LocalService } from '../../lib/local/service.ts';
 import { embeddedPaths } from '../../lib/wiring/backend.ts';
 import { scatterWrites, sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { BACKENDS } from '../support/runtime-env.ts';
-import { apiCall } from '../support/api-call.ts';
+import { apiCall, waitForJob } from '../support/api-call.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB + 4096; // 81 blocks: several 8 MiB segments and a partial last block
@@ -27,16 +27,7 @@ describe.each(BACKENDS)('VBS API on the local runtime (%s backend)', (backend) =
 
   const p = () => `/v2/${svc.projectId}`;
 
-  async function waitJob(jobId: string, timeoutMs = 120_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const res = await api('GET', `/v1/${svc.projectId}/jobs/${jobId}`);
-      expect(res.status).toBe(200);
-      if (res.body.status === 'SUCCESS' || res.body.status === 'FAIL') return res.body;
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body.status}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const waitJob = (jobId: string) => waitForJob(api, svc.projectId, jobId, 120_000);
 
   async function createVolume(name: string, sizeBytes: number) {
     const res = await api('POST', `${p()}/volumes`, { volume: { name, size_bytes: sizeBytes } });

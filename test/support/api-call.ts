@@ -14,3 +14,15 @@ export async function apiCall(url: string, token: string | null, method: string,
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
+
+/** Polls the job API until the job has ended (SUCCESS or FAIL) and answers the job; fails after `timeoutMs`. */
+export async function waitForJob(api: (method: string, path: string) => Promise<ApiAnswer>, projectId: string, jobId: string, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await api('GET', `/v1/${projectId}/jobs/${jobId}`);
+    if (res.status !== 200) throw new Error(`job ${jobId}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.body.status === 'SUCCESS' || res.body.status === 'FAIL') return res.body;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${res.body.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
