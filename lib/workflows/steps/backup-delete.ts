@@ -2,6 +2,7 @@
 import type { BackupDeleteInput, FailureInput } from '../contracts.ts';
 import type { TaskDeps } from './deps.ts';
 import { WorkflowStateError, failJob, now, requireJob } from './job.ts';
+import { releaseBackupSnapshot } from './volume-backup.ts';
 
 /** Removes the `deleting` backup from the catalog and queues it for GC, in one atomic write. */
 export async function deleteBackupStep(deps: TaskDeps, input: BackupDeleteInput) {
@@ -12,6 +13,8 @@ export async function deleteBackupStep(deps: TaskDeps, input: BackupDeleteInput)
     if (backup.status !== 'deleting') throw new WorkflowStateError(`backup ${input.backupId} is ${backup.status}, not deleting`);
     const removed = await deps.gcQueue.removeBackupAndQueue(backup);
     if (!removed) throw new WorkflowStateError(`backup ${input.backupId} changed while being deleted`);
+    // On EBS the backup's snapshot may be the volume's kept base: it goes with the backup (the next backup reads everything).
+    await releaseBackupSnapshot(deps, backup);
   }
   await deps.jobs.update(input.projectId, input.jobId, { status: 'SUCCESS', endTime: now() });
   return { deleted: true };

@@ -2,6 +2,7 @@
 import type { CheckpointDeleteInput, FailureInput } from '../contracts.ts';
 import type { TaskDeps } from './deps.ts';
 import { WorkflowStateError, failJob, now, requireJob } from './job.ts';
+import { releaseBackupSnapshot } from './volume-backup.ts';
 
 /** Each `deleting` disk backup leaves the catalog for the GC queue (as a VBS delete does), then the checkpoint. */
 export async function deleteCheckpointStep(deps: TaskDeps, input: CheckpointDeleteInput) {
@@ -15,6 +16,8 @@ export async function deleteCheckpointStep(deps: TaskDeps, input: CheckpointDele
       if (!backup) continue;
       if (backup.status !== 'deleting') throw new WorkflowStateError(`backup ${disk.backupId} is ${backup.status}, not deleting`);
       if (!(await deps.gcQueue.removeBackupAndQueue(backup))) throw new WorkflowStateError(`backup ${disk.backupId} changed while being deleted`);
+      // On EBS the disk's snapshot may be its kept base: it goes with the backup (the next backup reads everything).
+      await releaseBackupSnapshot(deps, backup);
     }
     await deps.checkpoints.delete(input.projectId, input.backupId);
   }

@@ -7,6 +7,7 @@ import type { EngineDeps } from '../../engine/engine.ts';
 import type { DiskTask, FailureInput, ServerBackupInput } from '../contracts.ts';
 import type { TaskDeps } from './deps.ts';
 import { WorkflowStateError, failJob, failureReason, now, requireJob, requireLock, startJob } from './job.ts';
+import { releaseOlderSnapshots } from './volume-backup.ts';
 
 export async function requireCheckpoint(deps: TaskDeps, projectId: string, checkpointId: string): Promise<CheckpointRecord> {
   const checkpoint = await deps.checkpoints.get(projectId, checkpointId);
@@ -87,19 +88,15 @@ export async function serverBackupPrepare(deps: TaskDeps, input: ServerBackupInp
 
 /**
  * Snapshots no backup needs any more. A provider that keeps snapshots (EBS) keeps each disk's newest one as the
- * base of its next incremental and lets go of the one before; otherwise every snapshot was only a copy to read.
+ * base of its next incremental and lets go of the ones before (as a volume backup's commit does, whichever kind of
+ * backup read them: see releaseOlderSnapshots); otherwise every snapshot was only a copy to read.
  */
 async function releaseAfterCommit(deps: TaskDeps, checkpoint: CheckpointRecord) {
-  const release: string[] = [];
-  for (const disk of checkpoint.disks) {
-    if (!deps.provider.keepsSnapshots) {
-      if (disk.snapshotId) release.push(disk.snapshotId);
-      continue;
-    }
-    const backup = await deps.backups.getBackup(checkpoint.projectId, disk.backupId);
-    const parent = backup?.parentId ? await deps.backups.getBackup(checkpoint.projectId, backup.parentId) : undefined;
-    if (parent?.sourceSnapshotId && parent.sourceSnapshotId !== disk.snapshotId) release.push(parent.sourceSnapshotId);
+  if (deps.provider.keepsSnapshots) {
+    for (const disk of checkpoint.disks) await releaseOlderSnapshots(deps, checkpoint.projectId, disk.volumeId, disk.snapshotId);
+    return;
   }
+  const release = checkpoint.disks.flatMap((d) => (d.snapshotId ? [d.snapshotId] : []));
   if (release.length) await deps.provider.releaseSnapshots(checkpoint.projectId, release);
 }
 
