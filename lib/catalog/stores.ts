@@ -31,6 +31,7 @@ export interface CatalogStores {
   checkpoints: CheckpointStore;
   policies: PolicyStore;
   shares: ShareStore;
+  subscriptions: SubscriptionStore;
 }
 
 export function createCatalogStores(table: Table): CatalogStores {
@@ -44,5 +45,6 @@ export function createCatalogStores(table: Table): CatalogStores {
     checkpoints: new TableCheckpointStore(table),
     policies: new TablePolicyStore(table),
     shares: new TableShareStore(table),
+    subscriptions: new TableSubscriptionStore(table),
   };
 }
