@@ -142,7 +142,7 @@ describe('options and arguments', () => {
 
 describe('usage errors', () => {
   it('name what is wrong in one line and point at the help of the command', async () => {
-    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, server-backup, job (see `openvbs --help`)');
+    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, server-backup, job, check (see `openvbs --help`)');
     expect(await usageError(['frobnicate'])).toBe("error: unknown command 'frobnicate' (see `openvbs --help`)");
     expect(await usageError(['backup'])).toBe(
       'error: "openvbs backup" needs a subcommand: create, list, show, delete, restore (see `openvbs backup --help`)',
@@ -165,7 +165,7 @@ describe('usage errors', () => {
     expect(r.stdout).toBe('');
     expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'usage', message: "missing required argument 'id'" } });
     const none = await cli(['--json']);
-    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, server, backup, server-backup, job' } });
+    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, server, backup, server-backup, job, check' } });
   });
 });
 
