@@ -5,12 +5,16 @@ import type { KeyService, VolumeProvider } from '../engine/ports.ts';
 import type { SubscriptionManager } from '../notify/subscriptions.ts';
 import { VolumeInventory } from '../volumes/inventory.ts';
 import { ServerInventory } from '../volumes/servers.ts';
+import type { Clock } from '../util/clock.ts';
 import type { WorkflowStarter } from '../workflows/registry.ts';
 import { BackupService } from './backups.ts';
 import type { QuotaSettings } from './backups.ts';
 import { JobService } from './jobs.ts';
 import { KeyAdminService } from './keys.ts';
+import { createPolicyService } from './policies.ts';
+import type { PolicyService } from './policies.ts';
 import { ServerBackupService } from './server-backups.ts';
+import { SharingService } from './sharing.ts';
 import { SubscriptionService } from './subscriptions.ts';
 import { TokenService } from './tokens.ts';
 
@@ -31,6 +35,8 @@ export interface ServiceDeps {
   availabilityZone?: string;
   /** Makes notification subscriptions real (the backend's); without it they are refused. */
   subscriptionManager?: SubscriptionManager;
+  /** What policies and retention read as now; default the system clock. */
+  clock?: Clock;
 }
 
 export interface Services {
@@ -42,24 +48,29 @@ export interface Services {
   jobs: JobService;
   keys: KeyAdminService;
   subscriptions: SubscriptionService;
+  sharing: SharingService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
   const { stores } = deps;
+  const backups = new BackupService({
+    backups: stores.backups,
+    jobs: stores.jobs,
+    volumes: stores.volumes,
+    workflows: deps.workflows,
+    provider: deps.provider,
+    shares: stores.shares,
+    ...(deps.quotas ? { quotas: deps.quotas } : {}),
+    ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}),
+  });
   return {
-    backups: new BackupService({
-      backups: stores.backups,
-      jobs: stores.jobs,
-      volumes: stores.volumes,
-      workflows: deps.workflows,
-      provider: deps.provider,
-      ...(deps.quotas ? { quotas: deps.quotas } : {}),
-      ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}),
-    }),
+    backups,
     volumes: new VolumeInventory({
       volumes: stores.volumes,
       keys: deps.keys,
       dataDir: deps.dataDir,
+      // A volume created from a backup restores it through the backup service (locks, statuses, the job).
+      backups,
       ...(deps.allowPathRegistration !== undefined ? { allowPathRegistration: deps.allowPathRegistration } : {}),
     }),
     servers: new ServerInventory({ servers: stores.servers, volumes: stores.volumes }),
@@ -76,6 +87,7 @@ export function createServices(deps: ServiceDeps): Services {
     jobs: new JobService(stores.jobs, deps.workflows),
     keys: new KeyAdminService(deps.keys),
     subscriptions: new SubscriptionService(stores.subscriptions, deps.subscriptionManager),
+    sharing: new SharingService({ shares: stores.shares, backups: stores.backups, ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}) }),
   };
 }
 

@@ -50,6 +50,24 @@ export interface VolumeInventoryDeps {
   allowPathRegistration?: boolean;
   /** Default: from the environment (pathRegistrationFromEnv). */
   pathRegistration?: PathRegistrationSettings;
+  /** Restores backups into new volumes (createFromBackup); absent: that is refused. */
+  backups?: BackupSource;
+}
+
+/** What a volume made from a backup needs of the backup service (lib/service/backups.ts). */
+export interface BackupSource {
+  /** A backup of the project, or one another project shares with it; 404 otherwise. */
+  visible(projectId: string, backupId: string): Promise<{ record: { sizeBytes: number; status: string } }>;
+  /** Starts the restore job into the volume (locks it `restoring` until the job ends). */
+  restoreToNewVolume(projectId: string, backupId: string, volumeId: string): Promise<{ jobId: string }>;
+}
+
+export interface CreateVolumeFromBackupRequest {
+  name: string;
+  backupId: string;
+  /** At least the backup's size (VolumeBackup.0209); default the backup's size. */
+  sizeBytes?: number;
+  kmsKeyId?: string;
 }
 
 export interface CreateVolumeRequest {
@@ -135,8 +153,10 @@ export class VolumeInventory {
   private readonly managedArea: string;
   private readonly allowPathRegistration: boolean;
   private readonly pathRegistration: PathRegistrationSettings;
+  private readonly backups: BackupSource | undefined;
 
   constructor(deps: VolumeInventoryDeps) {
+    this.backups = deps.backups;
     this.volumes = deps.volumes;
     this.keys = deps.keys;
     this.managedArea = join(deps.dataDir, 'volumes');
@@ -197,6 +217,29 @@ export class VolumeInventory {
       throw err;
     }
     return record;
+  }
+
+  /**
+   * A new sparse image restored from a backup of the project or one shared with it (as EVS creates a disk
+   * from `volume.backup_id`): the volume is `restoring` while the restore job runs, then `available`, or
+   * `error` with the reason. When the job cannot start, the new volume is removed again.
+   */
+  async createFromBackup(projectId: string, req: CreateVolumeFromBackupRequest): Promise<{ volume: VolumeRecord; jobId: string }> {
+    checkProjectId(projectId);
+    if (!this.backups) throw badRequest('OpenVBS.1101', 'volumes cannot be created from backups here');
+    const { record: backup } = await this.backups.visible(projectId, req.backupId);
+    if (backup.status !== 'available') throw conflict('VolumeBackup.0089', `backup ${req.backupId} is ${backup.status}; only an available backup can be restored`);
+    const sizeBytes = req.sizeBytes ?? backup.sizeBytes;
+    if (sizeBytes < backup.sizeBytes) throw badRequest('VolumeBackup.0209', `a volume of ${sizeBytes} bytes is smaller than backup ${req.backupId} (${backup.sizeBytes} bytes)`);
+    const volume = await this.create(projectId, { name: req.name, sizeBytes, ...(req.kmsKeyId !== undefined ? { kmsKeyId: req.kmsKeyId } : {}) });
+    let jobId: string;
+    try {
+      ({ jobId } = await this.backups.restoreToNewVolume(projectId, req.backupId, volume.volumeId));
+    } catch (err) {
+      await this.delete(projectId, volume.volumeId).catch(() => undefined);
+      throw err;
+    }
+    return { volume: (await this.volumes.get(projectId, volume.volumeId)) ?? volume, jobId };
   }
 
   /** Registers an existing image file or block device under a volume root (left in place when the volume is deleted). */
