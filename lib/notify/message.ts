@@ -56,6 +56,7 @@ export const EVENT_TEXT: Record<NotifyEvent, EventText> = {
   backup: { what: (o) => (isServerJob(o) ? 'Server backup' : 'Backup') },
   restore: { what: (o) => (isServerJob(o) ? 'Server restore' : 'Restore') },
   delete: { what: (o) => (isServerJob(o) ? 'Server backup deletion' : 'Backup deletion') },
+  check: { what: () => 'Integrity check' },
 };
 
 /** SNS subjects: ASCII, no line breaks, fewer than 100 characters. */
