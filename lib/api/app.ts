@@ -14,6 +14,7 @@ import { checkpointRoutes } from './routes/checkpoints.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { serverRoutes } from './routes/servers.ts';
+import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 
@@ -61,6 +62,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   app.route('/', checkpointRoutes(services.serverBackups, { ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}), availabilityZone: services.backups.availabilityZone }));
   app.route('/', tokenRoutes(services.tokens));
   app.route('/', keyRoutes(services.keys));
+  app.route('/', subscriptionRoutes(services.subscriptions));
   documentSharedResponses(app);
 
   // The OpenAPI document needs no token.

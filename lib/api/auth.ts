@@ -74,6 +74,7 @@ function foreignNotFound(method: string, path: string): ServiceError {
   if (collection === 'volumes' && itemId) return volumeNotFound(itemId);
   if (parts[0] === 'v1' && collection === 'servers' && itemId) return serverNotFound(itemId);
   if (parts[0] === 'v1' && collection === 'tokens' && itemId) return notFound(`token ${itemId} not found`);
+  if (parts[0] === 'v1' && collection === 'subscriptions' && itemId) return notFound(`subscription ${itemId} not found`);
   return notFound('resource not found');
 }
 

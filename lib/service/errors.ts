@@ -50,6 +50,11 @@
 //   OpenVBS.1502       400  server backup: the server has no disks, more than 24, or more than 64 TiB in all
 //   OpenVBS.1503       409  server restore: the (local) server is running; stop it first
 //   OpenVBS.1504       400  server restore: a target disk is not the server's, is named twice, or a disk backup has no target
+//   OpenVBS.1701       400  subscription request invalid (protocol, endpoint), or the endpoint refused by SNS
+//   OpenVBS.1702       409  the endpoint already has a subscription (of this project or another)
+//   OpenVBS.1703       403  http endpoints are disabled in this deployment (local: OPENVBS_ALLOW_HTTP_WEBHOOKS=1)
+//   OpenVBS.1704       400  the project has its maximum of 20 subscriptions
+//   OpenVBS.1705       409  the deployment has no notification topic
 export class ServiceError extends Error {
   override name = 'ServiceError';
   readonly httpStatus: number;

@@ -617,6 +617,10 @@ describe('OpenAPI document', () => {
         'DELETE /v1/{project_id}/providers/{provider_id}/checkpoints/{checkpoint_id}',
         'POST /v1/{project_id}/restores',
         'GET /v1/{project_id}/quotas',
+        'POST /v1/{project_id}/subscriptions',
+        'GET /v1/{project_id}/subscriptions',
+        'GET /v1/{project_id}/subscriptions/{subscription_id}',
+        'DELETE /v1/{project_id}/subscriptions/{subscription_id}',
       ].sort(),
     );
     expect(doc.components.securitySchemes.XAuthToken).toEqual({ type: 'apiKey', in: 'header', name: 'X-Auth-Token' });
