@@ -3,7 +3,7 @@
 import type { BackupCatalog, BackupRecord, BackupStats, BackupStatus, KeyDomainRecord } from '../engine/ports.ts';
 import { ConditionFailedError, cond, queryAll } from './table.ts';
 import type { Table } from './table.ts';
-import { CATALOG_GSI1, backupSortKey, domainSortKey, fromItem, projectKey, segmentSortKey, volumeBackupsKey } from './tables.ts';
+import { ALL_DOMAINS_KEY, CATALOG_GSI1, backupSortKey, domainSortKey, fromItem, projectKey, segmentSortKey, volumeBackupsKey } from './tables.ts';
 
 /** An update found the backup missing or not in the expected status. */
 export class BackupStateError extends Error {
@@ -82,7 +82,9 @@ export class TableBackupStore implements BackupStore {
 
   async putDomainIfAbsent(record: KeyDomainRecord): Promise<KeyDomainRecord> {
     try {
-      await this.table.put({ ...domainKey(record.projectId, record.kmsKeyId), ...record }, cond.notExists());
+      // In the index of every domain, so garbage collection finds them all (gc-queue.ts).
+      const listed = { [CATALOG_GSI1.partitionKey]: ALL_DOMAINS_KEY, [CATALOG_GSI1.sortKey]: `${record.projectId}#${record.domainId}` };
+      await this.table.put({ ...domainKey(record.projectId, record.kmsKeyId), ...listed, ...record }, cond.notExists());
       return record;
     } catch (err) {
       if (!(err instanceof ConditionFailedError)) throw err;

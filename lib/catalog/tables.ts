@@ -5,6 +5,7 @@
 //   backup       pk "P#<project>"   sk "BACKUP#<backupId>"                      (backups.ts)
 //                gsi1pk "VOL#<project>#<volumeId>"  gsi1sk "<createdAt ISO>#<backupId>"  (a volume's backups by time)
 //   key domain   pk "P#<project>"   sk "DOMAIN#<kmsKeyId>"   (wrapped data key; one per project and KMS key)
+//                gsi1pk "DOMAINS"  gsi1sk "<project>#<domainId>"  (every domain, for GC: gc-queue.ts)
 //   job          pk "P#<project>"   sk "JOB#<jobId>"                            (jobs.ts)
 //                while INIT or RUNNING: gsi1pk "JOBS#OPEN"  gsi1sk "<createdAt ISO>#<project>#<jobId>"
 //                (removed when the job ends, so unfinished jobs of every project cost one Query)
@@ -59,6 +60,8 @@ export const SHARE_ID_SORT_KEY = 'SHARE';
 export const tokenKey = (tokenHash: string) => `TOKEN#${tokenHash}`;
 export const TOKEN_SORT_KEY = 'TOKEN';
 export const GC_QUEUE_KEY = 'GCQ';
+/** gsi1 partition of every key domain (gc-queue.ts lists them; sort key `<project>#<domainId>`). */
+export const ALL_DOMAINS_KEY = 'DOMAINS';
 export const subscriptionSortKey = (subscriptionId: string) => `SUB#${subscriptionId}`;
 export const subscriptionEndpointKey = (protocol: string, endpointHash: string) => `SUBEP#${protocol}#${endpointHash}`;
 export const SUBSCRIPTION_ENDPOINT_SORT_KEY = 'SUBEP';

@@ -16,7 +16,7 @@ import { FINGERPRINT_BYTES, NO_PIECES, decodeManifest, emptyStats, encodeManifes
 import type { ManifestV2, Piece } from './manifest.ts';
 import { PackWriter } from './pack-writer.ts';
 import { backupTotals } from './backup-totals.ts';
-import type { BackupRecord, BackupStats, BlockReader, ByteRange, ReadSource } from './ports.ts';
+import type { BackupRecord, BackupStats, BlockReader, ByteRange, ChunkLocation, ReadSource } from './ports.ts';
 import { mapLimit } from '../util/concurrency.ts';
 
 /** Sub-chunks of 64 KiB: an incremental on a real ext4 image stores 0.41x what restic does (docs/format.md). */
@@ -390,8 +390,13 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
           fresh.push(c);
         }
       }
-      const known = fresh.length ? await index.lookup(domain.domainId, fresh.map((c) => c.hex)) : new Map();
-      const toStore = fresh.filter((c) => !known.has(c.hex));
+      const known = fresh.length ? await index.lookup(domain.domainId, fresh.map((c) => c.hex)) : new Map<string, ChunkLocation>();
+      // An entry GC has marked may be deleted soon: store the chunk again (its record clears the mark), never
+      // deduplicate against it. This is the writers' half of GC's safety (docs/format.md, "Garbage collection").
+      const toStore = fresh.filter((c) => {
+        const at = known.get(c.hex);
+        return at === undefined || at.marked !== undefined;
+      });
       stats.dedupHits += fresh.length - toStore.length;
       const extents = toStore.filter((c) => c.extent);
       const subChunks = toStore.filter((c) => !c.extent);
