@@ -49,8 +49,6 @@ export interface VolumeRecord {
    * holds the restored data, and took this one's place on its server when this one was attached.
    */
   restoredTo?: string;
-  /** On such a volume: the volume it was restored onto. */
-  restoredFrom?: string;
   createdAt: string;
   updatedAt: string;
 }

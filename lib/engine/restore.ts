@@ -40,6 +40,12 @@ export interface RestoreRequest {
   backupId: string;
   targetVolumeId: string;
   onProgress?: (p: Progress) => void;
+  /**
+   * Opens the target's writer instead of `deps.volumes.openWriter`: a restore whose segment tasks all write into
+   * one target the provider finishes once (EBS: one snapshot per restore, each task's writer adding its blocks,
+   * made a volume by the restore's last step). Absent: each call opens the volume itself (files).
+   */
+  openWriter?: (minSizeBytes: number) => Promise<BlockWriter>;
 }
 
 export interface RestoreResult {
@@ -119,8 +125,9 @@ async function loadRestorable(deps: EngineDeps, projectId: string, backupId: str
   return { rec, domain };
 }
 
-async function openTarget(deps: EngineDeps, rec: BackupRecord, projectId: string, targetVolumeId: string): Promise<BlockWriter> {
-  const writer = await deps.volumes.openWriter(projectId, targetVolumeId, rec.sizeBytes);
+async function openTarget(deps: EngineDeps, rec: BackupRecord, req: RestoreRequest): Promise<BlockWriter> {
+  const { projectId, targetVolumeId } = req;
+  const writer = req.openWriter ? await req.openWriter(rec.sizeBytes) : await deps.volumes.openWriter(projectId, targetVolumeId, rec.sizeBytes);
   if (writer.sizeBytes < rec.sizeBytes) {
     await writer.close();
     throw new EngineStateError(`target volume ${targetVolumeId} is smaller than backup ${rec.backupId}`);
@@ -137,7 +144,7 @@ function restoreContext(deps: EngineDeps, rec: BackupRecord, domain: KeyDomain, 
 /** Restores the whole backup in this process. */
 export async function restoreBackup(deps: EngineDeps, req: RestoreRequest): Promise<RestoreResult> {
   const { rec, domain } = await loadRestorable(deps, req.backupProjectId ?? req.projectId, req.backupId);
-  const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
+  const writer = await openTarget(deps, rec, req);
   const blocksTotal = Math.ceil(rec.sizeBytes / rec.blockSize);
   let blocksDone = 0;
   let bytesWritten: number;
@@ -158,7 +165,7 @@ export async function restoreBackup(deps: EngineDeps, req: RestoreRequest): Prom
 export async function restoreBackupSegment(deps: EngineDeps, req: RestoreRequest & { segment: number }, onBlocks?: (n: number) => void): Promise<number> {
   const { rec, domain } = await loadRestorable(deps, req.backupProjectId ?? req.projectId, req.backupId);
   if (req.segment < 0 || req.segment >= rec.segmentCount) throw new EngineStateError(`backup ${rec.backupId} has no segment ${req.segment}`);
-  const writer = await openTarget(deps, rec, req.projectId, req.targetVolumeId);
+  const writer = await openTarget(deps, rec, req);
   try {
     const written = await restoreSegments(restoreContext(deps, rec, domain, writer, (n) => onBlocks?.(n)), [req.segment]);
     await writer.flush();

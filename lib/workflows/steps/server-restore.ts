@@ -4,6 +4,7 @@ import type { FailureInput, ServerRestoreInput } from '../contracts.ts';
 import type { TaskDeps } from './deps.ts';
 import { WorkflowStateError, failJob, failureReason, now, requireJob, requireLock, startJob } from './job.ts';
 import { requireCheckpoint, serverFailureReason } from './server-backup.ts';
+import { abandonRestore } from './volume-restore.ts';
 import type { DiskTask } from '../contracts.ts';
 
 export async function serverRestorePrepare(deps: TaskDeps, input: ServerRestoreInput) {
@@ -52,7 +53,9 @@ export async function serverRestoreFail(deps: TaskDeps, input: FailureInput) {
       const target = sub.entities.volume_id;
       if (sub.status !== 'SUCCESS') {
         await deps.jobs.update(input.projectId, sub.jobId, { status: 'FAIL', endTime: now(), errorCode: 'OpenVBS.ServerRestoreFailed', failReason: reason });
-        if (target) await deps.volumes.release(input.projectId, target, sub.jobId, 'error', `restore of server backup ${checkpoint.checkpointId} did not finish: ${reason}`);
+        // (On EBS a disk's unfinished restore snapshot is deleted and the disk, never written, keeps its status.)
+        if (target && (await abandonRestore(deps, input.projectId, target, sub.jobId))) await deps.volumes.release(input.projectId, target, sub.jobId);
+        else if (target) await deps.volumes.release(input.projectId, target, sub.jobId, 'error', `restore of server backup ${checkpoint.checkpointId} did not finish: ${reason}`);
       } else if (target) {
         await deps.volumes.release(input.projectId, target, sub.jobId);
       }
