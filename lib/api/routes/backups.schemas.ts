@@ -15,6 +15,7 @@ import {
   TAG_KEY_MAX,
   TAG_VALUE_MAX,
 } from '../../service/backup-rules.ts';
+import { backupTags } from '../../service/backups.ts';
 import type { BackupDetail, BackupStarted, QuotaUsage } from '../../service/backups.ts';
 import { gigabytes } from '../../service/sizes.ts';
 import { Link, Timestamp, documented, idParam, text, vbsTime } from '../schemas.ts';
@@ -89,8 +90,29 @@ export const ListBackupsQuery = z.object({
   marker: idParam('marker', 'query').optional().openapi({ description: 'Id of the last backup of the previous page' }),
   sort_key: z.enum(BACKUP_SORT_KEYS).optional().openapi({ param: { name: 'sort_key', in: 'query' } }),
   sort_dir: z.enum(['asc', 'desc']).optional().openapi({ param: { name: 'sort_dir', in: 'query' } }),
+  tags: z
+    .union([z.string().max(4096), z.array(z.string().max(4096)).max(TAGS_MAX)])
+    .optional()
+    .openapi({
+      param: { name: 'tags', in: 'query' },
+      description: 'Only backups with all these tags: `key=value` (that value) or `key` (any value), comma-separated or the parameter repeated, e.g. `tags=env=prod,team`',
+    }),
 });
 export type ListBackupsQuery = z.infer<typeof ListBackupsQuery>;
+
+/** The `tags` query as (key, optional value) pairs; a pair with an empty key is a bad parameter (undefined here). */
+export function parseTagQuery(raw: string | string[] | undefined): Array<{ key: string; value?: string }> | undefined {
+  if (raw === undefined) return [];
+  const parts = (Array.isArray(raw) ? raw : [raw]).flatMap((s) => s.split(',')).filter((p) => p !== '');
+  const out: Array<{ key: string; value?: string }> = [];
+  for (const part of parts) {
+    const at = part.indexOf('=');
+    const key = at < 0 ? part : part.slice(0, at);
+    if (!key) return undefined;
+    out.push(at < 0 ? { key } : { key, value: part.slice(at + 1) });
+  }
+  return out;
+}
 
 // ---- responses ----
 
@@ -105,6 +127,8 @@ export const NativeBackupCreatedResponse = z.object({ backup: BackupSummary });
  * (`os-<extension>:<attribute>`): VBS clients ignore keys they do not know.
  */
 export const BACKUP_STATS_ATTR = 'os-openvbs-bak-stats-attr:stats';
+/** OpenVBS extension: true when another project (`os-bak-tenant-attr:tenant_id`) owns the backup and shares it with this one. */
+export const BACKUP_SHARED_ATTR = 'os-openvbs-bak-share-attr:shared_to_me';
 
 const count = (description: string) => z.number().int().nullable().openapi({ description });
 
@@ -147,7 +171,11 @@ export const Backup = z
     snapshot_id: z.string().nullable(),
     is_incremental: z.boolean(),
     links: z.array(Link),
+    tags: z.array(z.object({ key: z.string(), value: z.string() })).openapi({ description: 'The tags given at create (a policy backup: the policy’s)' }),
     [BACKUP_STATS_ATTR]: BackupStats,
+    [BACKUP_SHARED_ATTR]: z.boolean().openapi({
+      description: 'OpenVBS extension: the backup is another project’s (its tenant_id) shared with this one; this project can create volumes from it, nothing else',
+    }),
   })
   .openapi('Backup');
 
@@ -170,9 +198,12 @@ function backupLinks(baseUrl: string, projectId: string, backupId: string) {
   ];
 }
 
+/** Links under the project looking at the backup: its owner's, or the project it is shared with. */
+const viewerOf = (detail: BackupDetail) => detail.sharedTo ?? detail.record.projectId;
+
 export function backupSummaryView(detail: BackupDetail, baseUrl: string): z.infer<typeof BackupSummary> {
   const r = detail.record;
-  return { id: r.backupId, name: r.name, links: backupLinks(baseUrl, r.projectId, r.backupId) };
+  return { id: r.backupId, name: r.name, links: backupLinks(baseUrl, viewerOf(detail), r.backupId) };
 }
 
 /** A backup just started (its catalog item appears once the workflow has prepared it). */
@@ -242,8 +273,10 @@ export function backupView(detail: BackupDetail, baseUrl: string, availabilityZo
     has_dependent_backups: false,
     snapshot_id: typeof snapshotId === 'string' ? snapshotId : null,
     is_incremental: Boolean(r.parentId),
-    links: backupLinks(baseUrl, r.projectId, r.backupId),
+    links: backupLinks(baseUrl, viewerOf(detail), r.backupId),
+    tags: backupTags(r).map((t) => ({ key: t.key, value: t.value })),
     [BACKUP_STATS_ATTR]: stats,
+    [BACKUP_SHARED_ATTR]: detail.sharedTo !== undefined,
   };
 }
 

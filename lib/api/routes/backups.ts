@@ -2,7 +2,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { BackupService, CreateBackupRequest, ListBackupsQuery as ServiceListQuery } from '../../service/backups.ts';
-import { ServiceError, backupItemNotFound } from '../../service/errors.ts';
+import { ServiceError, backupItemNotFound, invalidParam } from '../../service/errors.ts';
 import { baseUrlOf, createRouter } from '../http.ts';
 import { ErrorResponse, ItemNotFoundResponse, ProjectParams, errorResponses, json, jsonBody } from '../schemas.ts';
 import {
@@ -21,14 +21,22 @@ import {
   backupStartedView,
   backupSummaryView,
   backupView,
+  parseTagQuery,
   quotaView,
 } from './backups.schemas.ts';
 
 const tags = ['Backups'];
 
 const volumeBusy = { 409: json(ErrorResponse, 'The volume is not available or in-use, or a job holds it (VolumeBackup.0012)') };
-const restoreConflict = { 409: json(ErrorResponse, 'The backup is not available (VolumeBackup.0089), or the target is in error (VolumeBackup.0205), in-use or held by a job (VolumeBackup.0012)') };
-const deleteConflict = { 409: json(ErrorResponse, 'The backup is neither available nor error (OpenVBS.1001), or belongs to a server backup (OpenVBS.1002)') };
+const sharedRefusal = (what: string) => ({ 403: json(ErrorResponse, `The backup is another project’s, shared with this one: only its owner can ${what} (OpenVBS.1903)`) });
+const restoreConflict = {
+  409: json(ErrorResponse, 'The backup is not available (VolumeBackup.0089), or the target is in error (VolumeBackup.0205), in-use or held by a job (VolumeBackup.0012)'),
+  ...sharedRefusal('restore it onto an existing volume'),
+};
+const deleteConflict = {
+  409: json(ErrorResponse, 'The backup is neither available nor error (OpenVBS.1001), belongs to a server backup (OpenVBS.1002), or is shared with other projects (OpenVBS.1904)'),
+  ...sharedRefusal('delete it'),
+};
 
 const createBackupRoute = createRoute({
   method: 'post',
@@ -121,7 +129,10 @@ const deleteRoute = createRoute({
 });
 
 function serviceQuery(query: ListBackupsQuery): ServiceListQuery {
+  const tags = parseTagQuery(query.tags);
+  if (!tags) throw invalidParam('tags: each tag is key=value or key, with a key');
   return {
+    ...(tags.length ? { tags } : {}),
     ...(query.name !== undefined ? { name: query.name } : {}),
     ...(query.status !== undefined ? { status: query.status } : {}),
     ...(query.volume_id !== undefined ? { volumeId: query.volume_id } : {}),
@@ -146,6 +157,7 @@ export function backupRoutes(backups: BackupService, options: { baseUrl?: string
       const v = query[key];
       if (v !== undefined) params.set(key, String(v));
     }
+    for (const t of query.tags === undefined ? [] : Array.isArray(query.tags) ? query.tags : [query.tags]) params.append('tags', t);
     params.set('limit', String(page.limit));
     params.set('marker', page.nextMarker);
     return { page, links: [{ href: `${base(c)}${c.req.path}?${params}`, rel: 'next' }] };
