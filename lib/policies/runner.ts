@@ -76,6 +76,11 @@ export class PolicyRunner {
     return this.deps.clock.now();
   }
 
+  /** The same runner reading another clock (`openvbs tick --at`). */
+  withClock(clock: Clock): PolicyRunner {
+    return new PolicyRunner({ ...this.deps, clock });
+  }
+
   /** Starts one backup per resource of the policy for `slot`. */
   async run(policy: PolicyRecord, slot: Date, options: { late: boolean; trigger: PolicyTask['trigger'] }): Promise<RunStarted> {
     const { projectId, policyId } = policy;

@@ -49,6 +49,7 @@ export interface Services {
   keys: KeyAdminService;
   subscriptions: SubscriptionService;
   sharing: SharingService;
+  policies: PolicyService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -87,6 +88,7 @@ export function createServices(deps: ServiceDeps): Services {
     jobs: new JobService(stores.jobs, deps.workflows),
     keys: new KeyAdminService(deps.keys),
     subscriptions: new SubscriptionService(stores.subscriptions, deps.subscriptionManager),
+    policies: createPolicyService({ stores, backups, ...(deps.clock ? { clock: deps.clock } : {}), ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}) }),
     sharing: new SharingService({ shares: stores.shares, backups: stores.backups, ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}) }),
   };
 }
