@@ -7,6 +7,7 @@ import { registerBackupCommands } from './commands/backups.ts';
 import { registerCheckCommands } from './commands/check.ts';
 import { registerJobCommands } from './commands/jobs.ts';
 import { registerKeyCommands } from './commands/keys.ts';
+import { registerNotifyCommands } from './commands/notify.ts';
 import { registerServerBackupCommands } from './commands/server-backups.ts';
 import { registerServerCommands } from './commands/servers.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
@@ -16,7 +17,7 @@ import type { CliIO, GlobalOptions } from './context.ts';
 import { EXIT_OK, UsageError } from './errors.ts';
 import { nonEmpty } from './options.ts';
 
-const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerServerBackupCommands, registerJobCommands, registerCheckCommands];
+const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerServerBackupCommands, registerJobCommands, registerCheckCommands, registerNotifyCommands];
 
 const EPILOG = `
 Connection: each of --url, --project and --token, else OPENVBS_URL, OPENVBS_PROJECT and OPENVBS_TOKEN,

@@ -248,6 +248,15 @@ export async function startFakeApi(): Promise<FakeApi> {
         }
         case 'GET /v1/tokens':
           return send(res, 200, { tokens });
+        case 'POST /v1/subscriptions': {
+          const s = b.subscription ?? {};
+          const made = { id: `sub-${requests.length}`, project_id: PROJECT, protocol: s.protocol, endpoint: s.endpoint, failures_only: s.failures_only === true, status: 'confirmed', created_at: '2025-01-01T11:00:00.000000' };
+          return send(res, 201, { subscription: made });
+        }
+        case 'GET /v1/subscriptions':
+          return send(res, 200, { subscriptions: [] });
+        case 'DELETE /v1/subscriptions/:id':
+          return send(res, 204);
         case 'DELETE /v1/tokens/:id': {
           const i = tokens.findIndex((x) => x.id === id);
           if (i < 0) return error(res, 404, 'OpenVBS.0404', `token ${id} not found`);

@@ -85,6 +85,22 @@ describe('options and arguments', () => {
     expect(await usageError(['token', 'revoke'])).toMatch(/missing required argument 'id'/);
   });
 
+  it('notify subscribe, list and unsubscribe', async () => {
+    expect(await sent(['notify', 'subscribe', '--protocol', 'email', '--endpoint', 'ops@example.com'])).toMatchObject({
+      method: 'POST',
+      path: `/v1/${PROJECT}/subscriptions`,
+      body: { subscription: { protocol: 'email', endpoint: 'ops@example.com' } },
+    });
+    expect((await sent(['notify', 'subscribe', '--protocol', 'https', '--endpoint', 'https://h.example/x', '--failures-only'])).body).toEqual({
+      subscription: { protocol: 'https', endpoint: 'https://h.example/x', failures_only: true },
+    });
+    expect(await usageError(['notify', 'subscribe', '--protocol', 'sqs', '--endpoint', 'x'])).toMatch(/--protocol <protocol>.*Allowed choices are email, sms, https, http/);
+    expect(await usageError(['notify', 'subscribe', '--protocol', 'email'])).toMatch(/required option '--endpoint <endpoint>' not specified/);
+    expect(await sent(['notify', 'list'])).toMatchObject({ method: 'GET', path: `/v1/${PROJECT}/subscriptions` });
+    expect(await sent(['notify', 'unsubscribe', 'sub-1'])).toMatchObject({ method: 'DELETE', path: `/v1/${PROJECT}/subscriptions/sub-1` });
+    expect(await usageError(['notify', 'unsubscribe'])).toMatch(/missing required argument 'id'/);
+  });
+
   it('volume create with exactly one of --size, --size-bytes, --path', async () => {
     expect((await sent(['volume', 'create', '--name', 'd', '--size', '10'])).body).toEqual({ volume: { name: 'd', size: 10 } });
     expect((await sent(['volume', 'create', '--name', 'd', '--size-bytes', '4096', '--kms-key-id', 'k1'])).body).toEqual({
@@ -142,7 +158,7 @@ describe('options and arguments', () => {
 
 describe('usage errors', () => {
   it('name what is wrong in one line and point at the help of the command', async () => {
-    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, server-backup, job, check (see `openvbs --help`)');
+    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, server-backup, job, check, notify (see `openvbs --help`)');
     expect(await usageError(['frobnicate'])).toBe("error: unknown command 'frobnicate' (see `openvbs --help`)");
     expect(await usageError(['backup'])).toBe(
       'error: "openvbs backup" needs a subcommand: create, list, show, delete, restore (see `openvbs backup --help`)',
@@ -165,7 +181,7 @@ describe('usage errors', () => {
     expect(r.stdout).toBe('');
     expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'usage', message: "missing required argument 'id'" } });
     const none = await cli(['--json']);
-    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, server, backup, server-backup, job, check' } });
+    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, server, backup, server-backup, job, check, notify' } });
   });
 });
 
@@ -232,6 +248,9 @@ describe('help', () => {
       'job show',
       'job cancel',
       'job wait',
+      'notify subscribe',
+      'notify list',
+      'notify unsubscribe',
     ]);
     for (const { words, leaf } of leaves) {
       const r = await cli([...words, '--help']);
