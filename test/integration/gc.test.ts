@@ -14,7 +14,7 @@ import type { GcDeps, GcReport } from '../../lib/engine/gc.ts';
 import { isIndexMaintenance } from '../../lib/engine/gc.ts';
 import { decodeManifest, manifestKey } from '../../lib/engine/manifest.ts';
 import { readPackHeader } from '../../lib/engine/pack.ts';
-import type { BackupRecord, ChunkIndex, ObjectStore } from '../../lib/engine/ports.ts';
+import type { BackupRecord, ChunkIndex, ChunkLocation, ObjectStore } from '../../lib/engine/ports.ts';
 import { restoreBackup } from '../../lib/engine/restore.ts';
 import { ManualClock } from '../../lib/util/clock.ts';
 import { scatterWrites, sha256File, writeDiskImage } from '../support/disk-image.ts';
@@ -180,17 +180,18 @@ describe.each(BACKENDS)('garbage collection (%s backend)', (backend) => {
   describe.each(STAGES)('GC %s', (stage) => {
     it.each([false, true])('with the parent deleted just before: %s', async (deleteParent) => {
       const v = await newVolume(40 + volumeSeq);
-      // A second volume with the same data, backed up and deleted: its chunks are marked while the child runs.
-      const twin = { id: `vol-${++volumeSeq}`, path: env.path(`twin-${volumeSeq}.img`) };
       const parent = await runBackup(env.deps, { projectId: P, volumeId: v.id, name: 'parent' });
       const parentSha = await sha256File(v.path);
       await scatterWrites(v.path, SIZE, BLOCK, 0.3, 40 + volumeSeq);
-      await copyFile(v.path, twin.path);
-      env.addVolume(P, twin.id, { path: twin.path });
-      const twinBackup = await runBackup(env.deps, { projectId: P, volumeId: twin.id, name: 'twin' });
+      // A twin of the child (the same changes on the same parent), deleted: its new sub-chunks are the ones
+      // the child looks up, marked garbage by then.
+      const twinBackup = await runBackup(env.deps, { projectId: P, volumeId: v.id, name: 'twin' });
+      expect(twinBackup.parentId).toBe(parent.backupId);
+      expect(twinBackup.stats!.newChunks).toBeGreaterThan(0);
       const childSha = await sha256File(v.path);
 
       let parentDeleted = false;
+      let s = 0;
       const interfere = async () => {
         if (deleteParent && !parentDeleted) {
           parentDeleted = true;
@@ -208,22 +209,32 @@ describe.each(BACKENDS)('garbage collection (%s backend)', (backend) => {
             await interfere();
           }
         }),
-        index: hookedIndex(env.deps.index, async () => {
+        index: hookedIndex(env.deps.index, async (found) => {
+          for (const at of found.values()) if (at.marked !== undefined) lookedUpMarked++;
           if (armed === 'between lookup and manifest') {
             armed = undefined;
-            // Within a segment step, lookup to manifest write takes less than the margin: GC runs, time does not pass it.
-            await runGc(gc, { clock, marginMs: MARGIN });
+            // Within a segment step, lookup to manifest write takes less than the margin: GC runs (deleting what
+            // was marked a margin ago, which the lookup just met), and time does not pass the margin again.
+            if (deleteParent && !parentDeleted) {
+              parentDeleted = true;
+              await deleteBackup(parent);
+            }
+            const r = await runGc(gc, { clock, marginMs: MARGIN });
+            if (s === 0) expect(r.indexEntriesDeleted).toBeGreaterThan(0);
             await runGc(gc, { clock, marginMs: MARGIN });
           }
         }),
       };
-      // The twin's chunks are the child's new ones: deleting it makes them marked garbage the child may meet.
+      // The twin's chunks are the child's new ones: deleted and marked (with the margin passed), they are
+      // garbage the child's lookups meet, and that any later run may delete.
       await deleteBackup(twinBackup);
+      expect((await gcRun()).entriesMarked).toBeGreaterThan(0);
 
       const child = await prepareBackup(deps, { projectId: P, volumeId: v.id, name: 'child' });
       expect(child.parentId).toBe(parent.backupId);
+      let lookedUpMarked = 0;
       if (stage === 'after prepare') await interfere();
-      for (let s = 0; s < child.segmentCount; s++) {
+      for (s = 0; s < child.segmentCount; s++) {
         if (stage === 'between segments' && s === 1) await interfere();
         if (stage === 'after the parent manifest is read' || stage === 'between lookup and manifest') armed = stage;
         await backupSegment(deps, P, child.backupId, s);
@@ -231,6 +242,8 @@ describe.each(BACKENDS)('garbage collection (%s backend)', (backend) => {
       if (stage === 'before commit') await interfere();
       const committed = await commitBackup(deps, P, child.backupId);
       expect(committed.status).toBe('available');
+      // The child met the twin's marked entries (unless GC had deleted them all before its first lookups).
+      if (stage !== 'after prepare' && stage !== 'after the parent manifest is read') expect(lookedUpMarked).toBeGreaterThan(0);
       if (!parentDeleted && deleteParent) await deleteBackup(parent);
       await gcToQuiet();
       await expectRestores(committed, childSha);
@@ -274,12 +287,12 @@ function hookedStore(store: ObjectStore, before: (key: string) => Promise<void>)
   };
 }
 
-/** A chunk index that awaits `after()` after each lookup, before answering. */
-function hookedIndex(index: ChunkIndex, after: () => Promise<void>): ChunkIndex {
+/** A chunk index that awaits `after(found)` after each lookup, before answering. */
+function hookedIndex(index: ChunkIndex, after: (found: Map<string, ChunkLocation>) => Promise<void>): ChunkIndex {
   return {
     lookup: async (d, ids) => {
       const found = await index.lookup(d, ids);
-      await after();
+      await after(found);
       return found;
     },
     record: (d, entries) => index.record(d, entries),
