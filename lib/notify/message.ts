@@ -57,6 +57,7 @@ export const EVENT_TEXT: Record<NotifyEvent, EventText> = {
   restore: { what: (o) => (isServerJob(o) ? 'Server restore' : 'Restore') },
   delete: { what: (o) => (isServerJob(o) ? 'Server backup deletion' : 'Backup deletion') },
   check: { what: () => 'Integrity check' },
+  gc: { what: () => 'Garbage collection' },
 };
 
 /** SNS subjects: ASCII, no line breaks, fewer than 100 characters. */
