@@ -14,6 +14,7 @@ import { checkpointRoutes } from './routes/checkpoints.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { serverRoutes } from './routes/servers.ts';
+import { sharingRoutes } from './routes/sharing.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { volumeRoutes } from './routes/volumes.ts';
@@ -56,6 +57,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   for (const prefix of ['/v1/*', '/v2/*']) app.use(prefix, auth, limit);
 
   app.route('/', backupRoutes(services.backups, options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}));
+  app.route('/', sharingRoutes(services.sharing, options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}));
   app.route('/', jobRoutes(services.jobs));
   app.route('/', volumeRoutes(services.volumes));
   app.route('/', serverRoutes(services.servers));
