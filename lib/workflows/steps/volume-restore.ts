@@ -127,9 +127,13 @@ export async function restoreCommit(deps: TaskDeps, input: VolumeRestoreInput) {
   const backup = await endRestore(deps, await backupProject(deps, input.projectId, input.jobId), input.backupId);
   await deps.volumes.release(input.projectId, input.volumeId, input.jobId);
   if (made) {
-    // The target as the provider sees it now (detached, when the new volume took its place).
+    // The target as the provider sees it now: detached, when the new volume took its place. A replaced disk that
+    // was its server's without a project tag of its own is no longer the project's by the provider's rule (it
+    // keeps its `openvbs:replaced-by` tag); its record says detached until its next use finds it gone.
     const target = await deps.provider.describe(input.projectId, input.volumeId).catch(() => undefined);
-    if (target) await deps.volumes.adopt(input.projectId, target);
+    const record = target ? undefined : await deps.volumes.get(input.projectId, input.volumeId);
+    const info = target ?? (record && made.swapped ? { volumeId: record.volumeId, name: record.name, sizeBytes: record.sizeBytes, ...(record.kmsKeyId ? { kmsKeyId: record.kmsKeyId } : {}) } : undefined);
+    if (info) await deps.volumes.adopt(input.projectId, info);
   }
   const job = await requireJob(deps, input.projectId, input.jobId);
   await deps.jobs.update(input.projectId, input.jobId, {
