@@ -228,16 +228,17 @@ describe('OpenAPI document', () => {
   });
   const schema = (s: Schema): Schema => (s.$ref ? doc.components.schemas[s.$ref.split('/').pop()!]! : s);
 
-  it('requires exactly one of size, size_bytes or path for a volume (size_bytes may come with path), as the server does', async () => {
+  it('requires exactly one of size, size_bytes or path for a volume (size_bytes may come with path, backup_id with a size or alone), as the server does', async () => {
     const forms = schema(doc.components.schemas.CreateVolumeRequest!.properties!.volume!).oneOf!;
-    // three closed forms: a request fits at most one
+    // four closed forms: a request fits at most one
     expect(forms.map((f) => ({ required: f.required, fields: Object.keys(f.properties!).sort(), additionalProperties: f.additionalProperties }))).toEqual([
-      { required: ['name', 'size'], fields: ['kms_key_id', 'name', 'size'], additionalProperties: false },
-      { required: ['name', 'size_bytes'], fields: ['kms_key_id', 'name', 'size_bytes'], additionalProperties: false },
+      { required: ['name', 'size'], fields: ['backup_id', 'kms_key_id', 'name', 'size'], additionalProperties: false },
+      { required: ['name', 'size_bytes'], fields: ['backup_id', 'kms_key_id', 'name', 'size_bytes'], additionalProperties: false },
+      { required: ['name', 'backup_id'], fields: ['backup_id', 'kms_key_id', 'name'], additionalProperties: false },
       { required: ['name', 'path'], fields: ['kms_key_id', 'name', 'path', 'size_bytes'], additionalProperties: false },
     ]);
     expect(forms[0]!.properties!.name).toMatchObject({ minLength: 1, maxLength: 255 });
-    expect(forms[2]!.properties!.path).toMatchObject({ pattern: '^\\/' });
+    expect(forms[3]!.properties!.path).toMatchObject({ pattern: '^\\/' });
     for (const given of [{}, { size: 1, size_bytes: GIB }, { size: 1, path: '/x' }, { size: 1, size_bytes: GIB, path: '/x' }, { path: 'relative.img' }, { size: 1, sise_bytes: 2 }]) {
       const res = await call('POST', `${V2}/volumes`, { volume: { name: 'v', ...given } });
       expect({ status: res.status, code: res.body.error.code }, JSON.stringify(given)).toEqual({ status: 400, code: 'VolumeBackup.0002' });
