@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Help } from 'commander';
 import { registerBackupCommands } from './commands/backups.ts';
 import { registerCheckCommands } from './commands/check.ts';
+import { registerGcCommands } from './commands/gc.ts';
 import { registerJobCommands } from './commands/jobs.ts';
 import { registerKeyCommands } from './commands/keys.ts';
 import { registerNotifyCommands } from './commands/notify.ts';
@@ -17,7 +18,7 @@ import type { CliIO, GlobalOptions } from './context.ts';
 import { EXIT_OK, UsageError } from './errors.ts';
 import { nonEmpty } from './options.ts';
 
-const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerServerBackupCommands, registerJobCommands, registerCheckCommands, registerNotifyCommands];
+const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerServerBackupCommands, registerJobCommands, registerCheckCommands, registerGcCommands, registerNotifyCommands];
 
 const EPILOG = `
 Connection: each of --url, --project and --token, else OPENVBS_URL, OPENVBS_PROJECT and OPENVBS_TOKEN,
