@@ -86,6 +86,9 @@ export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   // Finds due policies in the catalog and claims each (policy, slot) with a conditional write. Starting the
   // policy runs (states:StartExecution) is granted when the policy workflows exist. One tick at a time.
   'policy-tick': { ...JOB_STEP, ...NOTHING, reservedConcurrency: 1, invocation: 'async', catalog: 'readWrite' },
+  // The scheduled integrity check: reads backups, manifests, the chunk index and packs, opens chunks (one vCPU,
+  // inline), publishes one `check` notification per project. Read-only everywhere. One run at a time.
+  'check-run': { ...SEGMENT, ...NOTHING, reservedConcurrency: 1, invocation: 'async', catalog: 'read', chunks: 'read', bucket: { read: true }, dataKeys: 'decrypt', publish: true },
   // An execution that ended FAILED, TIMED_OUT or ABORTED: runs its workflow's fail step and the failure
   // notification in-process, so it holds the rights of all three fail steps and of notify.
   'execution-failed': {

@@ -1,6 +1,7 @@
-// The periodic trigger: one EventBridge rule fires policy-tick, which finds due backup policies and starts them.
+// The periodic triggers: one EventBridge rule fires policy-tick, which finds due backup policies and starts them;
+// another runs the daily integrity check (check-run) over every project.
 import { Duration } from 'aws-cdk-lib';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
@@ -9,10 +10,15 @@ export interface SchedulesProps {
   policyTick: IFunction;
   /** Default 5 minutes: the finest granularity a backup policy can ask for. */
   interval?: Duration;
+  /** The integrity check; its rule runs it daily. */
+  checkRun?: IFunction;
+  /** Percent of each project's packs the daily check reads and verifies (a different subset each day). Default 5. */
+  checkReadDataPercent?: number;
 }
 
 export class Schedules extends Construct {
   readonly rule: Rule;
+  readonly checkRule: Rule | undefined;
 
   constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
@@ -21,5 +27,18 @@ export class Schedules extends Construct {
       schedule: Schedule.rate(props.interval ?? Duration.minutes(5)),
       targets: [new LambdaFunction(props.policyTick, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
     });
+    this.checkRule = props.checkRun
+      ? new Rule(this, 'CheckRun', {
+          description: 'OpenVBS: daily integrity check of every project\'s backups (metadata, and a share of the packs read)',
+          schedule: Schedule.cron({ hour: '3', minute: '17' }),
+          targets: [
+            new LambdaFunction(props.checkRun, {
+              event: RuleTargetInput.fromObject({ readDataPercent: props.checkReadDataPercent ?? 5 }),
+              retryAttempts: 0, // a failed check is seen in the function's dead-letter queue; tomorrow's run checks again
+              maxEventAge: Duration.hours(1),
+            }),
+          ],
+        })
+      : undefined;
   }
 }

@@ -30,6 +30,7 @@ export const HANDLER_NAMES = [
   'delete-checkpoint-fail',
   'notify',
   'policy-tick',
+  'check-run',
   'execution-failed',
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];

@@ -52,10 +52,10 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       // Every function role and state machine role: X-Ray (and vended-log delivery) actions.
       'AwsSolutions-IAM5[Resource::*]': functions + WORKFLOW_NAMES.length,
       'AwsSolutions-L1': functions,
-      // Data keys: backup-prepare, server-backup-prepare (new key domains), backup-segment, restore-segment.
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 4,
-      // Readers and writers of packs and manifests: backup-segment and restore-segment.
-      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 2,
+      // Data keys: backup-prepare, server-backup-prepare (new key domains), backup-segment, restore-segment, check-run.
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 5,
+      // Readers and writers of packs and manifests: backup-segment, restore-segment and check-run.
+      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 3,
       // EC2 and EBS (infra/constructs/volume-access.ts): snapshots tagged with the project, the project's
       // instances, and volumes (a disk belongs to a project through its instance: no tag to narrow by).
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]': 7,

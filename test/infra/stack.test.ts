@@ -138,7 +138,7 @@ describe('functions', () => {
 
   it.each(HANDLER_NAMES)('%s: nodejs22.x on arm64, JSON logs, active tracing, sized per contract, OPENVBS_HANDLER set', (name) => {
     const props = tpl.Resources[functionLogicalId(name)]!.Properties!;
-    const segment = name === 'backup-segment' || name === 'restore-segment';
+    const segment = name === 'backup-segment' || name === 'restore-segment' || name === 'check-run'; // one vCPU for chunk work
     expect(props).toMatchObject({
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -171,7 +171,7 @@ describe('functions', () => {
     expect(HANDLER_SPECS.api.reservedConcurrency).toBe(50);
     const total = HANDLER_NAMES.reduce((sum, name) => sum + HANDLER_SPECS[name].reservedConcurrency, 0);
     // An account's default concurrency is 1,000, of which Lambda keeps 100 unreserved.
-    expect(total).toBe(451);
+    expect(total).toBe(452);
     expect(total).toBeLessThanOrEqual(900);
   });
 
@@ -184,7 +184,7 @@ describe('functions', () => {
 
   it('gives the asynchronously invoked functions a dead-letter queue encrypted with the service key, and only those', () => {
     const asyncHandlers = HANDLER_NAMES.filter((name) => HANDLER_SPECS[name].invocation === 'async');
-    expect(asyncHandlers.sort()).toEqual(['execution-failed', 'policy-tick']);
+    expect(asyncHandlers.sort()).toEqual(['check-run', 'execution-failed', 'policy-tick']);
     for (const name of HANDLER_NAMES) {
       const dlc = tpl.Resources[functionLogicalId(name)]!.Properties!.DeadLetterConfig as { TargetArn: { 'Fn::GetAtt': [string, string] } } | undefined;
       if (!asyncHandlers.includes(name)) {
@@ -292,13 +292,13 @@ describe('least privilege', () => {
 
   it('only handlers that need them get S3, the chunk table or data keys', () => {
     const s3 = HANDLER_NAMES.filter((n) => actions(n).some((a) => a.startsWith('s3:')));
-    expect(s3.sort()).toEqual(['backup-segment', 'restore-segment']);
+    expect(s3.sort()).toEqual(['backup-segment', 'check-run', 'restore-segment']);
     const chunks = HANDLER_NAMES.filter((n) => JSON.stringify(statements(n)).includes('ChunkTable'));
-    expect(chunks.sort()).toEqual(['backup-segment', 'restore-segment']);
+    expect(chunks.sort()).toEqual(['backup-segment', 'check-run', 'restore-segment']);
     const dataKeys = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'DataKeys'));
-    expect(dataKeys.sort()).toEqual(['backup-prepare', 'backup-segment', 'restore-segment', 'server-backup-prepare']);
+    expect(dataKeys.sort()).toEqual(['backup-prepare', 'backup-segment', 'check-run', 'restore-segment', 'server-backup-prepare']);
     const publish = HANDLER_NAMES.filter((n) => actions(n).includes('sns:Publish'));
-    expect(publish.sort()).toEqual(['execution-failed', 'notify']);
+    expect(publish.sort()).toEqual(['check-run', 'execution-failed', 'notify']);
   });
 
   it('lets no role delete from the bucket: failed backups keep their manifests until GC', () => {
@@ -362,7 +362,7 @@ describe('api', () => {
 
 describe('execution failures', () => {
   it('sends every FAILED, TIMED_OUT or ABORTED execution of the three state machines to execution-failed', () => {
-    t.resourceCountIs('AWS::Events::Rule', 2);
+    t.resourceCountIs('AWS::Events::Rule', 3);
     t.hasResourceProperties('AWS::Events::Rule', {
       State: 'ENABLED',
       EventPattern: {
@@ -385,6 +385,16 @@ describe('execution failures', () => {
 });
 
 describe('schedules', () => {
+  it('runs the integrity check daily, reading 5% of the packs, with read-only rights', () => {
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(17 3 * * ? *)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': ['FnCheckRun', 'Arn'] }, Input: JSON.stringify({ readDataPercent: 5 }) })],
+    });
+    const actions = roleStatements(tpl, 'FnCheckRunRole').flatMap(actionsOf);
+    expect(actions.filter((a) => /^(s3|dynamodb):/.test(a) && !/^(s3:(Get|List)|dynamodb:(Get|BatchGet|Query|DescribeTable|ConditionCheck))/.test(a))).toEqual([]);
+    expect(actionsOf(roleStatements(tpl, 'FnCheckRunRole').find((s) => s.Sid === 'DataKeys')!)).toEqual(['kms:Decrypt']);
+  });
   it('fires policy-tick every 5 minutes', () => {
     t.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
