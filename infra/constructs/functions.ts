@@ -133,6 +133,13 @@ export class ServiceFunctions extends Construct {
       (fn.node.defaultChild as CfnFunction).overrideLogicalId(logicalId);
       for (const statement of statementsFor(spec, storage)) role.addToPrincipalPolicy(statement);
       for (const statement of volumeStatementsFor(name, role)) role.addToPrincipalPolicy(statement);
+      // The API makes notification subscriptions: SNS subscriptions on the topic (lib/aws/sns-subscriptions.ts);
+      // SNS authorizes the subscription actions against the topic.
+      if (name === 'api') {
+        role.addToPrincipalPolicy(
+          new PolicyStatement({ sid: 'NotificationSubscriptions', effect: Effect.ALLOW, actions: ['sns:Subscribe', 'sns:Unsubscribe', 'sns:GetSubscriptionAttributes'], resources: [storage.topic.topicArn] }),
+        );
+      }
 
       acknowledge(fn, 'L1', REASONS.runtime);
       acknowledgeCheckov(

@@ -10,6 +10,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aw
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { CfnTopic } from 'aws-cdk-lib/aws-sns';
+import { subscribeOperatorAlerts } from './operator-alerts.ts';
 import { Construct } from 'constructs';
 import { CATALOG_INDEXES, CATALOG_KEYS, CHUNK_KEYS } from '../../lib/catalog/tables.ts';
 import { acknowledgeCheckov } from '../nag.ts';
@@ -156,5 +157,6 @@ export class Storage extends Construct {
       enforceSSL: true,
     });
     (this.topic.node.defaultChild as CfnTopic).overrideLogicalId(STORAGE_LOGICAL_IDS.topic);
+    subscribeOperatorAlerts(this, this.topic);
   }
 }
