@@ -16,6 +16,10 @@ import { scatterWrites, writeDiskImage } from '../support/disk-image.ts';
 import { createEngineEnv } from '../support/engine-env.ts';
 import type { EngineEnv } from '../support/engine-env.ts';
 import { BACKENDS } from '../support/runtime-env.ts';
+import type { Notification } from '../../lib/notify/notifier.ts';
+import { checkRunStep } from '../../lib/workflows/steps/check.ts';
+import { installProcessRuntime } from '../../lib/wiring/runtime.ts';
+import { handler as checkRun } from '../../functions/check-run.ts';
 
 const BLOCK = 512 * 1024;
 const SIZE = 12 * 1024 * 1024 + 4096; // 25 blocks, the last one short: 4 segments of 8 blocks
@@ -205,5 +209,38 @@ describe.each(BACKENDS)('check (%s backend)', (backend) => {
     expect(new Set(r.damage.map((d) => d.projectId))).toEqual(new Set(['p-gone', 'p-index', 'p-meta']));
     expect(r.damage.every((d) => d.backupId && d.blocks?.length)).toBe(true);
     expect(BLOCK).toBe(env.deps.config.blockSize);
+  });
+
+  it('the scheduled run publishes one check notification per project, failure where damage was found', async () => {
+    const sent: Notification[] = [];
+    const projects = ['p-clean', 'p-flip', 'p-gone'];
+    const result = await checkRunStep(
+      { engine: env.deps, backups: env.stores.backups, notifier: { publish: async (n) => void sent.push(n) } },
+      { projectIds: projects, readDataPercent: 100 },
+    );
+    expect(result).toMatchObject({ projects: 3, damagedProjects: ['p-flip', 'p-gone'], skipped: [], backups: 6 });
+    expect(sent.map((n) => [n.projectId, n.event, n.status])).toEqual([
+      ['p-clean', 'check', 'success'],
+      ['p-flip', 'check', 'failure'],
+      ['p-gone', 'check', 'failure'],
+    ]);
+    expect(sent[0]!.subject).toBe('OpenVBS: Integrity check succeeded');
+    expect(sent[1]!.text).toMatch(/Damage 1: +chunk-data, backup [0-9a-f-]+, segment \d+, blocks [\d,-]+, pack packs\//);
+    expect(sent[2]!.details.fail_reason).toMatch(/^damage found in \d backup\(s\)/);
+    // Out of time: the run stops between projects and names the ones it did not reach.
+    const late = await checkRunStep({ engine: env.deps, backups: env.stores.backups }, { projectIds: projects }, () => 30_000);
+    expect(late).toMatchObject({ projects: 0, skipped: projects });
+  });
+
+  it('check-run, the Lambda handler, runs it on the process runtime and refuses a bad event', async () => {
+    installProcessRuntime(env.runtime);
+    try {
+      await expect(checkRun({ readDataPercent: 150 })).rejects.toThrow(/check-run/);
+      const result = await checkRun({ projectIds: ['p-clean', 'p-index'], seed: 'x' });
+      expect(result).toMatchObject({ projects: 2, damagedProjects: ['p-index'] });
+      expect(result.damage).toBeGreaterThan(0);
+    } finally {
+      installProcessRuntime(undefined);
+    }
   });
 });
