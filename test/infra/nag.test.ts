@@ -52,13 +52,16 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       // Every function role and state machine role: X-Ray (and vended-log delivery) actions.
       'AwsSolutions-IAM5[Resource::*]': functions + WORKFLOW_NAMES.length,
       'AwsSolutions-L1': functions,
-      // Data keys: backup-prepare, server-backup-prepare (new key domains), backup-segment, restore-segment, check-run.
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 5,
+      // Data keys: backup-prepare, server-backup-prepare (new key domains), backup-segment, restore-segment, check-run;
+      // and encrypted EBS volumes' own keys through EBS (volume-access.ts): backup-segment, restore-prepare, -segment, -commit.
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 7,
       // Readers and writers of packs and manifests: backup-segment, restore-segment and check-run.
       'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 3,
       // EC2 and EBS (infra/constructs/volume-access.ts): snapshots tagged with the project, the project's
       // instances, and volumes (a disk belongs to a project through its instance: no tag to narrow by).
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]': 7,
+      // Snapshots: every role that takes, reads, writes or releases one (since the workflows run on EBS, the backup,
+      // restore and delete steps and their fail steps release snapshots too).
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*]': 15,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]': 5,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:volume/*]': 3,
       ...invokers,

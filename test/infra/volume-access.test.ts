@@ -24,11 +24,19 @@ describe('EC2 and EBS rights', () => {
     expect(holders.sort()).toEqual(Object.keys(VOLUME_ACCESS).sort());
   });
 
-  it('reads blocks in backup-segment only, writes them in restore-segment only, powers servers in the server restore steps only', () => {
+  it('reads blocks in backup-segment only, starts, writes and finishes a restore snapshot in the three restore steps, powers servers in the server restore steps only', () => {
     const having = (action: string) => HANDLER_NAMES.filter((n) => actions(n).includes(action)).sort();
     expect(having('ebs:GetSnapshotBlock')).toEqual(['backup-segment']);
+    expect(having('ebs:StartSnapshot')).toEqual(['restore-prepare']);
     expect(having('ebs:PutSnapshotBlock')).toEqual(['restore-segment']);
-    expect(having('ec2:AttachVolume')).toEqual(['restore-segment']);
+    expect(having('ebs:CompleteSnapshot')).toEqual(['restore-commit']);
+    expect(having('ec2:AttachVolume')).toEqual(['restore-commit']);
+    expect(having('ec2:CreateVolume')).toEqual(['restore-commit']);
+    expect(actions('restore-segment')).toEqual(['ebs:PutSnapshotBlock']);
+    // Whatever may drop a volume's kept snapshot or a failed one's: the commits, fail paths and deletes.
+    expect(having('ec2:DeleteSnapshot')).toEqual(
+      ['backup-commit', 'backup-fail', 'backup-prepare', 'delete-backup', 'delete-checkpoint', 'execution-failed', 'restore-commit', 'restore-fail', 'restore-prepare', 'server-backup-commit', 'server-backup-fail', 'server-backup-prepare', 'server-restore-fail'].sort(),
+    );
     expect(having('ec2:StopInstances')).toEqual(['server-restore-commit', 'server-restore-prepare']);
     expect(having('ec2:CreateSnapshots')).toEqual(['backup-prepare', 'server-backup-prepare']);
     expect(actions('backup-segment')).toEqual(['ebs:GetSnapshotBlock', 'ebs:ListChangedBlocks', 'ebs:ListSnapshotBlocks', 'ec2:DescribeSnapshots']);
