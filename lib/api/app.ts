@@ -12,6 +12,7 @@ import { bodyResponses, sharedResponses } from './schemas.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { checkpointRoutes } from './routes/checkpoints.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { policyRoutes } from './routes/policies.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { serverRoutes } from './routes/servers.ts';
 import { sharingRoutes } from './routes/sharing.ts';
@@ -59,6 +60,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   app.route('/', backupRoutes(services.backups, options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}));
   app.route('/', sharingRoutes(services.sharing, options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}));
   app.route('/', jobRoutes(services.jobs));
+  app.route('/', policyRoutes(services.policies));
   app.route('/', volumeRoutes(services.volumes));
   app.route('/', serverRoutes(services.servers));
   app.route('/', checkpointRoutes(services.serverBackups, { ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}), availabilityZone: services.backups.availabilityZone }));

@@ -82,7 +82,7 @@ function foreignNotFound(method: string, path: string): ServiceError {
 // CSBS's server backups are backups too: protect, checkpoint items, restores and quotas (`providers/...` holds
 // only the CSBS provider's resources and checkpoints).
 // Backup shares are backups too (a user token shares and lists them, as it restores).
-const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs', 'providers', 'checkpoint_items', 'restores', 'quotas', 'os-vendor-backup-sharing']);
+const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs', 'providers', 'checkpoint_items', 'restores', 'quotas', 'os-vendor-backup-sharing', 'backuppolicy', 'backuppolicyresources']);
 
 function requiredScope(path: string): TokenScope {
   const collection = path.split('/')[3];
