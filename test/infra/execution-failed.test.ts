@@ -113,7 +113,7 @@ describe('execution-failed handler (embedded backend)', () => {
     const volume = (await env.stores.volumes.get(p, volumeId))!;
     expect(volume.status).toBe('available');
     expect(volume.lockJobId).toBeUndefined();
-    expect(await notificationsOf(jobId)).toEqual([expect.objectContaining({ status: 'failure', subject: `OpenVBS: Backup of backup ${backupId} failed` })]);
+    expect(await notificationsOf(jobId)).toEqual([expect.objectContaining({ status: 'failure', subject: `OpenVBS: Backup of volume ${volumeId} failed` })]);
   });
 
   it('gives a timed-out execution a reason of its own and leaves an ended job alone', async () => {
