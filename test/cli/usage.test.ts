@@ -161,7 +161,7 @@ describe('usage errors', () => {
     expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, server-backup, job, check, gc, notify (see `openvbs --help`)');
     expect(await usageError(['frobnicate'])).toBe("error: unknown command 'frobnicate' (see `openvbs --help`)");
     expect(await usageError(['backup'])).toBe(
-      'error: "openvbs backup" needs a subcommand: create, list, show, delete, restore (see `openvbs backup --help`)',
+      'error: "openvbs backup" needs a subcommand: create, list, show, delete, restore, share, shares, unshare (see `openvbs backup --help`)',
     );
     expect(await usageError(['backup', 'explode'])).toBe("error: unknown command 'explode' (see `openvbs backup --help`)");
     expect(await usageError(['backup', 'creat'])).toBe("error: unknown command 'creat' (Did you mean create?) (see `openvbs backup --help`)");
@@ -191,7 +191,7 @@ describe('help', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^Usage: openvbs \[options\] \[command\]/);
-    for (const line of ['token create|list|revoke', 'key create|list', 'volume create|list|show|delete', 'server create|list|show|start|stop|delete|attach|detach|hooks', 'backup create|list|show|delete|restore', 'job show|cancel|wait']) {
+    for (const line of ['token create|list|revoke', 'key create|list', 'volume create|list|show|delete', 'server create|list|show|start|stop|delete|attach|detach|hooks', 'backup create|list|show|delete|restore|share|shares|unshare', 'job show|cancel|wait']) {
       expect(r.stdout).toMatch(new RegExp(`^  ${line.replace(/\|/g, '\\|')} `, 'm'));
     }
     expect(r.stdout).toContain('connection.json');
@@ -240,6 +240,9 @@ describe('help', () => {
       'backup show',
       'backup delete',
       'backup restore',
+      'backup share',
+      'backup shares',
+      'backup unshare',
       'server-backup create',
       'server-backup list',
       'server-backup show',

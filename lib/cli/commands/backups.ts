@@ -5,6 +5,7 @@ import type { CliContext } from '../context.ts';
 import { addWaitOptions, nonEmpty, positiveInt, waitOptions } from '../options.ts';
 import type { WaitFlags } from '../options.ts';
 import { formatBytes, formatBytesExact, formatKeyValue, formatTable } from '../render.ts';
+import { addSharingCommands } from './sharing.ts';
 
 /** The OpenVBS extension attribute on a backup: what it cost (docs/service-contract.md). */
 export const BACKUP_STATS_ATTR = 'os-openvbs-bak-stats-attr:stats';
@@ -162,4 +163,6 @@ export function registerBackupCommands(program: Command, cli: CliContext): void 
     const wait = waitOptions(flags, command);
     await cli.started(await cli.client.restoreBackup(id, flags.volume), wait);
   });
+
+  addSharingCommands(backup, cli);
 }

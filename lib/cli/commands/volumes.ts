@@ -3,8 +3,10 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import type { Volume, VolumeCreateRequest } from '../client.ts';
 import type { CliContext } from '../context.ts';
-import { nonEmpty, positiveInt } from '../options.ts';
+import { addWaitOptions, nonEmpty, positiveInt, waitOptions } from '../options.ts';
+import type { WaitFlags } from '../options.ts';
 import { formatKeyValue, formatTable } from '../render.ts';
+import { createVolumeFromBackup } from './sharing.ts';
 
 export function formatVolumeTable(volumes: readonly Volume[]): string {
   return formatTable(
@@ -13,8 +15,9 @@ export function formatVolumeTable(volumes: readonly Volume[]): string {
   );
 }
 
-interface VolumeCreateFlags {
+interface VolumeCreateFlags extends WaitFlags {
   name: string;
+  fromBackup?: string;
   size?: number;
   sizeBytes?: number;
   path?: string;
@@ -32,19 +35,28 @@ function volumeCreateRequest(flags: VolumeCreateFlags, command: Command): Volume
 export function registerVolumeCommands(program: Command, cli: CliContext): void {
   const volume = program.command('volume').description('volumes: disk images and block devices to back up');
 
-  volume
-    .command('create')
-    .description('create a sparse volume image, or register an existing image or block device')
-    .requiredOption('--name <name>', 'volume name', nonEmpty)
-    .addOption(new Option('--size <GB>', 'new image of this many GB (GiB)').argParser(positiveInt).conflicts(['sizeBytes', 'path']))
-    .addOption(new Option('--size-bytes <bytes>', 'new image of exactly this many bytes').argParser(positiveInt).conflicts('path'))
-    .addOption(new Option('--path <path>', 'register an existing image file or block device').argParser(nonEmpty))
-    .option('--kms-key-id <key>', 'back the volume up under this customer key: its id, ARN or alias (see `openvbs key list`)', nonEmpty)
-    .action(async (flags: VolumeCreateFlags, command: Command) => {
-      const request = volumeCreateRequest(flags, command);
-      const res = await cli.client.createVolume(request);
-      cli.print(res, () => formatKeyValue(res.volume));
-    });
+  addWaitOptions(
+    volume
+      .command('create')
+      .description('create a sparse volume image (empty, or restored from a backup), or register an existing image or block device')
+      .requiredOption('--name <name>', 'volume name', nonEmpty)
+      .addOption(new Option('--size <GB>', 'new image of this many GB (GiB)').argParser(positiveInt).conflicts(['sizeBytes', 'path']))
+      .addOption(new Option('--size-bytes <bytes>', 'new image of exactly this many bytes').argParser(positiveInt).conflicts('path'))
+      .addOption(new Option('--path <path>', 'register an existing image file or block device').argParser(nonEmpty))
+      .addOption(new Option('--from-backup <id>', 'restore this backup (the project’s or one shared with it) into the new image; size: at least the backup’s, by default the same').argParser(nonEmpty).conflicts('path'))
+      .option('--kms-key-id <key>', 'back the volume up under this customer key: its id, ARN or alias (see `openvbs key list`)', nonEmpty),
+  ).action(async (flags: VolumeCreateFlags, command: Command) => {
+    const wait = waitOptions(flags, command);
+    if (flags.fromBackup !== undefined) {
+      const size = flags.sizeBytes !== undefined ? { size_bytes: flags.sizeBytes } : flags.size !== undefined ? { size: flags.size } : {};
+      const kms = flags.kmsKeyId !== undefined ? { kms_key_id: flags.kmsKeyId } : {};
+      return createVolumeFromBackup(cli, { name: flags.name, backup_id: flags.fromBackup, ...size, ...kms }, wait);
+    }
+    if (wait) command.error('--wait needs --from-backup (only a volume from a backup has a job)');
+    const request = volumeCreateRequest(flags, command);
+    const res = await cli.client.createVolume(request);
+    cli.print(res, () => formatKeyValue(res.volume));
+  });
 
   volume
     .command('list')
