@@ -55,6 +55,12 @@
 //   OpenVBS.1703       403  http endpoints are disabled in this deployment (local: OPENVBS_ALLOW_HTTP_WEBHOOKS=1)
 //   OpenVBS.1704       400  the project has its maximum of 20 subscriptions
 //   OpenVBS.1705       409  the deployment has no notification topic
+//   OpenVBS.1901       400  share request invalid (to_project_ids empty, more than 10, malformed, or naming the owner)
+//   OpenVBS.1902       409  the backup cannot be shared: not available, or a disk backup of a server backup
+//   OpenVBS.1903       403  the backup is another project's shared with this one: only its owner may restore it onto an
+//                           existing volume, delete, share or unshare it (a new volume can be created from it)
+//   OpenVBS.1904       409  the owner's backup is shared with other projects: remove its shares before deleting it
+//   OpenVBS.1905       409  the backup is already shared with one of the projects named (nothing was shared)
 export class ServiceError extends Error {
   override name = 'ServiceError';
   readonly httpStatus: number;
