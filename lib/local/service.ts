@@ -11,6 +11,7 @@ import { awsClients } from '../aws/clients.ts';
 import { TableExecutionStore } from '../catalog/executions.ts';
 import type { BackendKind, ServiceConfig } from '../config.ts';
 import { createServices, quotasFromEnv } from '../service/factory.ts';
+import type { Services } from '../service/factory.ts';
 import { installProcessRuntime, openRuntime } from '../wiring/runtime.ts';
 import type { Runtime, RuntimeOptions } from '../wiring/runtime.ts';
 import { WORKFLOW_NAMES } from '../workflows/registry.ts';
@@ -82,6 +83,23 @@ async function serviceConfig(backend: BackendKind, home: string, prefix: string)
   return provisionLocalResources(awsClients(), prefix);
 }
 
+/** Runs the policy tick every `seconds` (one pass at a time); returns how to stop it (waits for a pass under way). */
+function startPolicyTimer(services: Services, seconds: number): () => Promise<void> {
+  if (!(seconds > 0)) return async () => undefined;
+  let pass: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    pass ??= services.policies
+      .tickAll()
+      .catch((err: unknown) => process.stderr.write(`policy tick failed: ${err instanceof Error ? err.message : String(err)}\n`))
+      .finally(() => (pass = undefined));
+  }, seconds * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await pass;
+  };
+}
+
 export async function startLocalService(options: LocalServiceOptions = {}): Promise<LocalService> {
   const home = options.home ?? defaultHome();
   const backend = options.backend ?? ((process.env.OPENVBS_BACKEND as BackendKind | undefined) || 'embedded');
@@ -135,6 +153,8 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     const token = stillValid ? known.token : (await stores.tokens.issue(projectId, 'local runtime default')).token;
     await writeConnection(home, { url, project_id: projectId, token });
 
+    // The policy tick on a timer, as the periodic rule runs it on AWS (OPENVBS_TICK_SECONDS, default 60; 0: off).
+    const stopTicking = startPolicyTimer(services, Number(process.env.OPENVBS_TICK_SECONDS ?? 60));
     const live = runtime;
     return {
       url,
@@ -151,6 +171,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
           // idle keep-alive connections would hold close() open
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
+        await stopTicking();
         const outcome = await workflows.shutdown(stopOptions.graceMs ?? 10_000);
         await closed;
         installProcessRuntime(undefined);

@@ -384,6 +384,11 @@ export class PolicyService {
     const clock = at ? { now: () => at } : this.deps.clock;
     return runTick({ policies: this.deps.policies, runner: this.deps.runner.withClock(clock), clock }, { projectId });
   }
+
+  /** One tick over every project's policies (the periodic rule, the local runtime's timer). */
+  async tickAll(): Promise<TickReport> {
+    return runTick({ policies: this.deps.policies, runner: this.deps.runner, clock: this.deps.clock });
+  }
 }
 
 function rethrowNotFound(policyId: string) {
