@@ -290,6 +290,8 @@ class DomainCheck {
   private readonly deps: EngineDeps;
   private domain!: KeyDomain;
   private packSizes = new Map<string, number>();
+  /** Packs the index names that are confirmed absent. */
+  private readonly missing = new Set<string>();
   private readonly uses = new Map<string, PackUse>();
   /** Pack header results: failures for good, parsed headers least recently used first. */
   private readonly badHeaders = new Map<string, string>();
@@ -409,6 +411,7 @@ class DomainCheck {
     const leafBytes = idLeafBytes(m);
     const maxPlain = m.version === 1 ? b.blockSize : (b.extentBlocks ?? DEFAULT_EXTENT_BLOCKS) * b.blockSize;
     for (const [pack, list] of byPack) {
+      if (!this.packSizes.has(pack)) await this.relist(pack);
       if (!this.packSizes.has(pack)) {
         const what = pack.startsWith(`packs/${this.domainId}/`) ? 'pack is missing' : `the index names ${pack}, which is not a pack of key domain ${this.domainId}`;
         for (const { chunk } of list) problem('pack-missing', pack, what, chunk);
@@ -441,6 +444,16 @@ class DomainCheck {
         what: p.what,
       });
     }
+  }
+
+  /**
+   * Looks for a pack the first listing did not have: one written since (a repack moves index entries to a new
+   * pack while a check runs) is not missing.
+   */
+  private async relist(pack: string): Promise<void> {
+    if (!pack.startsWith(`packs/${this.domainId}/`) || this.missing.has(pack)) return;
+    for await (const obj of this.deps.store.list(pack)) if (obj.key === pack) this.packSizes.set(pack, obj.size);
+    if (!this.packSizes.has(pack)) this.missing.add(pack);
   }
 
   private header(pack: string): Promise<HeaderResult> {
