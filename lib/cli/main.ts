@@ -11,6 +11,7 @@ import { registerKeyCommands } from './commands/keys.ts';
 import { registerNotifyCommands } from './commands/notify.ts';
 import { registerServerBackupCommands } from './commands/server-backups.ts';
 import { registerServerCommands } from './commands/servers.ts';
+import { registerTickCommands } from './commands/tick.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { registerVolumeCommands } from './commands/volumes.ts';
 import { CliContext } from './context.ts';
@@ -18,7 +19,7 @@ import type { CliIO, GlobalOptions } from './context.ts';
 import { EXIT_OK, UsageError } from './errors.ts';
 import { nonEmpty } from './options.ts';
 
-const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerServerBackupCommands, registerJobCommands, registerCheckCommands, registerGcCommands, registerNotifyCommands];
+const RESOURCES = [registerTokenCommands, registerKeyCommands, registerVolumeCommands, registerServerCommands, registerBackupCommands, registerServerBackupCommands, registerJobCommands, registerCheckCommands, registerGcCommands, registerNotifyCommands, registerTickCommands];
 
 const EPILOG = `
 Connection: each of --url, --project and --token, else OPENVBS_URL, OPENVBS_PROJECT and OPENVBS_TOKEN,

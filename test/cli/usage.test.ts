@@ -158,7 +158,7 @@ describe('options and arguments', () => {
 
 describe('usage errors', () => {
   it('name what is wrong in one line and point at the help of the command', async () => {
-    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, server-backup, job, check, gc, notify (see `openvbs --help`)');
+    expect(await usageError([])).toBe('error: no command given; commands: token, key, volume, server, backup, server-backup, job, check, gc, notify, tick (see `openvbs --help`)');
     expect(await usageError(['frobnicate'])).toBe("error: unknown command 'frobnicate' (see `openvbs --help`)");
     expect(await usageError(['backup'])).toBe(
       'error: "openvbs backup" needs a subcommand: create, list, show, delete, restore, share, shares, unshare (see `openvbs backup --help`)',
@@ -181,7 +181,7 @@ describe('usage errors', () => {
     expect(r.stdout).toBe('');
     expect(JSON.parse(r.stderr)).toEqual({ error: { code: 'usage', message: "missing required argument 'id'" } });
     const none = await cli(['--json']);
-    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, server, backup, server-backup, job, check, gc, notify' } });
+    expect(JSON.parse(none.stderr)).toEqual({ error: { code: 'usage', message: 'no command given; commands: token, key, volume, server, backup, server-backup, job, check, gc, notify, tick' } });
   });
 });
 
