@@ -74,7 +74,7 @@ describe('openvbs (child process)', () => {
     const r = await openvbs(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: openvbs \[options\] \[command\]/);
-    expect(r.stdout).toMatch(/^ {2}backup create\|list\|show\|delete\|restore /m);
+    expect(r.stdout).toMatch(/^ {2}backup create\|list\|show\|delete\|restore\|share\|shares\|unshare /m);
   });
 
   it('prints the help of a subcommand with its options', async () => {
