@@ -20,7 +20,13 @@
 // write), the old volume is detached and kept (tagged `openvbs:replaced-by`), the new one attached at the
 // same device. A detached target is left as it was; the new volume stands beside it. EBS cannot give the new
 // volume the old id: the writer's `result` names it. The writer serves a restore in one process; a restore
-// split over several tasks must share one snapshot (see `EbsVolumeProvider.startRestore` / `finishRestore`).
+// split over several tasks must share one snapshot (see `EbsVolumeProvider.startRestore` / `finishRestore`):
+// the restore workflow does so (lib/workflows/steps/volume-restore.ts), and a volume backup reads a snapshot its
+// prepare step takes with snapshotVolume (lib/workflows/steps/volume-backup.ts).
+//
+// describe also names the volume (its `Name` tag) and the instance it is attached to: the catalog records an EBS
+// volume on first use from this (VolumeStore.adopt), so locks and statuses work as for local volumes. A disk
+// replaced by a restore carries no project tag of its own (unless it had one), so it stops being the project's.
 import { randomUUID } from 'node:crypto';
 import { CompleteSnapshotCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import type { EBSClient } from '@aws-sdk/client-ebs';
