@@ -4,8 +4,11 @@
 // The handler names themselves are in the registry, lib/workflows/registry.ts.
 import type { HandlerName } from '../lib/workflows/registry.ts';
 
-/** DynamoDB access: `getItem` is a single GetItem on the table, `read` adds Query/BatchGetItem (and the GSI). */
-export type TableAccess = 'none' | 'getItem' | 'read' | 'readWrite';
+/**
+ * DynamoDB access: `getItem` is a single GetItem on the table, `read` adds Query/BatchGetItem (and the GSI);
+ * `maintain` is readWrite plus Scan (the garbage collector walks the whole chunk table).
+ */
+export type TableAccess = 'none' | 'getItem' | 'read' | 'readWrite' | 'maintain';
 
 export interface HandlerSpec {
   /** MB. Lambda scales CPU with memory: 1769 MB buys one full vCPU's worth of CPU time, the segment tasks' sweet spot. */
@@ -26,9 +29,9 @@ export interface HandlerSpec {
   chunks: Exclude<TableAccess, 'getItem'>;
   /**
    * S3 access to the pack/manifest bucket: read or write any object; list and delete only the objects under
-   * `deletePrefix` (no step deletes today: failed backups keep their manifests until GC, which will).
+   * `deletePrefixes` (only the garbage collector deletes: packs and manifests no backup references).
    */
-  bucket: { read?: boolean; write?: boolean; deletePrefix?: string };
+  bucket: { read?: boolean; write?: boolean; deletePrefixes?: readonly string[] };
   /**
    * Direct KMS use by the engine's key domains: `decrypt` unwraps a domain's data key, `generate` also creates
    * one (GenerateDataKey). Covers the service key and customer keys (see functions.ts for the condition).
@@ -86,6 +89,19 @@ export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   // Finds due policies in the catalog and claims each (policy, slot) with a conditional write. Starting the
   // policy runs (states:StartExecution) is granted when the policy workflows exist. One tick at a time.
   'policy-tick': { ...JOB_STEP, ...NOTHING, reservedConcurrency: 1, invocation: 'async', catalog: 'readWrite' },
+  // Garbage collection (docs/format.md): reads every manifest, marks, deletes and moves chunk index entries,
+  // writes repacked packs, deletes unreferenced packs and deleted backups' manifests. The only deleter.
+  'gc-run': {
+    ...SEGMENT,
+    ...NOTHING,
+    reservedConcurrency: 1,
+    invocation: 'async',
+    catalog: 'readWrite',
+    chunks: 'maintain',
+    bucket: { read: true, write: true, deletePrefixes: ['packs/', 'manifests/'] },
+    dataKeys: 'decrypt',
+    publish: true,
+  },
   // The scheduled integrity check: reads backups, manifests, the chunk index and packs, opens chunks (one vCPU,
   // inline), publishes one `check` notification per project. Read-only everywhere. One run at a time.
   'check-run': { ...SEGMENT, ...NOTHING, reservedConcurrency: 1, invocation: 'async', catalog: 'read', chunks: 'read', bucket: { read: true }, dataKeys: 'decrypt', publish: true },

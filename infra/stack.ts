@@ -81,7 +81,7 @@ export class OpenVbsStack extends Stack {
       ...(props.webAclArn ? { webAclArn: props.webAclArn } : {}),
     });
     this.executionFailures = new ExecutionFailures(this, 'ExecutionFailures', { handler: executionFailed, machines: this.workflows.machines });
-    this.schedules = new Schedules(this, 'Schedules', { policyTick: this.functions.fn('policy-tick'), checkRun: this.functions.fn('check-run') });
+    this.schedules = new Schedules(this, 'Schedules', { policyTick: this.functions.fn('policy-tick'), checkRun: this.functions.fn('check-run'), gcRun: this.functions.fn('gc-run') });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'OPENVBS_URL for the CLI' });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

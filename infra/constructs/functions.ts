@@ -167,11 +167,11 @@ export class ServiceFunctions extends Construct {
           'Pack and manifest object keys are content- and backup-derived (packs/<domain>/…, manifests/<backup>/…); object actions are granted on the one data bucket only.',
         );
       }
-      if (spec.bucket.deletePrefix) {
+      for (const prefix of spec.bucket.deletePrefixes ?? []) {
         acknowledgeWildcardResource(
           role,
-          `<${STORAGE_LOGICAL_IDS.bucket}.Arn>/${spec.bucket.deletePrefix}*`,
-          `Deletes only the manifests of the backup that failed; that backup is known at run time only, and ${spec.bucket.deletePrefix} is the narrowest prefix that holds every backup's manifests and no pack.`,
+          `<${STORAGE_LOGICAL_IDS.bucket}.Arn>/${prefix}*`,
+          `Garbage collection deletes the packs and manifests no backup references; which ones is known at run time only, and ${prefix} is the narrowest prefix that holds them.`,
         );
       }
       if (spec.dataKeys !== 'none') {
@@ -236,6 +236,8 @@ function tableActions(access: TableAccess): string[] {
       return TABLE_READ;
     case 'readWrite':
       return [...TABLE_READ, ...TABLE_WRITE];
+    case 'maintain':
+      return [...TABLE_READ, 'dynamodb:Scan', ...TABLE_WRITE];
   }
 }
 
@@ -261,7 +263,7 @@ export function statementsFor(spec: HandlerSpec, storage: Storage): PolicyStatem
   if (chunkActions.length) {
     statements.push(new PolicyStatement({ sid: 'ChunkTable', effect: Effect.ALLOW, actions: chunkActions, resources: [storage.chunkTable.tableArn] }));
   }
-  const tableWrites = spec.catalog === 'readWrite' || spec.chunks === 'readWrite';
+  const tableWrites = spec.catalog === 'readWrite' || spec.chunks === 'readWrite' || spec.chunks === 'maintain';
   if (catalogActions.length || chunkActions.length) {
     statements.push(
       new PolicyStatement({
@@ -274,12 +276,17 @@ export function statementsFor(spec: HandlerSpec, storage: Storage): PolicyStatem
     );
   }
 
-  const { read, write, deletePrefix } = spec.bucket;
-  if (deletePrefix) {
+  const { read, write, deletePrefixes = [] } = spec.bucket;
+  if (deletePrefixes.length) {
     statements.push(
-      new PolicyStatement({ sid: 'DataBucketDelete', effect: Effect.ALLOW, actions: ['s3:DeleteObject'], resources: [storage.bucket.arnForObjects(`${deletePrefix}*`)] }),
+      new PolicyStatement({
+        sid: 'DataBucketDelete',
+        effect: Effect.ALLOW,
+        actions: ['s3:DeleteObject'],
+        resources: deletePrefixes.map((prefix) => storage.bucket.arnForObjects(`${prefix}*`)),
+      }),
     );
-    // Finding what to delete lists that prefix and nothing else (a reader or writer lists the bucket below).
+    // Finding what to delete lists those prefixes and nothing else (a reader or writer lists the bucket below).
     if (!read && !write) {
       statements.push(
         new PolicyStatement({
@@ -287,7 +294,7 @@ export function statementsFor(spec: HandlerSpec, storage: Storage): PolicyStatem
           effect: Effect.ALLOW,
           actions: ['s3:ListBucket'],
           resources: [storage.bucket.bucketArn],
-          conditions: { StringLike: { 's3:prefix': `${deletePrefix}*` } },
+          conditions: { StringLike: { 's3:prefix': deletePrefixes.map((prefix) => `${prefix}*`) } },
         }),
       );
     }

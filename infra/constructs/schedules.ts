@@ -1,5 +1,5 @@
 // The periodic triggers: one EventBridge rule fires policy-tick, which finds due backup policies and starts them;
-// another runs the daily integrity check (check-run) over every project.
+// another runs the daily integrity check (check-run) over every project; a third the daily garbage collection (gc-run).
 import { Duration } from 'aws-cdk-lib';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
@@ -12,6 +12,8 @@ export interface SchedulesProps {
   interval?: Duration;
   /** The integrity check; its rule runs it daily. */
   checkRun?: IFunction;
+  /** Garbage collection; its rule runs it daily. */
+  gcRun?: IFunction;
   /** Percent of each project's packs the daily check reads and verifies (a different subset each day). Default 5. */
   checkReadDataPercent?: number;
 }
@@ -19,6 +21,7 @@ export interface SchedulesProps {
 export class Schedules extends Construct {
   readonly rule: Rule;
   readonly checkRule: Rule | undefined;
+  readonly gcRule: Rule | undefined;
 
   constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
@@ -38,6 +41,14 @@ export class Schedules extends Construct {
               maxEventAge: Duration.hours(1),
             }),
           ],
+        })
+      : undefined;
+    this.gcRule = props.gcRun
+      ? new Rule(this, 'GcRun', {
+          description: 'OpenVBS: daily garbage collection (index entries, packs and manifests no backup references)',
+          schedule: Schedule.cron({ hour: '2', minute: '41' }),
+          // Nothing is lost by a missed run: the next one does its work. A failure notifies and lands in the DLQ.
+          targets: [new LambdaFunction(props.gcRun, { retryAttempts: 0, maxEventAge: Duration.hours(1) })],
         })
       : undefined;
   }

@@ -31,6 +31,7 @@ export const HANDLER_NAMES = [
   'notify',
   'policy-tick',
   'check-run',
+  'gc-run',
   'execution-failed',
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];

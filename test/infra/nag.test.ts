@@ -52,11 +52,14 @@ describe('cdk-nag AwsSolutionsChecks', () => {
       // Every function role and state machine role: X-Ray (and vended-log delivery) actions.
       'AwsSolutions-IAM5[Resource::*]': functions + WORKFLOW_NAMES.length,
       'AwsSolutions-L1': functions,
-      // Data keys: backup-prepare, server-backup-prepare (new key domains), backup-segment, restore-segment, check-run;
+      // Data keys: backup-prepare, server-backup-prepare (new key domains), backup-segment, restore-segment, check-run, gc-run;
       // and encrypted EBS volumes' own keys through EBS (volume-access.ts): backup-segment, restore-prepare, -segment, -commit.
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 7,
-      // Readers and writers of packs and manifests: backup-segment, restore-segment and check-run.
-      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 3,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*]': 8,
+      // Readers and writers of packs and manifests: backup-segment, restore-segment, check-run and gc-run.
+      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/*]': 4,
+      // The one deleter, garbage collection: unreferenced packs and deleted backups' manifests.
+      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/packs/*]': 1,
+      'AwsSolutions-IAM5[Resource::<DataBucket.Arn>/manifests/*]': 1,
       // EC2 and EBS (infra/constructs/volume-access.ts): snapshots tagged with the project, the project's
       // instances, and volumes (a disk belongs to a project through its instance: no tag to narrow by).
       // Snapshots: every role that takes, reads, writes or releases one (since the workflows run on EBS, the backup,

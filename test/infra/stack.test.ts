@@ -138,7 +138,7 @@ describe('functions', () => {
 
   it.each(HANDLER_NAMES)('%s: nodejs22.x on arm64, JSON logs, active tracing, sized per contract, OPENVBS_HANDLER set', (name) => {
     const props = tpl.Resources[functionLogicalId(name)]!.Properties!;
-    const segment = name === 'backup-segment' || name === 'restore-segment' || name === 'check-run'; // one vCPU for chunk work
+    const segment = name === 'backup-segment' || name === 'restore-segment' || name === 'check-run' || name === 'gc-run'; // one vCPU for chunk work
     expect(props).toMatchObject({
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -171,7 +171,7 @@ describe('functions', () => {
     expect(HANDLER_SPECS.api.reservedConcurrency).toBe(50);
     const total = HANDLER_NAMES.reduce((sum, name) => sum + HANDLER_SPECS[name].reservedConcurrency, 0);
     // An account's default concurrency is 1,000, of which Lambda keeps 100 unreserved.
-    expect(total).toBe(452);
+    expect(total).toBe(453);
     expect(total).toBeLessThanOrEqual(900);
   });
 
@@ -184,7 +184,7 @@ describe('functions', () => {
 
   it('gives the asynchronously invoked functions a dead-letter queue encrypted with the service key, and only those', () => {
     const asyncHandlers = HANDLER_NAMES.filter((name) => HANDLER_SPECS[name].invocation === 'async');
-    expect(asyncHandlers.sort()).toEqual(['check-run', 'execution-failed', 'policy-tick']);
+    expect(asyncHandlers.sort()).toEqual(['check-run', 'execution-failed', 'gc-run', 'policy-tick']);
     for (const name of HANDLER_NAMES) {
       const dlc = tpl.Resources[functionLogicalId(name)]!.Properties!.DeadLetterConfig as { TargetArn: { 'Fn::GetAtt': [string, string] } } | undefined;
       if (!asyncHandlers.includes(name)) {
@@ -293,18 +293,23 @@ describe('least privilege', () => {
 
   it('only handlers that need them get S3, the chunk table or data keys', () => {
     const s3 = HANDLER_NAMES.filter((n) => actions(n).some((a) => a.startsWith('s3:')));
-    expect(s3.sort()).toEqual(['backup-segment', 'check-run', 'restore-segment']);
+    expect(s3.sort()).toEqual(['backup-segment', 'check-run', 'gc-run', 'restore-segment']);
     const chunks = HANDLER_NAMES.filter((n) => JSON.stringify(statements(n)).includes('ChunkTable'));
-    expect(chunks.sort()).toEqual(['backup-segment', 'check-run', 'restore-segment']);
+    expect(chunks.sort()).toEqual(['backup-segment', 'check-run', 'gc-run', 'restore-segment']);
     const dataKeys = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'DataKeys'));
-    expect(dataKeys.sort()).toEqual(['backup-prepare', 'backup-segment', 'check-run', 'restore-segment', 'server-backup-prepare']);
+    expect(dataKeys.sort()).toEqual(['backup-prepare', 'backup-segment', 'check-run', 'gc-run', 'restore-segment', 'server-backup-prepare']);
     const publish = HANDLER_NAMES.filter((n) => actions(n).includes('sns:Publish'));
-    expect(publish.sort()).toEqual(['check-run', 'execution-failed', 'notify']);
+    expect(publish.sort()).toEqual(['check-run', 'execution-failed', 'gc-run', 'notify']);
   });
 
-  it('lets no role delete from the bucket: failed backups keep their manifests until GC', () => {
+  it('lets only the garbage collector delete from the bucket (packs and manifests) and scan the chunk table', () => {
     const deleters = HANDLER_NAMES.filter((n) => actions(n).some((a) => /^s3:Delete/.test(a)));
-    expect(deleters).toEqual([]);
+    expect(deleters).toEqual(['gc-run']);
+    const del = statements('gc-run').find((s) => s.Sid === 'DataBucketDelete')!;
+    expect(actionsOf(del)).toEqual(['s3:DeleteObject']);
+    expect(resourcesOf(del)).toEqual(['packs/*', 'manifests/*'].map((p) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': ['DataBucket', 'Arn'] }, `/${p}`]] })));
+    const chunkScanners = HANDLER_NAMES.filter((n) => statements(n).some((s) => s.Sid === 'ChunkTable' && actionsOf(s).includes('dynamodb:Scan')));
+    expect(chunkScanners).toEqual(['gc-run']);
     for (const name of ['backup-fail', 'execution-failed'] as const) expect(actions(name).filter((a) => a.startsWith('s3:')), name).toEqual([]);
   });
 
@@ -363,7 +368,7 @@ describe('api', () => {
 
 describe('execution failures', () => {
   it('sends every FAILED, TIMED_OUT or ABORTED execution of the three state machines to execution-failed', () => {
-    t.resourceCountIs('AWS::Events::Rule', 3);
+    t.resourceCountIs('AWS::Events::Rule', 4); // and the policy tick, check and GC schedules
     t.hasResourceProperties('AWS::Events::Rule', {
       State: 'ENABLED',
       EventPattern: {
@@ -395,6 +400,14 @@ describe('schedules', () => {
     const actions = roleStatements(tpl, 'FnCheckRunRole').flatMap(actionsOf);
     expect(actions.filter((a) => /^(s3|dynamodb):/.test(a) && !/^(s3:(Get|List)|dynamodb:(Get|BatchGet|Query|DescribeTable|ConditionCheck))/.test(a))).toEqual([]);
     expect(actionsOf(roleStatements(tpl, 'FnCheckRunRole').find((s) => s.Sid === 'DataKeys')!)).toEqual(['kms:Decrypt']);
+  });
+  it('runs garbage collection daily', () => {
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(41 2 * * ? *)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': ['FnGcRun', 'Arn'] } })],
+    });
+    expect(HANDLER_SPECS['gc-run'].reservedConcurrency).toBe(1);
   });
   it('fires policy-tick every 5 minutes', () => {
     t.hasResourceProperties('AWS::Events::Rule', {
