@@ -20,12 +20,12 @@ let home: string;
 let backup: BackupRecord;
 let empty: string;
 
-async function cli(argv: string[], vars: Record<string, string | undefined> = {}) {
+async function cli(argv: string[], vars: Record<string, string | undefined> = {}, tty = false) {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const io: CliIO = {
     stdout: { write: (s: string) => stdout.push(s) },
-    stderr: { write: (s: string) => stderr.push(s), isTTY: false, columns: 200 },
+    stderr: { write: (s: string) => stderr.push(s), isTTY: tty, columns: 200 },
     env: { OPENVBS_HOME: home, OPENVBS_CHUNK_WORKERS: '1', ...vars },
   };
   const code = await run(argv, io);
@@ -74,6 +74,13 @@ describe('openvbs check', () => {
     const report = JSON.parse(j.stdout) as CheckReport;
     expect(report).toMatchObject({ ok: true, projects: 1, backups: 1, manifests: 2, readDataPercent: 100 });
     expect(report.bytesRead).toBeGreaterThan(0);
+
+    // On a terminal: a progress line on stderr, cleared at the end; stdout the same.
+    const onTty = await cli(['check', '--read-data'], {}, true);
+    expect(onTty.code).toBe(0);
+    expect(onTty.stderr.startsWith('\rchecking project proj-a: ')).toBe(true);
+    expect(onTty.stderr.endsWith('\r\x1b[K')).toBe(true);
+    expect(onTty.stdout.replace(/[\d.]+ MB\/s|took [\d.]+ s/g, '')).toBe(r.stdout.replace(/[\d.]+ MB\/s|took [\d.]+ s/g, ''));
 
     const other = await cli(['check', '--project', 'nobody', '--json']);
     expect(other.code).toBe(0);

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
-import type { CheckDamage, CheckReport } from '../../engine/check.ts';
+import type { CheckDamage, CheckProgress, CheckReport } from '../../engine/check.ts';
 import type { ServiceConfig } from '../../config.ts';
 import { embeddedPaths } from '../../wiring/backend.ts';
 import { DEFAULT_HOME } from '../connection.ts';
@@ -95,6 +95,15 @@ Exit status: 0 no damage; ${EXIT_DAMAGE} damage found (listed by backup, segment
       const [{ openRuntime }, { checkRepository }] = await Promise.all([import('../../wiring/runtime.ts'), import('../../engine/check.ts')]);
       const workers = cli.io.env.OPENVBS_CHUNK_WORKERS;
       const runtime = await openRuntime(config, workers === undefined ? {} : { workers: Number(workers) });
+      // On a terminal, one progress line redrawn in place on stderr (a check of a large store takes a while).
+      const tty = !cli.json && cli.io.stderr.isTTY === true;
+      const now = cli.io.now ?? Date.now;
+      let drawnAt = 0;
+      const onProgress = (p: CheckProgress) => {
+        if (!tty || now() - drawnAt < 200) return;
+        drawnAt = now();
+        cli.io.stderr.write(`\rchecking project ${p.projectId}: ${p.phase === 'metadata' ? `${p.backupsDone}/${p.backupsTotal} backups` : `reading packs, ${formatBytes(p.bytesRead)}`}\x1b[K`);
+      };
       let report: CheckReport;
       try {
         report = await checkRepository(
@@ -103,9 +112,11 @@ Exit status: 0 no damage; ${EXIT_DAMAGE} damage found (listed by backup, segment
             ...(project ? { projectIds: [project] } : {}),
             readDataPercent: flags.readData ? 100 : (flags.readDataSubset ?? 0),
             ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+            onProgress,
           },
         );
       } finally {
+        if (drawnAt) cli.io.stderr.write('\r\x1b[K');
         await runtime.close();
       }
       cli.print(report, () => formatCheckReport(report));
