@@ -86,8 +86,8 @@ export const HANDLER_SPECS: Record<HandlerName, HandlerSpec> = {
   'delete-checkpoint-fail': { ...JOB_STEP, ...NOTHING, catalog: 'readWrite' },
   // Reads the job for the message, publishes to the topic.
   notify: { ...JOB_STEP, ...NOTHING, catalog: 'getItem', publish: true },
-  // Finds due policies in the catalog and claims each (policy, slot) with a conditional write. Starting the
-  // policy runs (states:StartExecution) is granted when the policy workflows exist. One tick at a time.
+  // Finds due policies in the catalog and claims each (policy, slot) with a conditional write, then starts the
+  // run's backups and its retention's deletes (states:StartExecution on those two, granted in stack.ts). One tick at a time.
   'policy-tick': { ...JOB_STEP, ...NOTHING, reservedConcurrency: 1, invocation: 'async', catalog: 'readWrite' },
   // Garbage collection (docs/format.md): reads every manifest, marks, deletes and moves chunk index entries,
   // writes repacked packs, deletes unreferenced packs and deleted backups' manifests. The only deleter.

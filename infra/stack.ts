@@ -4,6 +4,7 @@ import { CfnOutput, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { WORKFLOWS, WORKFLOW_NAMES, stateMachineLogicalId } from '../lib/workflows/registry.ts';
+import type { WorkflowName } from '../lib/workflows/registry.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { Api } from './constructs/api.ts';
 import { ExecutionFailures } from './constructs/execution-failures.ts';
@@ -13,6 +14,9 @@ import { Storage } from './constructs/storage.ts';
 import { Workflows } from './constructs/workflows.ts';
 
 export const STACK_NAME = 'OpenVbsStack';
+
+/** The workflows a VBS policy run starts: its backups, and the deletes of its retention. */
+const POLICY_RUN_WORKFLOWS: readonly WorkflowName[] = ['volume-backup', 'backup-delete'];
 
 export interface OpenVbsStackProps extends StackProps {
   /** MaxConcurrency of the backup and restore segment Maps. Default 4. */
@@ -57,8 +61,13 @@ export class OpenVbsStack extends Stack {
 
     const apiFn = this.functions.fn('api');
     const executionFailed = this.functions.fn('execution-failed');
+    const policyTick = this.functions.fn('policy-tick');
     for (const workflow of WORKFLOW_NAMES) {
       const machine = this.workflows.machines[workflow];
+      // A policy run starts ordinary backup jobs, and its retention deletes through the backup service: the tick
+      // may start those two workflows (it knows every ARN, as the starter reads them all, and may start no other).
+      policyTick.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
+      if (POLICY_RUN_WORKFLOWS.includes(workflow)) machine.grantStartExecution(policyTick);
       apiFn.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
       machine.grantStartExecution(apiFn);
       // Cancel (POST /v1/{project}/jobs/{job}/cancel) stops the job's execution; execution-failed then ends it.

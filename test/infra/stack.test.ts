@@ -162,7 +162,7 @@ describe('functions', () => {
       OPENVBS_CHUNK_WORKERS: '0',
     });
     const hasWorkflowArns = 'OPENVBS_WORKFLOW_VOLUME_BACKUP_ARN' in env;
-    expect(hasWorkflowArns).toBe(name === 'api' || name === 'execution-failed');
+    expect(hasWorkflowArns).toBe(name === 'api' || name === 'execution-failed' || name === 'policy-tick');
   });
 
   it('bounds every function: segment tasks at 100, the api at 50, and leaves the account its unreserved 100', () => {
@@ -255,6 +255,12 @@ describe('least privilege', () => {
     expect(all.filter((a) => a.startsWith('s3:') || a === 'sns:Publish')).toEqual([]);
     const tables = statements('api').filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:'))).flatMap(resourcesOf);
     expect(JSON.stringify(tables)).not.toContain('ChunkTable');
+  });
+
+  it('policy-tick may start backups and deletes only (a policy run and its retention), and stop nothing', () => {
+    const states = statements('policy-tick').filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
+    expect([...new Set(states.flatMap(actionsOf))]).toEqual(['states:StartExecution']);
+    expect(states.flatMap(resourcesOf)).toEqual([{ Ref: 'VolumeBackupStateMachine' }, { Ref: 'BackupDeleteStateMachine' }]);
   });
 
   it('authorizer may only GetItem on the catalog table', () => {
