@@ -11,6 +11,11 @@
 //                (removed when the job ends, so unfinished jobs of every project cost one Query)
 //   volume       pk "P#<project>"   sk "VOLUME#<volumeId>"                      (volumes.ts, local-mode inventory)
 //                while a job holds it: gsi1pk "VOLUMES#LOCKED"  gsi1sk "<project>#<volumeId>"
+//   restore part pk "P#<project>"   sk "RESTORE#<volumeId>#<jobId>#<NNNNNN>"  { blocks }  (volumes.ts: the blocks each
+//                segment of an EBS restore stored into its one snapshot; the commit hands their sum to CompleteSnapshot)
+//   checkpoint   pk "P#<project>"   sk "CHECKPOINT#<checkpointId>"              (checkpoints.ts: a server backup and its item)
+//   policy, its members, slot claims, tasks and made backups: POLICY#…, POLRES#…, POLRUN#…, POLTASK#…, POLBK#…
+//                (policies.ts, whose header lists them); gsi1pk "POLICIES", "POLRES#…" and, for open tasks, "POLTASKS#OPEN"
 //   server       pk "P#<project>"   sk "SERVER#<serverId>"                      (servers.ts, local-mode inventory: its disks;
 //                each attached volume names the server in `attachedServerId`, written in the same transaction)
 //   segment      pk "P#<project>"   sk "SEGMENT#<backupId>#<NNNNNN>"  { segment, stats }  (a finished segment: commit sums
