@@ -55,6 +55,11 @@
 //   OpenVBS.1703       403  http endpoints are disabled in this deployment (local: OPENVBS_ALLOW_HTTP_WEBHOOKS=1)
 //   OpenVBS.1704       400  the project has its maximum of 20 subscriptions
 //   OpenVBS.1705       409  the deployment has no notification topic
+//   AutoBackup.0225    409  the backup policy is running (execute now while its run is open)
+//   VolumeBackup.0202  (in fail_resources) a volume in error cannot join a backup policy
+//   OpenVBS.1801       400  backup policy request invalid (a field out of its documented range, time zone, start times)
+//   OpenVBS.1802       (in fail_resources) a resource type a VBS policy cannot hold
+//   OpenVBS.1803       (in fail_resources) the volume is not in this backup policy
 //   OpenVBS.1901       400  share request invalid (to_project_ids empty, more than 10, malformed, or naming the owner)
 //   OpenVBS.1902       409  the backup cannot be shared: not available, or a disk backup of a server backup
 //   OpenVBS.1903       403  the backup is another project's shared with this one: only its owner may restore it onto an
