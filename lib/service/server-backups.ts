@@ -46,6 +46,9 @@ export interface ProtectRequest {
   /** false: every disk backed up in full. Default true. */
   incremental?: boolean;
   tags?: BackupTag[];
+  /** Made by a backup policy (CSBS `extend_info.auto_trigger`), and which one. */
+  autoTrigger?: boolean;
+  policyId?: string;
 }
 
 export interface RestoreRequest {
@@ -164,7 +167,8 @@ export class ServerBackupService {
       jobId,
       disks,
       tags: req.tags ? distinctTags(req.tags) : [],
-      autoTrigger: false,
+      autoTrigger: req.autoTrigger ?? false,
+      ...(req.policyId !== undefined ? { policyId: req.policyId } : {}),
       createdAt: now,
       updatedAt: now,
     };
