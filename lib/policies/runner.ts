@@ -24,10 +24,18 @@ import { expiredBackups } from './retention.ts';
 import type { RetentionCandidate, RetentionPolicy } from './retention.ts';
 import { localStamp } from './schedule.ts';
 
+/** What a run asks of one resource's backup. */
+export interface StartRequest {
+  name: string;
+  tags: BackupTag[];
+  policyId: string;
+  trigger: PolicyTask['trigger'];
+}
+
 /** How a run backs up one kind of resource, and how retention sees and deletes what it made. */
 export interface ResourceBackups {
   /** Starts the backup job (throws ServiceError when the resource cannot be backed up now). */
-  start(projectId: string, resourceId: string, request: { name: string; tags: BackupTag[] }): Promise<{ jobId: string; backupId: string }>;
+  start(projectId: string, resourceId: string, request: StartRequest): Promise<{ jobId: string; backupId: string }>;
   /** The backup's status, or undefined once it is gone. */
   status(projectId: string, backupId: string): Promise<string | undefined>;
   /** Starts deleting it (throws ServiceError when its status does not allow that now). */
@@ -81,10 +89,11 @@ export class PolicyRunner {
     return new PolicyRunner({ ...this.deps, clock });
   }
 
-  /** Starts one backup per resource of the policy for `slot`. */
-  async run(policy: PolicyRecord, slot: Date, options: { late: boolean; trigger: PolicyTask['trigger'] }): Promise<RunStarted> {
+  /** Starts one backup per resource of the policy (or of those of `only` that are in it) for `slot`. */
+  async run(policy: PolicyRecord, slot: Date, options: { late: boolean; trigger: PolicyTask['trigger']; only?: readonly string[] }): Promise<RunStarted> {
     const { projectId, policyId } = policy;
-    const members = await this.deps.policies.members(projectId, policyId);
+    const all = await this.deps.policies.members(projectId, policyId);
+    const members = options.only ? all.filter((m) => options.only!.includes(m.resourceId)) : all;
     const name = `${POLICY_BACKUP_PREFIX}${localStamp(slot, policy.timeZone)}`;
     const tasks: PolicyTask[] = [];
     for (const member of members) {
@@ -111,7 +120,7 @@ export class PolicyRunner {
     const ops = this.deps.resources[task.resourceType];
     if (!ops) return this.end(task, 'SKIP', `${task.resourceType} backups are not available here`);
     try {
-      const { jobId, backupId } = await asPolicyRun(() => ops.start(task.projectId, task.resourceId, { name: task.backupName, tags: policy.tags }));
+      const { jobId, backupId } = await asPolicyRun(() => ops.start(task.projectId, task.resourceId, { name: task.backupName, tags: policy.tags, policyId: policy.policyId, trigger: task.trigger }));
       await this.deps.policies.recordBackup(task.projectId, { policyId: task.policyId, resourceId: task.resourceId, slot: task.scheduledAt, backupId });
       return await this.deps.policies.updateTask(task, { status: 'RUNNING', jobId, backupId });
     } catch (err) {
