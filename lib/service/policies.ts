@@ -6,7 +6,7 @@
 // more permissive value (frequency 1-30 days). Both members of a pair may be given; `frequency` wins over
 // `week_frequency` and `rentention_num` over `rentention_day` when the policy runs, and both are kept as given.
 import { PolicyNotFoundError, TASK_RETENTION_DAYS } from '../catalog/policies.ts';
-import type { PolicyRecord, PolicyStore, PolicyTask, TaskStatus, VbsScheduledPolicy } from '../catalog/policies.ts';
+import type { PolicyRecord, PolicyStore, PolicyTask, ResourceType, TaskStatus, VbsScheduledPolicy } from '../catalog/policies.ts';
 import type { CatalogStores } from '../catalog/stores.ts';
 import type { VolumeStore } from '../catalog/volumes.ts';
 import { PolicyRunner } from '../policies/runner.ts';
@@ -412,12 +412,13 @@ export function volumeBackups(backups: BackupService, stores: Pick<CatalogStores
 }
 
 /** The policy runner and the VBS policy service over the catalog stores and the backup service. */
-export function createPolicyService(deps: { stores: CatalogStores; backups: BackupService; clock?: Clock; availabilityZone?: string }): PolicyService {
+export function createPolicyService(deps: { stores: CatalogStores; backups: BackupService; clock?: Clock; availabilityZone?: string; resources?: Partial<Record<ResourceType, ResourceBackups>> }): PolicyService {
   const clock = deps.clock ?? systemClock;
   const runner = new PolicyRunner({
     policies: deps.stores.policies,
     jobs: deps.stores.jobs,
-    resources: { volume: volumeBackups(deps.backups, deps.stores) },
+    // Other kinds' backups (CSBS: servers) come from their services; the runner and the tick are shared.
+    resources: { volume: volumeBackups(deps.backups, deps.stores), ...deps.resources },
     clock,
     retentionOf,
   });
