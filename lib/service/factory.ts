@@ -5,12 +5,14 @@ import type { KeyService, VolumeProvider } from '../engine/ports.ts';
 import type { SubscriptionManager } from '../notify/subscriptions.ts';
 import { VolumeInventory } from '../volumes/inventory.ts';
 import { ServerInventory } from '../volumes/servers.ts';
+import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import type { WorkflowStarter } from '../workflows/registry.ts';
 import { BackupService } from './backups.ts';
 import type { QuotaSettings } from './backups.ts';
 import { JobService } from './jobs.ts';
 import { KeyAdminService } from './keys.ts';
+import { CsbsPolicyService, serverBackupsForPolicies } from './csbs-policies.ts';
 import { createPolicyService } from './policies.ts';
 import type { PolicyService } from './policies.ts';
 import { ServerBackupService } from './server-backups.ts';
@@ -50,6 +52,7 @@ export interface Services {
   subscriptions: SubscriptionService;
   sharing: SharingService;
   policies: PolicyService;
+  csbsPolicies: CsbsPolicyService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -64,6 +67,23 @@ export function createServices(deps: ServiceDeps): Services {
     ...(deps.quotas ? { quotas: deps.quotas } : {}),
     ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}),
   });
+  const serverBackups = new ServerBackupService({
+    checkpoints: stores.checkpoints,
+    backups: stores.backups,
+    jobs: stores.jobs,
+    volumes: stores.volumes,
+    provider: deps.provider,
+    workflows: deps.workflows,
+    restoreNeedsStoppedServer: deps.restoreNeedsStoppedServer ?? true,
+  });
+  // One runner (and tick) for VBS and CSBS policies: volumes through the backup service, servers through the server backup service.
+  const policies = createPolicyService({
+    stores,
+    backups,
+    resources: { server: serverBackupsForPolicies(serverBackups, stores) },
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}),
+  });
   return {
     backups,
     volumes: new VolumeInventory({
@@ -75,20 +95,13 @@ export function createServices(deps: ServiceDeps): Services {
       ...(deps.allowPathRegistration !== undefined ? { allowPathRegistration: deps.allowPathRegistration } : {}),
     }),
     servers: new ServerInventory({ servers: stores.servers, volumes: stores.volumes }),
-    serverBackups: new ServerBackupService({
-      checkpoints: stores.checkpoints,
-      backups: stores.backups,
-      jobs: stores.jobs,
-      volumes: stores.volumes,
-      provider: deps.provider,
-      workflows: deps.workflows,
-      restoreNeedsStoppedServer: deps.restoreNeedsStoppedServer ?? true,
-    }),
+    serverBackups,
     tokens: new TokenService(stores.tokens),
     jobs: new JobService(stores.jobs, deps.workflows),
     keys: new KeyAdminService(deps.keys),
     subscriptions: new SubscriptionService(stores.subscriptions, deps.subscriptionManager),
-    policies: createPolicyService({ stores, backups, ...(deps.clock ? { clock: deps.clock } : {}), ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}) }),
+    policies,
+    csbsPolicies: new CsbsPolicyService({ policies: stores.policies, checkpoints: stores.checkpoints, provider: deps.provider, runner: policies.runner, clock: deps.clock ?? systemClock }),
     sharing: new SharingService({ shares: stores.shares, backups: stores.backups, ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}) }),
   };
 }
