@@ -11,6 +11,7 @@ import type { ApiLogger, ApiRouter } from './http.ts';
 import { bodyResponses, sharedResponses } from './schemas.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { checkpointRoutes } from './routes/checkpoints.ts';
+import { csbsPolicyRoutes } from './routes/csbs-policies.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -64,6 +65,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   app.route('/', volumeRoutes(services.volumes));
   app.route('/', serverRoutes(services.servers));
   app.route('/', checkpointRoutes(services.serverBackups, { ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}), availabilityZone: services.backups.availabilityZone }));
+  app.route('/', csbsPolicyRoutes(services.csbsPolicies, options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}));
   app.route('/', tokenRoutes(services.tokens));
   app.route('/', keyRoutes(services.keys));
   app.route('/', subscriptionRoutes(services.subscriptions));

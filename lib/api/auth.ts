@@ -81,8 +81,9 @@ function foreignNotFound(method: string, path: string): ServiceError {
 /** Collections a `user` token may use (`/v1|v2/{project_id}/<collection>/...`); all others need `admin`. */
 // CSBS's server backups are backups too: protect, checkpoint items, restores and quotas (`providers/...` holds
 // only the CSBS provider's resources and checkpoints).
-// Backup shares are backups too (a user token shares and lists them, as it restores).
-const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs', 'providers', 'checkpoint_items', 'restores', 'quotas', 'os-vendor-backup-sharing', 'backuppolicy', 'backuppolicyresources']);
+// Backup shares are backups too (a user token shares and lists them, as it restores). Backup policies (VBS
+// backuppolicy, CSBS policies) make backups: a user token manages them.
+const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs', 'providers', 'checkpoint_items', 'restores', 'quotas', 'os-vendor-backup-sharing', 'backuppolicy', 'backuppolicyresources', 'policies']);
 
 function requiredScope(path: string): TokenScope {
   const collection = path.split('/')[3];

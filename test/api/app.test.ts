@@ -643,6 +643,12 @@ describe('OpenAPI document', () => {
         'POST /v2/{project_id}/backuppolicyresources',
         'POST /v2/{project_id}/backuppolicyresources/{policy_id}/deleted_resources',
         'POST /v1/{project_id}/policy-tick',
+        'POST /v1/{project_id}/policies',
+        'GET /v1/{project_id}/policies',
+        'GET /v1/{project_id}/policies/{policy_id}',
+        'PUT /v1/{project_id}/policies/{policy_id}',
+        'DELETE /v1/{project_id}/policies/{policy_id}',
+        'POST /v1/{project_id}/providers/{provider_id}/checkpoints',
       ].sort(),
     );
     expect(doc.components.securitySchemes.XAuthToken).toEqual({ type: 'apiKey', in: 'header', name: 'X-Auth-Token' });
