@@ -11,10 +11,12 @@
 // CSBS: an RRULE (FREQ=DAILY or WEEKLY, BYDAY, BYHOUR, BYMINUTE, INTERVAL) read in the policy's time zone.
 import { DateTime, FixedOffsetZone, IANAZone } from 'luxon';
 import type { Zone } from 'luxon';
-import rrulePkg from 'rrule';
+import * as rrulePkg from 'rrule';
 import type { Options as RRuleOptions } from 'rrule';
 
-const { RRule } = rrulePkg;
+// rrule ships CommonJS (`main`) and ES modules (`module`): Node imports the CommonJS build, whose exports sit on
+// `default`; esbuild bundles the ES build, whose exports are named. Both see the same RRule.
+const { RRule } = 'RRule' in rrulePkg ? rrulePkg : (rrulePkg as unknown as { default: typeof rrulePkg }).default;
 
 export const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
