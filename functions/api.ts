@@ -23,6 +23,7 @@ async function build(): Promise<ReturnType<typeof handle>> {
     dataDir: process.env.OPENVBS_DATA_DIR ?? '/tmp/openvbs',
     allowPathRegistration: false,
     quotas: quotasFromEnv(),
+    ...(runtime.backend.notifier ? { notifier: runtime.backend.notifier } : {}),
     ...(runtime.backend.subscriptions ? { subscriptionManager: runtime.backend.subscriptions } : {}),
     ...(process.env.AWS_REGION ? { availabilityZone: process.env.AWS_REGION } : {}),
   });

@@ -21,6 +21,7 @@ async function build(): Promise<Services> {
     dataDir: process.env.OPENVBS_DATA_DIR ?? '/tmp/openvbs',
     allowPathRegistration: false,
     quotas: quotasFromEnv(),
+    ...(runtime.backend.notifier ? { notifier: runtime.backend.notifier } : {}),
     ...(process.env.AWS_REGION ? { availabilityZone: process.env.AWS_REGION } : {}),
   });
 }

@@ -135,7 +135,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
       resume: (workflow, name, input) => workflows.resume(workflow, name, input),
     });
 
-    const services = createServices({ stores, keys: runtime.backend.keys, workflows, provider: runtime.volumes, dataDir: home, quotas: quotasFromEnv(), ...(runtime.backend.subscriptions ? { subscriptionManager: runtime.backend.subscriptions } : {}) });
+    const services = createServices({ stores, keys: runtime.backend.keys, workflows, provider: runtime.volumes, dataDir: home, quotas: quotasFromEnv(), ...(runtime.backend.subscriptions ? { subscriptionManager: runtime.backend.subscriptions } : {}), ...(runtime.backend.notifier ? { notifier: runtime.backend.notifier } : {}) });
     const host = options.host ?? '127.0.0.1';
     const server = serve({ fetch: createApiApp(services).fetch, hostname: host, port: options.port ?? 8080 });
     await new Promise<void>((ok, fail) => {

@@ -58,6 +58,7 @@ export const EVENT_TEXT: Record<NotifyEvent, EventText> = {
   delete: { what: (o) => (isServerJob(o) ? 'Server backup deletion' : 'Backup deletion') },
   check: { what: () => 'Integrity check' },
   gc: { what: () => 'Garbage collection' },
+  policy: { what: () => 'Backup policy run' },
 };
 
 /** SNS subjects: ASCII, no line breaks, fewer than 100 characters. */

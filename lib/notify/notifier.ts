@@ -4,7 +4,7 @@
 // lib/embedded/outbox-notifier.ts. What a job's notification says is written by ./message.ts.
 
 /** What ended. A new kind of job adds its event here and its entry in EVENT_TEXT (./message.ts). */
-export const NOTIFY_EVENTS = ['backup', 'restore', 'delete', 'check', 'gc'] as const;
+export const NOTIFY_EVENTS = ['backup', 'restore', 'delete', 'check', 'gc', 'policy'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 export const NOTIFY_STATUSES = ['success', 'failure'] as const;
 export type NotifyStatus = (typeof NOTIFY_STATUSES)[number];

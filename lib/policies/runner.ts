@@ -13,8 +13,11 @@
 // backup services' delete, so a backup that is being restored is not deleted under the restore (the service
 // refuses; it stays and the next run deletes it), and a backup shared with another project is kept while
 // shared (the receiver may be creating a disk from it; once the shares are gone, the next run deletes it).
+import { OPEN_TASK_STATUSES } from '../catalog/policies.ts';
 import type { PolicyBackupRef, PolicyRecord, PolicyStore, PolicyTask, ResourceType, TaskStatus } from '../catalog/policies.ts';
 import type { JobStore } from '../catalog/jobs.ts';
+import { formatNotification } from '../notify/message.ts';
+import type { Notifier } from '../notify/notifier.ts';
 import { asPolicyRun, POLICY_BACKUP_PREFIX } from '../service/backup-rules.ts';
 import type { BackupTag } from '../service/backup-rules.ts';
 import { ServiceError } from '../service/errors.ts';
@@ -51,6 +54,8 @@ export interface PolicyRunnerDeps {
   clock: Clock;
   /** How the policy's backups expire (VBS and CSBS differ); undefined: they never do. */
   retentionOf: (policy: PolicyRecord) => RetentionPolicy | undefined;
+  /** Tells the project when a run has ended (event `policy`: how many of its backups succeeded, failed, skipped). */
+  notifier?: Notifier;
 }
 
 export interface RunStarted {
@@ -113,6 +118,8 @@ export class PolicyRunner {
       await this.deps.policies.putTask(task);
       tasks.push(await this.startTask(policy, task));
     }
+    // Every backup refused at once: the run has ended already.
+    if (tasks.length && tasks.every((t) => !OPEN_TASK_STATUSES.includes(t.status))) await this.notifyRun(policy, tasks);
     return { projectId, policyId, slot: slot.toISOString(), late: options.late, tasks };
   }
 
@@ -157,12 +164,54 @@ export class PolicyRunner {
       const finishedAt = job.endTime && job.endTime <= this.now().toISOString() ? job.endTime : this.now().toISOString();
       ended.push(await this.end(task, status, job.status === 'FAIL' ? job.failReason : undefined, finishedAt));
     }
+    await this.notifyEndedRuns(ended);
     for (const task of ended) {
       if (task.status !== 'EXECUTE_SUCCESS') continue;
       const policy = await this.deps.policies.get(task.projectId, task.policyId);
       if (policy && (await this.deps.policies.policyOf(task.projectId, task.resourceId)) === policy.policyId) await this.prune(policy, task.resourceId, task.resourceType);
     }
     return ended;
+  }
+
+  /** One notification per run whose last open task is among `ended`. */
+  private async notifyEndedRuns(ended: PolicyTask[]): Promise<void> {
+    if (!this.deps.notifier) return;
+    const runs = new Map<string, PolicyTask>();
+    for (const t of ended) runs.set(`${t.projectId}#${t.policyId}#${t.scheduledAt}#${t.trigger}`, t);
+    for (const t of runs.values()) {
+      const since = new Date(Date.parse(t.createdAt) - STALE_WAITING_MS).toISOString();
+      const tasks = (await this.deps.policies.tasks(t.projectId, t.policyId, since)).filter((x) => x.scheduledAt === t.scheduledAt && x.trigger === t.trigger);
+      if (tasks.some((x) => OPEN_TASK_STATUSES.includes(x.status))) continue;
+      const policy = await this.deps.policies.get(t.projectId, t.policyId);
+      await this.notifyRun(policy ?? { projectId: t.projectId, policyId: t.policyId, name: '' }, tasks);
+    }
+  }
+
+  /** Publishes the end of one run (its tasks all closed); a notifier that fails does not fail the tick. */
+  private async notifyRun(policy: Pick<PolicyRecord, 'projectId' | 'policyId' | 'name'>, tasks: PolicyTask[]): Promise<void> {
+    if (!this.deps.notifier || !tasks.length) return;
+    const count = (status: TaskStatus) => tasks.filter((t) => t.status === status).length;
+    const failed = tasks.filter((t) => t.status !== 'EXECUTE_SUCCESS');
+    const ends = tasks.map((t) => t.finishedAt ?? t.createdAt).sort();
+    const first = tasks[0]!;
+    const notification = formatNotification({
+      projectId: policy.projectId,
+      event: 'policy',
+      status: failed.length ? 'failure' : 'success',
+      jobType: first.trigger === 'manual' ? 'policyRunNow' : 'policyRun',
+      resources: [{ kind: 'policy', id: policy.policyId, name: policy.name }, ...tasks.map((t) => ({ kind: t.resourceType, id: t.resourceId }))],
+      beginTime: tasks.map((t) => t.createdAt).sort()[0]!,
+      endTime: ends[ends.length - 1]!,
+      ...(failed.length ? { reason: failed.map((t) => `${t.resourceType} ${t.resourceId}: ${t.status}${t.reason ? ` (${t.reason})` : ''}`).join('; ') } : {}),
+      facts: {
+        Slot: first.scheduledAt,
+        Late: first.late ? 'yes' : 'no',
+        'Backups succeeded': count('EXECUTE_SUCCESS'),
+        'Backups failed': count('EXECUTE_FAIL') + count('EXECUTE_TIMEOUT'),
+        'Backups skipped': count('SKIP'),
+      },
+    });
+    await this.deps.notifier.publish(notification).catch(() => undefined);
   }
 
   /** Deletes the expired backups the policy made of one resource. */

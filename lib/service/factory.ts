@@ -2,6 +2,7 @@
 // runtime, tests) choose the adapters; nothing here knows whether they are DynamoDB or SQLite.
 import type { CatalogStores } from '../catalog/stores.ts';
 import type { KeyService, VolumeProvider } from '../engine/ports.ts';
+import type { Notifier } from '../notify/notifier.ts';
 import type { SubscriptionManager } from '../notify/subscriptions.ts';
 import { VolumeInventory } from '../volumes/inventory.ts';
 import { ServerInventory } from '../volumes/servers.ts';
@@ -39,6 +40,8 @@ export interface ServiceDeps {
   subscriptionManager?: SubscriptionManager;
   /** What policies and retention read as now; default the system clock. */
   clock?: Clock;
+  /** Where policy runs report their end (event `policy`); without it they are not notified. */
+  notifier?: Notifier;
 }
 
 export interface Services {
@@ -83,6 +86,7 @@ export function createServices(deps: ServiceDeps): Services {
     resources: { server: serverBackupsForPolicies(serverBackups, stores) },
     ...(deps.clock ? { clock: deps.clock } : {}),
     ...(deps.availabilityZone ? { availabilityZone: deps.availabilityZone } : {}),
+    ...(deps.notifier ? { notifier: deps.notifier } : {}),
   });
   return {
     backups,

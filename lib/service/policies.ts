@@ -9,6 +9,7 @@ import { PolicyNotFoundError, TASK_RETENTION_DAYS } from '../catalog/policies.ts
 import type { PolicyRecord, PolicyStore, PolicyTask, ResourceType, TaskStatus, VbsScheduledPolicy } from '../catalog/policies.ts';
 import type { CatalogStores } from '../catalog/stores.ts';
 import type { VolumeStore } from '../catalog/volumes.ts';
+import type { Notifier } from '../notify/notifier.ts';
 import { PolicyRunner } from '../policies/runner.ts';
 import type { ResourceBackups } from '../policies/runner.ts';
 import { WEEKDAYS, localDate, zoneOf } from '../policies/schedule.ts';
@@ -412,7 +413,7 @@ export function volumeBackups(backups: BackupService, stores: Pick<CatalogStores
 }
 
 /** The policy runner and the VBS policy service over the catalog stores and the backup service. */
-export function createPolicyService(deps: { stores: CatalogStores; backups: BackupService; clock?: Clock; availabilityZone?: string; resources?: Partial<Record<ResourceType, ResourceBackups>> }): PolicyService {
+export function createPolicyService(deps: { stores: CatalogStores; backups: BackupService; clock?: Clock; availabilityZone?: string; resources?: Partial<Record<ResourceType, ResourceBackups>>; notifier?: Notifier }): PolicyService {
   const clock = deps.clock ?? systemClock;
   const runner = new PolicyRunner({
     policies: deps.stores.policies,
@@ -421,6 +422,7 @@ export function createPolicyService(deps: { stores: CatalogStores; backups: Back
     resources: { volume: volumeBackups(deps.backups, deps.stores), ...deps.resources },
     clock,
     retentionOf,
+    ...(deps.notifier ? { notifier: deps.notifier } : {}),
   });
   return new PolicyService({
     policies: deps.stores.policies,

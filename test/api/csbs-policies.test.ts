@@ -138,7 +138,8 @@ describe('CSBS backup policies API', () => {
     ['an RRULE part CSBS does not document', { pattern: 'FREQ=DAILY;BYHOUR=1;BYSECOND=5' }, 'BYSECOND'],
     ['no pattern', { pattern: undefined }, 'pattern is required'],
     ['operation_type restore', { operation_type: 'restore' }, 'operation_type'],
-  ])('refuses %s with OpenVBS.1801', async (_what, change, why) => {
+  ])('refuses %s with OpenVBS.1801', async (_what, given, why) => {
+    const change = given as { pattern?: string; operation_type?: string };
     const op: Record<string, unknown> = { operation_type: change.operation_type ?? 'backup' };
     if (!('pattern' in change)) op.trigger = { properties: { pattern: 'FREQ=DAILY;BYHOUR=3;BYMINUTE=0' } };
     else if (change.pattern !== undefined) op.trigger = { properties: { pattern: change.pattern } };

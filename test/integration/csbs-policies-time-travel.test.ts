@@ -10,6 +10,7 @@ import { startLocalService } from '../../lib/local/service.ts';
 import type { LocalService } from '../../lib/local/service.ts';
 import { createServices } from '../../lib/service/factory.ts';
 import type { Services } from '../../lib/service/factory.ts';
+import type { Notification } from '../../lib/notify/notifier.ts';
 import type { TickReport } from '../../lib/policies/tick.ts';
 import { ManualClock } from '../../lib/util/clock.ts';
 import { writeDiskImage } from '../support/disk-image.ts';
@@ -23,13 +24,16 @@ describe('CSBS backup policies in simulated time (local runtime, embedded backen
   let home: string;
   let services: Services;
   const clock = new ManualClock('2025-03-02T12:00:00Z'); // a Sunday
+  /** What the policy runs reported (event `policy`). */
+  const notifications: Notification[] = [];
 
   beforeAll(async () => {
     process.env.OPENVBS_SEGMENT_BLOCKS = '8';
     process.env.OPENVBS_TICK_SECONDS = '0'; // no timer: this test is the only one ticking
     home = await mkdtemp(join(tmpdir(), 'openvbs-csbs-policies-'));
     svc = await startLocalService({ backend: 'embedded', port: 0, home, workers: 1 });
-    services = createServices({ stores: svc.runtime.stores, keys: svc.runtime.backend.keys, workflows: svc.workflows, provider: svc.runtime.volumes, dataDir: home, clock });
+    const notifier = { publish: async (n: Notification) => void notifications.push(n) };
+    services = createServices({ stores: svc.runtime.stores, keys: svc.runtime.backend.keys, workflows: svc.workflows, provider: svc.runtime.volumes, dataDir: home, clock, notifier });
   });
 
   afterAll(async () => {
@@ -149,6 +153,13 @@ describe('CSBS backup policies in simulated time (local runtime, embedded backen
     expect(retry.runs).toEqual([]);
     expect(await svc.runtime.stores.policies.tasks(p, policy.policyId, '2025-04-01T00:00:00.000Z')).toHaveLength(1);
     expect((await checkpointsOf(p, s)).map((c) => [c.name, c.status])).toEqual([['autobk_202504010900', 'available']]);
+    // The run is notified once, when the next pass sees its backup ended.
+    expect(notifications.filter((n) => n.projectId === p)).toEqual([]);
+    await tick(p, '2025-04-01T09:30:00Z');
+    const [note, ...more] = notifications.filter((n) => n.projectId === p);
+    expect(more).toEqual([]);
+    expect(note).toMatchObject({ event: 'policy', status: 'success', subject: 'OpenVBS: Backup policy run of policy daily-nine succeeded' });
+    expect(note!.text).toContain('Backups succeeded: 1');
   }, 120_000);
 
   it('runs the slot a tick outage missed once, late; several missed slots still run once', async () => {
