@@ -60,6 +60,8 @@
 //   OpenVBS.1801       400  backup policy request invalid (a field out of its documented range, time zone, start times)
 //   OpenVBS.1802       (in fail_resources) a resource type a VBS policy cannot hold
 //   OpenVBS.1803       (in fail_resources) the volume is not in this backup policy
+//   OpenVBS.1804       409  a server named by a CSBS policy is already in another policy (a server is in at most one)
+//   OpenVBS.1805       409  CSBS execute now: no server of the policy could be backed up now (each one's reason given)
 //   OpenVBS.1901       400  share request invalid (to_project_ids empty, more than 10, malformed, or naming the owner)
 //   OpenVBS.1902       409  the backup cannot be shared: not available, or a disk backup of a server backup
 //   OpenVBS.1903       403  the backup is another project's shared with this one: only its owner may restore it onto an
