@@ -31,6 +31,15 @@ headers = { "X-Auth-Token" = "\${OPENVBS_FUZZ_TOKEN}" }
 
 [checks]
 enabled = true
+
+# Two request rules no OpenAPI schema states exactly, so these operations may answer a schema-valid request 400
+# (their descriptions name the codes): a subscription's endpoint depends on its protocol (an email address, an
+# E.164 number, or a URL of that scheme: OpenVBS.1701); a backup policy's time_zone may name any IANA zone and
+# its weekdays come in any case, which only the zone database and the server know (OpenVBS.1801).
+[[operations]]
+include-path = ["/v1/{project_id}/subscriptions", "/v2/{project_id}/backuppolicy", "/v2/{project_id}/backuppolicy/{policy_id}"]
+include-method = ["POST", "PUT"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 `;
 
 /** Runs `st` in its own process group; resolves to its exit code. A run past `timeoutMs` is killed and fails. */

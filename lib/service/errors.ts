@@ -40,6 +40,7 @@
 //   OpenVBS.1102       403  registering existing paths is disabled in this deployment (no OPENVBS_VOLUME_ROOTS)
 //   OpenVBS.1103       409  the path is already registered as a volume (of any project)
 //   OpenVBS.1104       404  the volume's kms_key_id names no key of this project; 409: the key is disabled
+//   OpenVBS.1105       409  a volume created from a backup would be smaller than the backup
 //   OpenVBS.1201       400  key request invalid (alias format, reserved alias, description)
 //   OpenVBS.1202       409  the alias is already in use
 //   OpenVBS.1301       400  token request invalid (scope, expiry)

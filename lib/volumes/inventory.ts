@@ -65,7 +65,7 @@ export interface BackupSource {
 export interface CreateVolumeFromBackupRequest {
   name: string;
   backupId: string;
-  /** At least the backup's size (VolumeBackup.0209); default the backup's size. */
+  /** At least the backup's size (409 OpenVBS.1105 otherwise); default the backup's size. */
   sizeBytes?: number;
   kmsKeyId?: string;
 }
@@ -230,7 +230,8 @@ export class VolumeInventory {
     const { record: backup } = await this.backups.visible(projectId, req.backupId);
     if (backup.status !== 'available') throw conflict('VolumeBackup.0089', `backup ${req.backupId} is ${backup.status}; only an available backup can be restored`);
     const sizeBytes = req.sizeBytes ?? backup.sizeBytes;
-    if (sizeBytes < backup.sizeBytes) throw badRequest('VolumeBackup.0209', `a volume of ${sizeBytes} bytes is smaller than backup ${req.backupId} (${backup.sizeBytes} bytes)`);
+    // A conflict with the backup that is there (its size), not a malformed request: 409, as no schema can say it.
+    if (sizeBytes < backup.sizeBytes) throw conflict('OpenVBS.1105', `a volume of ${sizeBytes} bytes is smaller than backup ${req.backupId} (${backup.sizeBytes} bytes)`);
     const volume = await this.create(projectId, { name: req.name, sizeBytes, ...(req.kmsKeyId !== undefined ? { kmsKeyId: req.kmsKeyId } : {}) });
     let jobId: string;
     try {

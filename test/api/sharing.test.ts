@@ -238,7 +238,7 @@ describe('a volume from a backup', () => {
 
     await call(A, 'POST', SHARING, { shared: { backup_id: rec.backupId, to_project_ids: [B] } });
     const small = await call(B, 'POST', '/volumes', { volume: { name: 'too-small', backup_id: rec.backupId, size: 1 } });
-    expect([small.status, small.body.error.code]).toEqual([400, 'VolumeBackup.0209']);
+    expect([small.status, small.body.error.code]).toEqual([409, 'OpenVBS.1105']);
     const shared = await call(B, 'POST', '/volumes', { volume: { name: 'from-shared', backup_id: rec.backupId, size: 2 } });
     expect(shared.status).toBe(200);
     expect(shared.body.volume).toMatchObject({ status: 'restoring', size_bytes: 2 * GIB });

@@ -85,7 +85,7 @@ export const CsbsPolicyBody = z
       provider_id: z.string().max(128).optional().openapi({ description: CSBS_PROVIDER_ID }),
       parameters: z.unknown().optional().openapi({ description: 'Accepted and ignored ({"common":{}})' }),
       resources: z.array(Resource).max(POLICY_SERVERS_MAX).optional().openapi({ description: `Servers (${SERVER_RESOURCE_TYPE}), at most ${POLICY_SERVERS_MAX}; each in at most one policy (OpenVBS.1804). On update: the whole new list` }),
-      scheduled_operations: z.array(Operation).max(OPERATIONS_MAX).optional().openapi({ description: 'At least one on create' }),
+      scheduled_operations: z.array(Operation).max(OPERATIONS_MAX).optional().openapi({ minItems: 1, description: 'At least one (OpenVBS.1801); required on create' }),
       tags: z.array(Tag).max(TAGS_MAX * 2).optional().openapi({ description: `At most ${TAGS_MAX}; they go onto every backup the policy makes (OpenVBS.1004)` }),
       status: z.enum(['enabled', 'disabled', 'suspended']).optional().openapi({ description: 'OpenVBS: "suspended" pauses the whole policy, "enabled" resumes it' }),
     }),

@@ -1,6 +1,7 @@
 // Backup shares on the wire (VBS `os-vendor-backup-sharing`), field names as VBS spells them. A share's times
 // are written as VBS writes them (UTC, microseconds, no zone); `deleted` and `deleted_at` are null, as a
 // removed share is gone rather than kept marked deleted.
+import { ID_PATTERN } from '../../service/ids.ts';
 import { z } from '@hono/zod-openapi';
 import type { ShareRecord } from '../../catalog/shares.ts';
 import { MAX_SHARE_PROJECTS, SHARE_SORT_KEYS } from '../../service/sharing.ts';
@@ -15,7 +16,7 @@ export const CreateShareBody = z
     shared: z.object({
       backup_id: text(255, 1).openapi({ description: 'An available backup of this project (404 OpenVBS.0404 when there is none)' }),
       to_project_ids: z
-        .array(text(255, 1))
+        .array(text(255, 1).openapi({ pattern: ID_PATTERN.source }))
         .openapi({ minItems: 1, maxItems: MAX_SHARE_PROJECTS, description: `1-${MAX_SHARE_PROJECTS} other projects (OpenVBS.1901)` }),
     }),
   })
