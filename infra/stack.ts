@@ -15,8 +15,8 @@ import { Workflows } from './constructs/workflows.ts';
 
 export const STACK_NAME = 'OpenVbsStack';
 
-/** The workflows a VBS policy run starts: its backups, and the deletes of its retention. */
-const POLICY_RUN_WORKFLOWS: readonly WorkflowName[] = ['volume-backup', 'backup-delete'];
+/** The workflows a policy run starts: its volume and server backups, and the deletes of its retention. */
+const POLICY_RUN_WORKFLOWS: readonly WorkflowName[] = ['volume-backup', 'backup-delete', 'server-backup', 'checkpoint-delete'];
 
 export interface OpenVbsStackProps extends StackProps {
   /** MaxConcurrency of the backup and restore segment Maps. Default 4. */
@@ -64,8 +64,8 @@ export class OpenVbsStack extends Stack {
     const policyTick = this.functions.fn('policy-tick');
     for (const workflow of WORKFLOW_NAMES) {
       const machine = this.workflows.machines[workflow];
-      // A policy run starts ordinary backup jobs, and its retention deletes through the backup service: the tick
-      // may start those two workflows (it knows every ARN, as the starter reads them all, and may start no other).
+      // A policy run starts ordinary backup jobs (of volumes or servers), and its retention deletes through the backup
+      // services: the tick may start those workflows (it knows every ARN, as the starter reads them all, and may start no other).
       policyTick.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);
       if (POLICY_RUN_WORKFLOWS.includes(workflow)) machine.grantStartExecution(policyTick);
       apiFn.addEnvironment(WORKFLOWS[workflow].arnEnv, machine.stateMachineArn);

@@ -56,6 +56,8 @@ export const VOLUME_ACCESS: Partial<Record<HandlerName, readonly VolumeAccess[]>
   'server-restore-commit': ['inventory', 'power'],
   // each disk's unfinished restore snapshot deleted
   'server-restore-fail': ['release'],
+  // a policy run protects servers (describeServer through ServerBackupService) and backs up volumes (describe)
+  'policy-tick': ['inventory'],
   // runs the fail step of whichever workflow ended unseen (backup-fail, restore-fail, server-backup-fail, ...)
   'execution-failed': ['release'],
 };

@@ -260,7 +260,12 @@ describe('least privilege', () => {
   it('policy-tick may start backups and deletes only (a policy run and its retention), and stop nothing', () => {
     const states = statements('policy-tick').filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
     expect([...new Set(states.flatMap(actionsOf))]).toEqual(['states:StartExecution']);
-    expect(states.flatMap(resourcesOf)).toEqual([{ Ref: 'VolumeBackupStateMachine' }, { Ref: 'BackupDeleteStateMachine' }]);
+    expect(states.flatMap(resourcesOf)).toEqual([
+      { Ref: 'VolumeBackupStateMachine' },
+      { Ref: 'BackupDeleteStateMachine' },
+      { Ref: 'ServerBackupStateMachine' },
+      { Ref: 'CheckpointDeleteStateMachine' },
+    ]);
   });
 
   it('authorizer may only GetItem on the catalog table', () => {
