@@ -110,7 +110,7 @@ describe('openvbs volume create --from-backup', () => {
 
     const tooSmall = await cli(B, ['volume', 'create', '--name', 'small', '--from-backup', rec.backupId, '--size-bytes', '4096']);
     expect(tooSmall.code).toBe(1);
-    expect(tooSmall.stderr).toContain('VolumeBackup.0209');
+    expect(tooSmall.stderr).toContain('OpenVBS.1105');
     const waitAlone = await cli(B, ['volume', 'create', '--name', 'x', '--size', '1', '--wait']);
     expect(waitAlone.code).toBe(2);
     expect(waitAlone.stderr).toContain('--wait needs --from-backup');
