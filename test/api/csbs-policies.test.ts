@@ -9,6 +9,7 @@ import { VBS_TIME_PATTERN } from '../../lib/api/schemas.ts';
 import { CSBS_PROVIDER_ID } from '../../lib/service/server-backups.ts';
 import { createServiceEnv, projectId } from '../service/service-env.ts';
 import type { ServiceEnv } from '../service/service-env.ts';
+import { appCaller } from '../support/app-call.ts';
 
 let env: ServiceEnv;
 let app: ApiApp;
@@ -24,16 +25,7 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.close());
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, path: string, body?: unknown, as = token): Promise<{ status: number; body: any }> {
-  const res = await app.request(path, {
-    method,
-    headers: { 'X-Auth-Token': as, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const call = appCaller(() => app, () => token);
 
 const V1 = `/v1/${p}`;
 const SERVER = 'OS::Nova::Server';

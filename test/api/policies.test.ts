@@ -7,6 +7,7 @@ import type { ApiApp } from '../../lib/api/app.ts';
 import { VBS_TIME_PATTERN } from '../../lib/api/schemas.ts';
 import { createServiceEnv, projectId } from '../service/service-env.ts';
 import type { ServiceEnv } from '../service/service-env.ts';
+import { appCaller } from '../support/app-call.ts';
 
 let env: ServiceEnv;
 let app: ApiApp;
@@ -22,16 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.close());
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(method: string, path: string, body?: unknown, as = token): Promise<{ status: number; body: any }> {
-  const res = await app.request(path, {
-    method,
-    headers: { 'X-Auth-Token': as, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const call = appCaller(() => app, () => token);
 
 const V2 = `/v2/${p}`;
 const valid = {
