@@ -81,6 +81,9 @@ export const RestoreBody = z
 
 export const BACKUP_STATUSES = ['creating', 'available', 'error', 'restoring', 'deleting', 'error_restoring'] as const;
 
+/** Comma-separated `key=value` or `key` items, each with a key (empty items are skipped): what parseTagQuery reads. */
+const tagQueryText = z.string().max(4096).regex(/^(?:[^=,][^,]*)?(?:,(?:[^=,][^,]*)?)*$/, 'each tag is key=value or key, with a key');
+
 export const ListBackupsQuery = z.object({
   name: z.string().max(255).optional().openapi({ param: { name: 'name', in: 'query' } }),
   status: z.enum(BACKUP_STATUSES).optional().openapi({ param: { name: 'status', in: 'query' } }),
@@ -91,7 +94,7 @@ export const ListBackupsQuery = z.object({
   sort_key: z.enum(BACKUP_SORT_KEYS).optional().openapi({ param: { name: 'sort_key', in: 'query' } }),
   sort_dir: z.enum(['asc', 'desc']).optional().openapi({ param: { name: 'sort_dir', in: 'query' } }),
   tags: z
-    .union([z.string().max(4096), z.array(z.string().max(4096)).max(TAGS_MAX)])
+    .union([tagQueryText, z.array(tagQueryText).max(TAGS_MAX)])
     .optional()
     .openapi({
       param: { name: 'tags', in: 'query' },
