@@ -9,6 +9,7 @@ import { sha256File, writeDiskImage } from '../support/disk-image.ts';
 import { startServiceProcess } from '../support/service-process.ts';
 import type { ServiceProcess } from '../support/service-process.ts';
 import { apiCall } from '../support/api-call.ts';
+import { CSBS_PROVIDER_ID } from '../../lib/service/server-backups.ts';
 
 const MiB = 1024 * 1024;
 const SEGMENT_ENV = { OPENVBS_SEGMENT_BLOCKS: '16' }; // 8 MiB segments: many steps per job
@@ -170,6 +171,58 @@ describe('the local service across restarts (embedded backend)', () => {
     const old = await c.createVolume('old', 24 * MiB);
     expect((await c.restore(firstBackupId, old.id)).status).toBe('SUCCESS');
     expect(await sha256File(old.path)).toBe(imageSha);
+  });
+
+  it('ends a server backup cut by SIGKILL on the next start: its checkpoint and disk backups agree, the disks are free, every available checkpoint restores', async () => {
+    let svc = await start();
+    let c = client(svc);
+    const v1 = (path: string) => `/v1/${svc.projectId}${path}`;
+    const disks = [await c.createVolume('srv-a', 96 * MiB), await c.createVolume('srv-b', 96 * MiB)];
+    for (const [i, d] of disks.entries()) await writeDiskImage(d.path, 96 * MiB, 70 + i, { zero: 0.1, text: 0.3, random: 0.6, copy: 0 });
+    const sums = await Promise.all(disks.map((d) => sha256File(d.path)));
+    const server = await c.api('POST', v1('/servers'), { server: { name: 'crashy-server', status: 'stopped', disks: disks.map((d) => ({ volume_id: d.id })) } });
+    expect(server.status).toBe(201);
+    const serverId = server.body.server.id as string;
+    const protect = async (name: string) => {
+      const res = await c.api('POST', v1(`/providers/${CSBS_PROVIDER_ID}/resources/${serverId}/action`), { protect: { backup_name: name } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return { checkpointId: res.body.checkpoint.id as string, jobId: res.body.checkpoint.extra_info.job_id as string };
+    };
+
+    let killed: { checkpointId: string; jobId: string } | undefined;
+    for (let attempt = 0; attempt < 3 && !killed; attempt++) {
+      const run = await protect(`crash_${attempt}`);
+      for (;;) {
+        const j = await c.job(run.jobId);
+        if (j.status === 'RUNNING') {
+          svc.signal('SIGKILL');
+          killed = run;
+          break;
+        }
+        if (j.status === 'SUCCESS' || j.status === 'FAIL') break;
+      }
+    }
+    expect(killed).toBeDefined();
+    await svc.exited;
+
+    svc = await start();
+    c = client(svc);
+    const ended = await c.waitJob(killed!.jobId);
+    expect(['SUCCESS', 'FAIL']).toContain(ended.status);
+    const item = (await c.api('GET', v1(`/checkpoint_items?checkpoint_id=${killed!.checkpointId}`))).body.checkpoint_items[0];
+    expect(item.status).toBe(ended.status === 'SUCCESS' ? 'available' : 'error');
+    for (const b of item.extend_info.volume_backups) expect(b.status).toBe(item.status);
+    for (const d of disks) expect((await c.api('GET', `/v2/${svc.projectId}/volumes/${d.id}`)).body.volume.status).toBe('in-use');
+
+    const again = await protect('after_crash');
+    expect((await c.waitJob(again.jobId)).status).toBe('SUCCESS');
+    const items = (await c.api('GET', v1('/checkpoint_items'))).body.checkpoint_items as Array<{ id: string; checkpoint_id: string; status: string }>;
+    for (const it of items.filter((i) => i.status === 'available')) {
+      const res = await c.api('POST', v1('/restores'), { restore: { provider_id: CSBS_PROVIDER_ID, checkpoint_id: it.checkpoint_id, parameters: { checkpoint_item_id: it.id, power_on: false } } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect((await c.waitJob(res.body.restore.id)).status).toBe('SUCCESS');
+      expect(await Promise.all(disks.map((d) => sha256File(d.path)))).toEqual(sums);
+    }
   });
 
   it('refuses a second instance on the same home and leaves the first one untouched', async () => {
