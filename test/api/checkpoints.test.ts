@@ -8,6 +8,7 @@ import type { ApiApp } from '../../lib/api/app.ts';
 import { CSBS_PROVIDER_ID } from '../../lib/service/server-backups.ts';
 import { backupRecord, createServiceEnv, projectId } from '../service/service-env.ts';
 import type { ServiceEnv } from '../service/service-env.ts';
+import { appCaller } from '../support/app-call.ts';
 
 let env: ServiceEnv;
 let app: ApiApp;
@@ -26,14 +27,8 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.close());
 
-async function call(method: string, path: string, body?: unknown) {
-  const headers: Record<string, string> = { 'X-Auth-Token': admin };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await app.request(`/v1/${p}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each route answers its own shape
-  return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
-}
+const request = appCaller(() => app, () => admin);
+const call = (method: string, path: string, body?: unknown) => request(method, `/v1/${p}${path}`, body);
 
 /** A server of the local inventory with disks of these sizes (MiB), the first bootable. */
 async function server(name: string, sizesMiB: number[], status: 'running' | 'stopped' = 'running') {

@@ -10,6 +10,7 @@ import type { TokenRecord } from '../../lib/catalog/tokens.ts';
 import { TokenRevocations } from '../../lib/service/tokens.ts';
 import { backupRecord, createServiceEnv, projectId } from '../service/service-env.ts';
 import type { ServiceEnv } from '../service/service-env.ts';
+import { appCaller } from '../support/app-call.ts';
 
 let env: ServiceEnv;
 let app: ApiApp;
@@ -31,13 +32,8 @@ beforeAll(async () => {
 });
 afterAll(async () => env?.close());
 
-async function call(method: string, path: string, token: string, body?: unknown) {
-  const headers: Record<string, string> = { 'X-Auth-Token': token };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await app.request(path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const request = appCaller(() => app, () => admin);
+const call = (method: string, path: string, token: string, body?: unknown) => request(method, path, body, token);
 
 async function newToken(token: Record<string, unknown> = {}) {
   const res = await call('POST', `/v1/${p}/tokens`, admin, { token });
