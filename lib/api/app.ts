@@ -12,6 +12,7 @@ import { bodyResponses, sharedResponses } from './schemas.ts';
 import { backupRoutes } from './routes/backups.ts';
 import { checkpointRoutes } from './routes/checkpoints.ts';
 import { csbsPolicyRoutes } from './routes/csbs-policies.ts';
+import { csbsTagRoutes } from './routes/csbs-tags.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { policyRoutes } from './routes/policies.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -65,6 +66,7 @@ export function createApiApp(services: Services, options: ApiAppOptions = {}) {
   app.route('/', volumeRoutes(services.volumes));
   app.route('/', serverRoutes(services.servers));
   app.route('/', checkpointRoutes(services.serverBackups, { ...(options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}), availabilityZone: services.backups.availabilityZone }));
+  app.route('/', csbsTagRoutes(services.serverBackups, services.csbsPolicies));
   app.route('/', csbsPolicyRoutes(services.csbsPolicies, options.baseUrl !== undefined ? { baseUrl: options.baseUrl } : {}));
   app.route('/', tokenRoutes(services.tokens));
   app.route('/', keyRoutes(services.keys));

@@ -83,7 +83,7 @@ function foreignNotFound(method: string, path: string): ServiceError {
 // only the CSBS provider's resources and checkpoints).
 // Backup shares are backups too (a user token shares and lists them, as it restores). Backup policies (VBS
 // backuppolicy, CSBS policies) make backups: a user token manages them.
-const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs', 'providers', 'checkpoint_items', 'restores', 'quotas', 'os-vendor-backup-sharing', 'backuppolicy', 'backuppolicyresources', 'policies']);
+const USER_COLLECTIONS: ReadonlySet<string> = new Set(['backups', 'cloudbackups', 'jobs', 'providers', 'checkpoint_items', 'restores', 'quotas', 'os-vendor-backup-sharing', 'backuppolicy', 'backuppolicyresources', 'policies', 'csbs_backup', 'csbs_backup_policy']);
 
 function requiredScope(path: string): TokenScope {
   const collection = path.split('/')[3];

@@ -29,6 +29,7 @@ import { distinctTags, validateTags } from './backup-rules.ts';
 import type { BackupTag } from './backup-rules.ts';
 import { ServiceError, badRequest, conflict, notFound, serverNotFound } from './errors.ts';
 import { checkProjectId, isId, newBackupId } from './ids.ts';
+import { ResourceTags } from './resource-tags.ts';
 import { CSBS_PROVIDER_ID, SERVER_RESOURCE_TYPE } from './server-backups.ts';
 import type { ServerBackupService } from './server-backups.ts';
 import { charLength, checkText } from './validation.ts';
@@ -181,11 +182,24 @@ function mergeOperation(current: CsbsOperation | undefined, input: CsbsOperation
   return op;
 }
 
+const byCreation = (a: PolicyRecord, b: PolicyRecord) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.policyId < b.policyId ? -1 : 1);
+
 export class CsbsPolicyService {
   private readonly deps: CsbsPolicyServiceDeps;
+  /** The policy tag routes (/csbs_backup_policy/…/tags), by the VBS policy tags' rules. */
+  readonly tagging: ResourceTags<PolicyRecord>;
 
   constructor(deps: CsbsPolicyServiceDeps) {
     this.deps = deps;
+    this.tagging = new ResourceTags<PolicyRecord>({
+      what: 'backup policy',
+      get: (projectId, policyId) => this.policy(projectId, policyId),
+      list: async (projectId) => (await this.deps.policies.list(projectId)).filter((p) => p.kind === 'csbs').sort(byCreation),
+      tagsOf: (policy) => policy.tags,
+      setTags: async ({ projectId, policyId }, tags) => {
+        await this.deps.policies.update(projectId, policyId, { tags, updatedAt: this.now().toISOString() }).catch(rethrowNotFound(policyId));
+      },
+    });
   }
 
   private now(): Date {

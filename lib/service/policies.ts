@@ -18,9 +18,11 @@ import type { TickReport } from '../policies/tick.ts';
 import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import type { BackupService } from './backups.ts';
-import { distinctTags, TAGS_MAX, validateTags } from './backup-rules.ts';
+import { distinctTags, validateTags } from './backup-rules.ts';
 import type { BackupTag } from './backup-rules.ts';
 import { ServiceError, badRequest, conflict, notFound } from './errors.ts';
+import { ResourceTags } from './resource-tags.ts';
+import type { TagFilter } from './resource-tags.ts';
 import { checkProjectId, isId, newBackupId } from './ids.ts';
 import { charLength } from './validation.ts';
 
@@ -73,15 +75,7 @@ export interface TasksQuery {
   jobId?: string;
 }
 
-/** OpenStack tag filters: `tags` all match, `tags_any` one matches, `not_tags` not all, `not_tags_any` none. */
-export interface TagFilter {
-  tags?: Array<{ key: string; values: string[] }>;
-  tagsAny?: Array<{ key: string; values: string[] }>;
-  notTags?: Array<{ key: string; values: string[] }>;
-  notTagsAny?: Array<{ key: string; values: string[] }>;
-  limit?: number;
-  offset?: number;
-}
+export type { TagFilter } from './resource-tags.ts';
 
 export interface PolicyServiceDeps {
   policies: PolicyStore;
@@ -136,14 +130,21 @@ function checkTags(tags: BackupTag[] | undefined): BackupTag[] | undefined {
   return distinctTags(tags);
 }
 
-/** Does the resource's tag list pass one filter entry (key present, value among `values` when any are listed)? */
-const tagMatches = (tags: BackupTag[], f: { key: string; values: string[] }) => tags.some((t) => t.key === f.key && (!f.values.length || f.values.includes(t.value)));
-
 export class PolicyService {
   private readonly deps: PolicyServiceDeps;
+  readonly tagging: ResourceTags<PolicyRecord>;
 
   constructor(deps: PolicyServiceDeps) {
     this.deps = deps;
+    this.tagging = new ResourceTags<PolicyRecord>({
+      what: 'backup policy',
+      get: (projectId, policyId) => this.policy(projectId, policyId),
+      list: async (projectId) => (await this.list(projectId)).map((v) => v.policy),
+      tagsOf: (policy) => policy.tags,
+      setTags: async ({ projectId, policyId }, tags) => {
+        await this.deps.policies.update(projectId, policyId, { tags, updatedAt: this.now().toISOString() }).catch(rethrowNotFound(policyId));
+      },
+    });
   }
 
   private now(): Date {
@@ -328,50 +329,31 @@ export class PolicyService {
     return { count, tasks: tasks.slice(start, start + Math.min(query.limit ?? 1000, 1000)) };
   }
 
-  // ---- tags ----
+  // ---- tags (the shared rules of ./resource-tags.ts) ----
 
   async tags(projectId: string, policyId: string): Promise<BackupTag[]> {
-    return (await this.policy(projectId, policyId)).tags;
+    return this.tagging.tags(projectId, policyId);
   }
 
   /** Adds tags, or sets the value of keys the policy has already. */
   async putTags(projectId: string, policyId: string, tags: BackupTag[]): Promise<void> {
-    const policy = await this.policy(projectId, policyId);
-    const merged = distinctTags([...policy.tags, ...tags]);
-    if (merged.length > TAGS_MAX) throw badRequest('OpenVBS.1004', `at most ${TAGS_MAX} tags per policy`);
-    validateTags(merged);
-    await this.deps.policies.update(projectId, policyId, { tags: merged, updatedAt: this.now().toISOString() }).catch(rethrowNotFound(policyId));
+    return this.tagging.putTags(projectId, policyId, tags);
   }
 
   /** Removes tags by key (and value, when one is given); a key the policy lacks: 404 in the single form. */
   async deleteTags(projectId: string, policyId: string, tags: Array<{ key: string; value?: string }>, options: { strict: boolean }): Promise<void> {
-    const policy = await this.policy(projectId, policyId);
-    const drop = (t: BackupTag) => tags.some((d) => d.key === t.key && (d.value === undefined || d.value === '' || d.value === t.value));
-    if (options.strict && !policy.tags.some(drop)) throw notFound(`backup policy ${policyId} has no tag ${tags[0]?.key}`);
-    await this.deps.policies.update(projectId, policyId, { tags: policy.tags.filter((t) => !drop(t)), updatedAt: this.now().toISOString() }).catch(rethrowNotFound(policyId));
+    return this.tagging.deleteTags(projectId, policyId, tags, options);
   }
 
   /** Every tag key of the project's policies with the values it has. */
   async projectTags(projectId: string): Promise<Array<{ key: string; values: string[] }>> {
-    const byKey = new Map<string, Set<string>>();
-    for (const { policy } of await this.list(projectId)) {
-      for (const t of policy.tags) byKey.set(t.key, (byKey.get(t.key) ?? new Set()).add(t.value));
-    }
-    return [...byKey].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, values]) => ({ key, values: [...values].sort() }));
+    return this.tagging.projectTags(projectId);
   }
 
   /** The project's policies the filter selects (paged), and how many it selects. */
   async filterByTags(projectId: string, filter: TagFilter): Promise<{ total: number; policies: PolicyRecord[] }> {
-    const all = (await this.list(projectId)).map((v) => v.policy);
-    const selected = all.filter((p) => {
-      if (filter.tags?.length && !filter.tags.every((f) => tagMatches(p.tags, f))) return false;
-      if (filter.tagsAny?.length && !filter.tagsAny.some((f) => tagMatches(p.tags, f))) return false;
-      if (filter.notTags?.length && filter.notTags.every((f) => tagMatches(p.tags, f))) return false;
-      if (filter.notTagsAny?.length && filter.notTagsAny.some((f) => tagMatches(p.tags, f))) return false;
-      return true;
-    });
-    const offset = filter.offset ?? 0;
-    return { total: selected.length, policies: selected.slice(offset, offset + (filter.limit ?? 1000)) };
+    const { total, items } = await this.tagging.filter(projectId, filter);
+    return { total, policies: items };
   }
 
   /** The runner (the tick of the whole service reads it). */

@@ -20,6 +20,7 @@ import type { BackupTag } from './backup-rules.ts';
 import { ServiceError, badRequest, conflict, serverNotFound } from './errors.ts';
 import { checkProjectId, isId, newBackupId, newJobId } from './ids.ts';
 import { JobLauncher } from './job-launcher.ts';
+import { ResourceTags } from './resource-tags.ts';
 import { MAX_VOLUME_GB, gigabytes } from './sizes.ts';
 import { VolumeLocks } from './volume-locks.ts';
 
@@ -28,6 +29,7 @@ export const CSBS_PROVIDER_ID = 'fc4d5750-22e7-4798-8a46-f48f62c4c1da';
 export const SERVER_RESOURCE_TYPE = 'OS::Nova::Server';
 
 export const checkpointNotFound = (id: string) => new ServiceError(404, 'OpenVBS.0404', `server backup ${id} not found`);
+const itemNotFound = (id: string) => new ServiceError(404, 'OpenVBS.0404', `checkpoint item ${id} not found`);
 
 export interface ServerBackupServiceDeps {
   checkpoints: CheckpointStore;
@@ -99,11 +101,24 @@ export class ServerBackupService {
   private readonly deps: ServerBackupServiceDeps;
   private readonly launcher: JobLauncher;
   private readonly locks: VolumeLocks;
+  /** The tag routes of server backups (/csbs_backup/{checkpoint_item_id}/tags…), by the VBS policy tags' rules. */
+  readonly tagging: ResourceTags<CheckpointRecord>;
 
   constructor(deps: ServerBackupServiceDeps) {
     this.deps = deps;
     this.launcher = new JobLauncher(deps.jobs, deps.workflows);
     this.locks = new VolumeLocks(deps.volumes, deps.jobs, deps.provider);
+    this.tagging = new ResourceTags<CheckpointRecord>({
+      what: 'server backup',
+      get: (projectId, itemId) => this.checkpointOfItem(projectId, itemId),
+      list: async (projectId) => (await deps.checkpoints.list(projectId)).sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.itemId < b.itemId ? -1 : 1)),
+      tagsOf: (checkpoint) => checkpoint.tags,
+      setTags: async ({ projectId, checkpointId, itemId }, tags) => {
+        await deps.checkpoints.update(projectId, checkpointId, { tags }).catch((err: unknown) => {
+          throw err instanceof CheckpointStateError ? itemNotFound(itemId) : err;
+        });
+      },
+    });
   }
 
   private async server(projectId: string, serverId: string): Promise<ServerInfo> {
@@ -312,11 +327,15 @@ export class ServerBackupService {
     return checkpoint;
   }
 
-  async item(projectId: string, itemId: string): Promise<CheckpointView> {
-    if (!isId(projectId) || !isId(itemId)) throw new ServiceError(404, 'OpenVBS.0404', `checkpoint item ${itemId} not found`);
+  private async checkpointOfItem(projectId: string, itemId: string): Promise<CheckpointRecord> {
+    if (!isId(projectId) || !isId(itemId)) throw itemNotFound(itemId);
     const checkpoint = await this.deps.checkpoints.getByItem(projectId, itemId);
-    if (!checkpoint) throw new ServiceError(404, 'OpenVBS.0404', `checkpoint item ${itemId} not found`);
-    return this.view(checkpoint);
+    if (!checkpoint) throw itemNotFound(itemId);
+    return checkpoint;
+  }
+
+  async item(projectId: string, itemId: string): Promise<CheckpointView> {
+    return this.view(await this.checkpointOfItem(projectId, itemId));
   }
 
   /** Items matching the query, newest first (or as `sort` says), and how many match in all. */

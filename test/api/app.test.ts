@@ -649,6 +649,18 @@ describe('OpenAPI document', () => {
         'PUT /v1/{project_id}/policies/{policy_id}',
         'DELETE /v1/{project_id}/policies/{policy_id}',
         'POST /v1/{project_id}/providers/{provider_id}/checkpoints',
+        'GET /v1/{project_id}/csbs_backup/tags',
+        'POST /v1/{project_id}/csbs_backup/resource_instances/action',
+        'GET /v1/{project_id}/csbs_backup/{checkpoint_item_id}/tags',
+        'POST /v1/{project_id}/csbs_backup/{checkpoint_item_id}/tags',
+        'POST /v1/{project_id}/csbs_backup/{checkpoint_item_id}/tags/action',
+        'DELETE /v1/{project_id}/csbs_backup/{checkpoint_item_id}/tags/{key}',
+        'GET /v1/{project_id}/csbs_backup_policy/tags',
+        'POST /v1/{project_id}/csbs_backup_policy/resource_instances/action',
+        'GET /v1/{project_id}/csbs_backup_policy/{policy_id}/tags',
+        'POST /v1/{project_id}/csbs_backup_policy/{policy_id}/tags',
+        'POST /v1/{project_id}/csbs_backup_policy/{policy_id}/tags/action',
+        'DELETE /v1/{project_id}/csbs_backup_policy/{policy_id}/tags/{key}',
       ].sort(),
     );
     expect(doc.components.securitySchemes.XAuthToken).toEqual({ type: 'apiKey', in: 'header', name: 'X-Auth-Token' });
