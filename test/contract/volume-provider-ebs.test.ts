@@ -38,6 +38,7 @@ import { createRuntimeEnv } from '../support/runtime-env.ts';
 import type { RuntimeEnv } from '../support/runtime-env.ts';
 import { BLOCK, volumeProviderContract } from '../support/volume-provider-contract.ts';
 import type { CreatedServer } from '../support/volume-provider-contract.ts';
+import { countEbsCalls } from '../support/ebs-calls.ts';
 
 const GIB = 1024 ** 3;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('base64');
@@ -140,37 +141,21 @@ volumeProviderContract('ebs (moto)', async () => {
   };
 });
 
-/** Counts the EBS direct API calls a client makes, by command. */
-function countCalls(ebs: EBSClient): Map<string, number> {
-  const counts = new Map<string, number>();
-  ebs.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = context.commandName ?? '?';
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-      // Every block is fetched with the token its listing gave.
-      if (name === 'GetSnapshotBlockCommand') expect((args.input as { BlockToken?: string }).BlockToken).toBeTruthy();
-      return next(args);
-    },
-    { step: 'initialize', name: 'countCalls' },
-  );
-  return counts;
-}
 
 describe('ebs provider: engine backups and restores on EBS snapshots', () => {
   let env: RuntimeEnv;
   let world: EbsWorld;
   let provider: EbsVolumeProvider;
-  let calls: Map<string, number>;
-  const take = (name: string) => {
-    const n = calls.get(name) ?? 0;
-    calls.delete(name);
-    return n;
-  };
+  let calls: ReturnType<typeof countEbsCalls>;
+  const take = (name: string) => calls.take(name);
 
   beforeAll(async () => {
     env = await createRuntimeEnv('aws');
     const ebs = createClients().ebs;
-    calls = countCalls(ebs);
+    // Every block is fetched with the token its listing gave.
+    calls = countEbsCalls(ebs, (name, input) => {
+      if (name === 'GetSnapshotBlockCommand') expect((input as { BlockToken?: string }).BlockToken).toBeTruthy();
+    });
     world = new EbsWorld(createClients().ec2, ebs);
     provider = new EbsVolumeProvider(world.ec2, ebs, { keepRestoreSnapshots: true, waitSeconds: 60 });
   });

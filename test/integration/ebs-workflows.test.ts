@@ -35,6 +35,7 @@ import { RESTORED_VOLUME_ENTITY, restoreCommit, restoreFail, restorePrepare, res
 import { createRuntimeEnv } from '../support/runtime-env.ts';
 import type { RuntimeEnv } from '../support/runtime-env.ts';
 import { RecordingStarter } from '../service/service-env.ts';
+import { countEbsCalls } from '../support/ebs-calls.ts';
 
 const GIB = 1024 ** 3;
 const BLOCK = 512 * 1024;
@@ -70,19 +71,6 @@ class SeededEbsProvider extends EbsVolumeProvider {
   }
 }
 
-/** Counts the EBS direct API calls a client makes, by command. */
-function countCalls(ebs: EBSClient): Map<string, number> {
-  const counts = new Map<string, number>();
-  ebs.middlewareStack.add(
-    (next, context) => async (args) => {
-      const name = context.commandName ?? '?';
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-      return next(args);
-    },
-    { step: 'initialize', name: 'countCalls' },
-  );
-  return counts;
-}
 
 describe('EBS volumes and servers through the workflows (aws backend, ebs provider, emulator)', () => {
   const projectId = `p${randomBytes(5).toString('hex')}`;
@@ -93,18 +81,14 @@ describe('EBS volumes and servers through the workflows (aws backend, ebs provid
   let provider: SeededEbsProvider;
   let ec2: EC2Client;
   let ebs: EBSClient;
-  let calls: Map<string, number>;
-  const take = (name: string) => {
-    const n = calls.get(name) ?? 0;
-    calls.delete(name);
-    return n;
-  };
+  let calls: ReturnType<typeof countEbsCalls>;
+  const take = (name: string) => calls.take(name);
 
   beforeAll(async () => {
     const clients = createClients();
     ec2 = clients.ec2;
     ebs = clients.ebs;
-    calls = countCalls(ebs);
+    calls = countEbsCalls(ebs);
     provider = new SeededEbsProvider(ec2, ebs, { keepRestoreSnapshots: true, waitSeconds: 60 });
     // Two segments per GiB: each volume's backup and restore is split over segment tasks.
     env = await createRuntimeEnv('aws', { workers: 1, provider, engine: { segmentBlocks: 1024 } });
