@@ -33,6 +33,12 @@ export interface JobRecord {
   parentJobId?: string;
 }
 
+/** The disks' jobs of a server job among a project's jobs, in the order they were created (the disks' order). */
+export function subJobsOf(jobs: readonly JobRecord[], parentJobId: string): JobRecord[] {
+  const subJobs = jobs.filter((job) => job.parentJobId === parentJobId);
+  return subJobs.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
+}
+
 export function jobProgress(job: JobRecord): number {
   if (job.status === 'SUCCESS') return 100;
   if (!job.bytesTotal) return 0;
@@ -106,8 +112,7 @@ export class TableJobStore implements JobStore {
   }
 
   async listSubJobs(projectId: string, parentJobId: string): Promise<JobRecord[]> {
-    const subJobs = (await this.list(projectId)).filter((job) => job.parentJobId === parentJobId);
-    return subJobs.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
+    return subJobsOf(await this.list(projectId), parentJobId);
   }
 
   async listUnfinished(): Promise<JobRecord[]> {

@@ -8,7 +8,7 @@ import { CheckpointStateError } from '../catalog/checkpoints.ts';
 import { MAX_SERVER_DISKS } from '../catalog/servers.ts';
 import type { CheckpointDisk, CheckpointRecord, CheckpointStatus, CheckpointStore } from '../catalog/checkpoints.ts';
 import type { BackupStore } from '../catalog/backups.ts';
-import { jobProgress } from '../catalog/jobs.ts';
+import { jobProgress, subJobsOf } from '../catalog/jobs.ts';
 import type { JobRecord, JobStore } from '../catalog/jobs.ts';
 import type { VolumeStore } from '../catalog/volumes.ts';
 import { ServerNotFoundError } from '../engine/ports.ts';
@@ -363,12 +363,16 @@ export class ServerBackupService {
       start = at + 1;
     }
     const page = all.slice(start, start + (q.limit ?? 1000));
-    return { items: await Promise.all(page.map((c) => this.view(c))), total: all.length };
+    // The project's jobs read once for the whole page, not once per item.
+    const jobs = page.length ? await this.deps.jobs.list(projectId) : [];
+    return { items: await Promise.all(page.map((c) => this.view(c, jobs))), total: all.length };
   }
 
-  private async view(checkpoint: CheckpointRecord): Promise<CheckpointView> {
-    const job = await this.deps.jobs.get(checkpoint.projectId, checkpoint.jobId);
-    const subJobs = job ? await this.deps.jobs.listSubJobs(checkpoint.projectId, job.jobId) : [];
+  /** The item as the API shows it; `projectJobs` when the caller has read them already. */
+  private async view(checkpoint: CheckpointRecord, projectJobs?: readonly JobRecord[]): Promise<CheckpointView> {
+    const jobs = projectJobs ?? (await this.deps.jobs.list(checkpoint.projectId));
+    const job = jobs.find((j) => j.jobId === checkpoint.jobId);
+    const subJobs = job ? subJobsOf(jobs, job.jobId) : [];
     const diskBackups = await Promise.all(
       checkpoint.disks.map(async (disk) => {
         const b = await this.deps.backups.getBackup(checkpoint.projectId, disk.backupId);
