@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The closing line goes last, after the default summary (see closing-line-reporter.ts).
+    reporters: ['default', './test/support/closing-line-reporter.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     setupFiles: ['test/support/env-setup.ts'],
     testTimeout: 120_000,
