@@ -8,6 +8,7 @@
 // HMACs of its sub-chunk-sized leaves, so a block's sub-chunk fingerprints come from the same hashing pass.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { zstdDecompressInto } from './zstd-into.ts';
 
 export const CHUNK_ID_BYTES = 32;
 export const SEAL_OVERHEAD = 1 + 12 + 16;
@@ -148,22 +149,35 @@ function openSealed(key: Buffer, sealed: Uint8Array, adFor: (flags: number) => B
 
 /**
  * Decrypts, decompresses and verifies one chunk against its id (a tree id over `leafBytes` leaves, or with
- * 0 a version-1 id). Throws ChunkIntegrityError. `maxPlainBytes` (the largest chunk of the backup) bounds
- * decompression, so a forged payload cannot balloon.
+ * 0 a version-1 id), writing its plaintext at the start of `out`; returns the plaintext's length. Throws
+ * ChunkIntegrityError. The room in `out` (the largest chunk of the backup) bounds decompression, so a
+ * forged payload cannot balloon.
  */
-export function openChunk(keys: DomainKeys, id: Uint8Array, sealed: Uint8Array, maxPlainBytes = 4 * 1024 * 1024, leafBytes = 0): Buffer {
+export function openChunkInto(keys: DomainKeys, id: Uint8Array, sealed: Uint8Array, out: Buffer, leafBytes = 0): number {
   const { flags, payload } = openSealed(keys.encKey, sealed, (f) => aad(id, f));
-  let plaintext: Buffer;
-  try {
-    plaintext = flags & FLAG_ZSTD ? zstdDecompressSync(payload, { chunkSize: maxPlainBytes, maxOutputLength: maxPlainBytes }) : payload;
-  } catch {
-    throw new ChunkIntegrityError('payload does not decompress to at most a chunk');
+  let length: number;
+  if (flags & FLAG_ZSTD) {
+    try {
+      length = zstdDecompressInto(payload, out);
+    } catch {
+      throw new ChunkIntegrityError('payload does not decompress to at most a chunk');
+    }
+  } else {
+    if (payload.length > out.length) throw new ChunkIntegrityError('chunk is larger than the largest chunk of its backup');
+    out.set(payload, 0);
+    length = payload.length;
   }
-  const actual = contentId(keys, plaintext, leafBytes);
+  const actual = contentId(keys, out.subarray(0, length), leafBytes);
   if (!timingSafeEqual(actual, Buffer.from(id.buffer, id.byteOffset, id.byteLength))) {
     throw new ChunkIntegrityError('content does not match its chunk id');
   }
-  return plaintext;
+  return length;
+}
+
+/** openChunkInto for one chunk on its own: returns the plaintext in a buffer of its own. */
+export function openChunk(keys: DomainKeys, id: Uint8Array, sealed: Uint8Array, maxPlainBytes = 4 * 1024 * 1024, leafBytes = 0): Buffer {
+  const out = Buffer.allocUnsafe(maxPlainBytes);
+  return Buffer.from(out.subarray(0, openChunkInto(keys, id, sealed, out, leafBytes)));
 }
 
 /** Seals a metadata blob (pack header, manifest): zstd then AES-GCM bound to a context label. */

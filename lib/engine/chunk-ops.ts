@@ -1,6 +1,6 @@
 // Batch operations over many blocks or chunks, shared by the worker threads and the inline pool.
 // Outputs go into buffers the caller provides (the pool's shared slots), so nothing is allocated per batch.
-import { CHUNK_ID_BYTES, ChunkIntegrityError, SEAL_OVERHEAD, chunkId, isAllZero, openChunk, sealChunk } from './chunk-codec.ts';
+import { CHUNK_ID_BYTES, ChunkIntegrityError, SEAL_OVERHEAD, chunkId, isAllZero, openChunkInto, sealChunk } from './chunk-codec.ts';
 import type { DomainKeys } from './chunk-codec.ts';
 
 export interface DigestResult {
@@ -67,12 +67,12 @@ export function openChunks(keys: DomainKeys, data: Buffer, chunks: OpenRequestCh
     const c = chunks[i]!;
     try {
       if (c.offset + c.length > data.length) throw new ChunkIntegrityError('sealed chunk lies beyond the data read');
-      const plain = openChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), data.subarray(c.offset, c.offset + c.length), maxPlainBytes, leafBytes);
-      if (plain.length > maxPlainBytes) throw new ChunkIntegrityError('chunk is larger than the largest chunk of its backup');
-      out.set(plain, at);
+      // Each chunk opens straight into its place in `out`, with room for the largest chunk and no more.
+      const room = out.subarray(at, Math.min(out.length, at + maxPlainBytes));
+      const length = openChunkInto(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), data.subarray(c.offset, c.offset + c.length), room, leafBytes);
       offsets.push(at);
-      lengths.push(plain.length);
-      at += plain.length;
+      lengths.push(length);
+      at += length;
     } catch (err) {
       return { ok: false, index: i, reason: err instanceof Error ? err.message : String(err) };
     }
