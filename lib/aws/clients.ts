@@ -1,10 +1,9 @@
-// The one place that constructs AWS SDK clients. Everything else asks this module for a client.
+// The one place that constructs AWS SDK clients (EC2 and EBS in volume-clients.ts, on the same settings).
+// Everything else asks these modules for a client.
 // Endpoint, region and credentials come from the standard SDK resolution: AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_<SERVICE> point the same code at AWS, LocalStack or the moto emulator.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { EBSClient } from '@aws-sdk/client-ebs';
-import { EC2Client } from '@aws-sdk/client-ec2';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -19,8 +18,6 @@ export interface AwsClients {
   kms: KMSClient;
   sns: SNSClient;
   sqs: SQSClient;
-  ec2: EC2Client;
-  ebs: EBSClient;
   /** Step Functions (the API starts workflow executions). */
   sfn: SFNClient;
 }
@@ -30,7 +27,8 @@ export function usingEndpointOverride(env: NodeJS.ProcessEnv = process.env): boo
   return Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3);
 }
 
-function commonConfig(env: NodeJS.ProcessEnv) {
+/** Region, retries and connection settings every client shares. */
+export function commonConfig(env: NodeJS.ProcessEnv) {
   return {
     // Fall back to a region only when none is configured, so local mode works out of the box.
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -56,8 +54,6 @@ export function createClients(env: NodeJS.ProcessEnv = process.env): AwsClients 
     kms: new KMSClient(common),
     sns: new SNSClient(common),
     sqs: new SQSClient(common),
-    ec2: new EC2Client(common),
-    ebs: new EBSClient(common),
     sfn: new SFNClient(common),
   };
 }

@@ -17,7 +17,7 @@ import type { TaskDeps } from '../workflows/steps/deps.ts';
 import { openBackend } from './backend.ts';
 import type { Backend } from './backend.ts';
 import { chunkWorkersFromEnv, createEngineDeps, engineSettingsFromEnv } from './engine.ts';
-import { openVolumeProvider } from './volumes.ts';
+import { openVolumeProvider, volumeProviderKind } from './volumes.ts';
 
 export interface RuntimeOptions {
   clients?: AwsClients;
@@ -57,7 +57,7 @@ export async function openRuntime(config: ServiceConfig, options: RuntimeOptions
   const stores = createCatalogStores(backend.table);
   // The file provider over the inventory unless OPENVBS_VOLUME_PROVIDER names another (the stack sets `ebs`).
   const local = () => inventoryVolumes(stores, config.backend === 'embedded' ? config.home : undefined);
-  const volumes = options.provider ?? (await openVolumeProvider({ local, ...(options.clients ? { clients: options.clients } : {}) }));
+  const volumes = options.provider ?? (await openVolumeProvider({ local }));
   let tasks: TaskDeps | undefined;
   let pool: ChunkPool | undefined;
   return {
@@ -118,5 +118,9 @@ async function fromEnvironment(): Promise<Runtime> {
   // (`ddb` is left out: the document client shares the DynamoDB client's middleware stack.)
   const { ddb: _shared, ...sdkClients } = clients;
   for (const client of Object.values(sdkClients)) tracer.captureAWSv3Client(client);
+  if (volumeProviderKind() === 'ebs') {
+    const { volumeClients } = await import('../aws/volume-clients.ts');
+    for (const client of Object.values(volumeClients())) tracer.captureAWSv3Client(client);
+  }
   return openRuntime(config, { clients });
 }

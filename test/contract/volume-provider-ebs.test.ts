@@ -26,6 +26,7 @@ import type { BlockDeviceMapping, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClients } from '../../lib/aws/clients.ts';
+import { createVolumeClients } from '../../lib/aws/volume-clients.ts';
 import { EbsChecksumError } from '../../lib/aws/ebs-blocks.ts';
 import { EbsVolumeProvider, PROJECT_TAG, REPLACED_BY_TAG, SnapshotNotFoundError, VOLUME_TAG } from '../../lib/aws/ebs-provider.ts';
 import { backupSegment, commitBackup, prepareBackup } from '../../lib/engine/backup.ts';
@@ -47,6 +48,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('base64');
 class EbsWorld {
   readonly projectId = `p${randomBytes(5).toString('hex')}`;
   readonly clients = createClients();
+  readonly volumeClients = createVolumeClients();
   private image?: { id: string; root: string };
   private keyArn?: string;
 
@@ -54,8 +56,8 @@ class EbsWorld {
   readonly ebs: EBSClient;
 
   constructor(ec2?: EC2Client, ebs?: EBSClient) {
-    this.ec2 = ec2 ?? this.clients.ec2;
-    this.ebs = ebs ?? this.clients.ebs;
+    this.ec2 = ec2 ?? this.volumeClients.ec2;
+    this.ebs = ebs ?? this.volumeClients.ebs;
   }
 
   async createServer(disks: Array<{ sizeBytes: number; encrypted?: boolean }>, status: ServerStatus): Promise<CreatedServer> {
@@ -151,12 +153,12 @@ describe('ebs provider: engine backups and restores on EBS snapshots', () => {
 
   beforeAll(async () => {
     env = await createRuntimeEnv('aws');
-    const ebs = createClients().ebs;
+    const { ec2, ebs } = createVolumeClients();
     // Every block is fetched with the token its listing gave.
     calls = countEbsCalls(ebs, (name, input) => {
       if (name === 'GetSnapshotBlockCommand') expect((input as { BlockToken?: string }).BlockToken).toBeTruthy();
     });
-    world = new EbsWorld(createClients().ec2, ebs);
+    world = new EbsWorld(ec2, ebs);
     provider = new EbsVolumeProvider(world.ec2, ebs, { keepRestoreSnapshots: true, waitSeconds: 60 });
   });
   afterAll(() => env?.close());
@@ -252,7 +254,7 @@ describe('the provider a deployment chooses (OPENVBS_VOLUME_PROVIDER)', () => {
     expect(() => volumeProviderKind({ OPENVBS_VOLUME_PROVIDER: 'nfs' })).toThrow(/file, ebs/);
     const local = { keepsSnapshots: false } as unknown as EbsVolumeProvider;
     expect(await openVolumeProvider({ local: () => local }, 'file')).toBe(local);
-    const ebs = await openVolumeProvider({ local: () => local, clients: createClients() }, 'ebs');
+    const ebs = await openVolumeProvider({ local: () => local, clients: createVolumeClients() }, 'ebs');
     expect(ebs).toBeInstanceOf(EbsVolumeProvider);
     expect(ebs.keepsSnapshots).toBe(true);
   });

@@ -19,7 +19,7 @@ import type { EBSClient } from '@aws-sdk/client-ebs';
 import { CreateVolumeCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClients } from '../../lib/aws/clients.ts';
+import { createVolumeClients } from '../../lib/aws/volume-clients.ts';
 import { EbsVolumeProvider, PROJECT_TAG, VOLUME_TAG } from '../../lib/aws/ebs-provider.ts';
 import type { GroupSnapshot } from '../../lib/engine/ports.ts';
 import { createServices } from '../../lib/service/factory.ts';
@@ -85,9 +85,7 @@ describe('EBS volumes and servers through the workflows (aws backend, ebs provid
   const take = (name: string) => calls.take(name);
 
   beforeAll(async () => {
-    const clients = createClients();
-    ec2 = clients.ec2;
-    ebs = clients.ebs;
+    ({ ec2, ebs } = createVolumeClients());
     calls = countEbsCalls(ebs);
     provider = new SeededEbsProvider(ec2, ebs, { keepRestoreSnapshots: true, waitSeconds: 60 });
     // Two segments per GiB: each volume's backup and restore is split over segment tasks.
