@@ -12,6 +12,8 @@ function isNotFound(err: unknown): boolean {
 export class S3ObjectStore implements ObjectStore {
   private readonly s3: S3Client;
   readonly bucket: string;
+  /** A pack's worth: S3 answers a GET after a fixed latency, then at a stream's speed (see restore.ts). */
+  readonly preferredReadBytes = 16 * 1024 * 1024;
 
   constructor(s3: S3Client, bucket: string) {
     this.s3 = s3;

@@ -7,8 +7,9 @@ import { digestBlocks, openChunks, sealBlocks } from './chunk-ops.ts';
 import type { WorkerRequest, WorkerResponse } from './chunk-pool.ts';
 import type { DomainKeys } from './chunk-codec.ts';
 
-// Every chunk opened or sealed leaves about a block's worth of short-lived buffers (zlib and cipher outputs:
-// Node's APIs cannot write into a given buffer). V8 collects them only once tens of MiB have piled up in
+// Every chunk sealed leaves about a block's worth of short-lived buffers (zlib and cipher outputs: Node's
+// public APIs cannot write into a given buffer); every chunk opened, its decrypted payload (it decompresses
+// into the output slot, zstd-into.ts). V8 collects them only once tens of MiB have piled up in
 // this thread, and the thread's malloc arena then keeps that high-water mark resident. A young-generation
 // collection after every GC_EVERY_BYTES of work bounds it to about that much: after every range a restore
 // opens and every batch a backup seals (measured: 20-30 MB less peak RSS for a restore than every 8 MiB,
@@ -35,7 +36,7 @@ function slot(id: number): Buffer {
 
 /** About how many bytes of short-lived buffers an operation leaves (a bound, not a measure). */
 function garbageBytes(msg: Extract<WorkerRequest, { taskId: number }>): number {
-  if (msg.op === 'open') return msg.length + msg.chunks.length * msg.maxPlainBytes; // decrypted payloads, decompressed blocks
+  if (msg.op === 'open') return msg.chunks.reduce((n, c) => n + c.length, 0); // decrypted payloads
   if (msg.op === 'seal') return 2 * msg.length; // compressed blocks, ciphertexts
   return 0;
 }

@@ -14,7 +14,7 @@ export interface EngineConfig {
   batchBlocks: number;
   /** Pack uploads in flight per segment. */
   uploadConcurrency: number;
-  /** Ranges (ranged GET, open, write) in flight per restore. */
+  /** Ranged GETs in flight per restore, and ranges opened and written at once. */
   restoreConcurrency: number;
   /** Most sealed bytes one ranged GET reads, and most plaintext it restores. */
   restoreRangeBytes: number;
@@ -22,9 +22,10 @@ export interface EngineConfig {
 
 /**
  * Memory a process needs beyond its runtime (code, V8 heaps, one isolate per chunk worker), by these settings:
- * - restore: at most 2 x restoreConcurrency pool slots of max(restoreRangeBytes, the largest sealed chunk),
- *   rounded up to 1 MiB: 8 x 5 MiB = 40 MiB with 4 MiB extents; whatever the volume size and however well
- *   the data compresses. Plus what each thread doing chunk work leaves before it collects: about one range
+ * - restore: at most restoreConcurrency sealed slots of max(restoreRangeBytes, the store's preferred read
+ *   size, the largest sealed chunk) and restoreConcurrency plaintext slots of max(restoreRangeBytes, the
+ *   largest chunk), rounded up to 1 MiB: 8 x 5 MiB = 40 MiB with 4 MiB extents on files, 4 x 16 MiB +
+ *   4 x 5 MiB = 84 MiB on S3; whatever the volume size and however well the data compresses. Plus what each thread doing chunk work leaves before it collects: about one range
  *   in a worker (chunk-worker.ts), up to V8's own threshold (~64 MiB) on the inline path. Four ranges in
  *   flight keep both cores busy here; six were 0.05 s faster for 20 MB more.
  * - backup: 2 batches per worker (2 inline), each a read slot and a sealed output of batchBlocks (~17 MiB
@@ -32,7 +33,7 @@ export interface EngineConfig {
  *   with 4 MiB extents), which only accumulate when uploads are slower than the CPU.
  * Measured on a 2 GiB disk-like image with two workers (bench/restore.ts; the runtime itself is 228 MB
  * there): restore 310-330 MB, backup 415-450 MB peak RSS. A Lambda segment task runs inline
- * (OPENVBS_CHUNK_WORKERS=0): restore <= runtime + 40 MiB + 64 MiB, backup <= runtime + 34 MiB + 200 MiB +
+ * (OPENVBS_CHUNK_WORKERS=0): restore <= runtime + 84 MiB + 64 MiB, backup <= runtime + 34 MiB + 200 MiB +
  * 64 MiB; both fit 512 MB, so the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
  */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {

@@ -17,6 +17,11 @@ export interface ObjectStore {
    * into `into` (at least `length` bytes) and return a view of it, saving an allocation and a copy.
    */
   getRange(key: string, start: number, length: number, into?: Buffer): Promise<Buffer>;
+  /**
+   * How many bytes one ranged read should cover where the caller can choose (a restore reading neighbouring
+   * chunks of a pack): what amortizes the store's cost per request. Absent: the caller's own unit.
+   */
+  readonly preferredReadBytes?: number;
   exists(key: string): Promise<boolean>;
   list(prefix: string): AsyncIterable<{ key: string; size: number }>;
   delete(keys: string[]): Promise<void>;

@@ -1,6 +1,6 @@
 // A restore's memory is bounded by its settings, whatever the data compresses to: blocks that shrink to
 // a few bytes each must not make one ranged GET restore (and allocate for) hundreds of blocks.
-import { stat, writeFile } from 'node:fs/promises';
+import { copyFile, stat, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../lib/engine/backup.ts';
 import { SEAL_OVERHEAD } from '../../lib/engine/chunk-codec.ts';
@@ -91,5 +91,36 @@ describe('restore memory', () => {
       await pool.close();
     }
     expect(await sha256File(env.path('restored-extents.img'))).toBe(await sha256File(image));
+  });
+
+  it('reads neighbouring ranges with one GET where the store prefers larger reads, plaintext slots unchanged', async () => {
+    // Another project (its own key domain, so nothing deduplicates against the other tests' packs): a first
+    // backup, its chunks in pack order.
+    await copyFile(image, env.path('one-get.img'));
+    env.addVolume('p2', 'vol', { path: env.path('one-get.img') });
+    const backup = await runBackup(env.deps, { projectId: 'p2', volumeId: 'vol', name: 'one-get', extentBlocks: 1 });
+    const preferred = 16 * MiB;
+    const gets: number[] = [];
+    const store = Object.assign(Object.create(env.deps.store) as typeof env.deps.store, {
+      preferredReadBytes: preferred,
+      getRange: (key: string, start: number, length: number, into?: Buffer) => {
+        gets.push(length);
+        return env.deps.store.getRange(key, start, length, into);
+      },
+    });
+    const pool = new CountingPool({ workers: 2 });
+    try {
+      env.addVolume('p2', 'restored', { path: env.path('restored-one-get.img') });
+      await restoreBackup({ ...env.deps, store, pool }, { projectId: 'p2', backupId: backup.backupId, targetVolumeId: 'restored' });
+      // Three segments, each under 96 KiB of sealed chunks in one pack: one GET each, where a GET per range
+      // (2 MiB of plaintext) would take eight per segment.
+      expect(gets).toHaveLength(3);
+      expect(pool.largestRequest).toBeLessThanOrEqual(RANGE); // the fetch fits a slot; plaintext slots stay RANGE
+      expect(pool.peakHeld).toBeLessThanOrEqual(2 * CONCURRENCY);
+      expect(pool.held).toBe(0);
+    } finally {
+      await pool.close();
+    }
+    expect(await sha256File(env.path('restored-one-get.img'))).toBe(await sha256File(image));
   });
 });

@@ -1,6 +1,6 @@
 // How a restore groups chunks into ranged GETs and their plaintexts into volume writes.
 import { describe, expect, it } from 'vitest';
-import { planRanges, writeRuns } from '../../lib/engine/restore.ts';
+import { planFetches, planRanges, writeRuns } from '../../lib/engine/restore.ts';
 import type { ChunkRef } from '../../lib/engine/restore.ts';
 
 const KiB = 1024;
@@ -53,6 +53,41 @@ describe('planRanges', () => {
     const early = packOf('early', [1000, 1000], 0);
     const ranges = planRanges([...late, ...early], 16 * 1024 * KiB);
     expect(ranges.map((r) => r.pack)).toEqual(['early', 'late']);
+  });
+});
+
+describe('planFetches', () => {
+  it('reads neighbouring ranges of a pack with one GET of at most the limit', () => {
+    // 12 chunks of 1 MiB sealed each: ranges of 2 MiB hold two; GETs of up to 5 MiB hold two ranges.
+    const ranges = planRanges(packOf('p', Array<number>(12).fill(1024 * KiB)), 2 * 1024 * KiB);
+    expect(ranges).toHaveLength(6);
+    const fetches = planFetches(ranges, 5 * 1024 * KiB);
+    expect(fetches.map((f) => f.ranges.length)).toEqual([2, 2, 2]);
+    for (const f of fetches) {
+      expect(f.end - f.start).toBeLessThanOrEqual(5 * 1024 * KiB);
+      expect(f.start).toBe(f.ranges[0]!.start);
+      expect(f.end).toBe(f.ranges.at(-1)!.end);
+    }
+    expect(fetches.flatMap((f) => f.ranges)).toEqual(ranges);
+  });
+
+  it('joins neighbours of a pack whatever order they are written in, and keeps packs and wide gaps apart', () => {
+    const r = (pack: string, start: number, end: number) => ({ pack, start, end, plainBytes: 0, chunks: [], leafBytes: 0 });
+    // As planRanges orders them (by volume offset): a pack's second half was sealed before its first.
+    const ranges = [r('a', 1000, 2000), r('b', 0, 100), r('a', 0, 1000), r('a', 2000 + 256 * KiB + 1, 3000 + 256 * KiB + 1), r('c', 0, 10)];
+    const fetches = planFetches(ranges, 16 * 1024 * KiB);
+    expect(fetches.map((f) => [f.pack, f.start, f.end, f.ranges.length])).toEqual([
+      ['a', 0, 2000, 2],
+      ['b', 0, 100, 1],
+      ['a', 2000 + 256 * KiB + 1, 3000 + 256 * KiB + 1, 1],
+      ['c', 0, 10, 1],
+    ]);
+    expect(fetches.flatMap((f) => f.ranges)).toHaveLength(ranges.length);
+  });
+
+  it('with a limit of one range, reads each range with its own GET', () => {
+    const ranges = planRanges(packOf('p', Array<number>(8).fill(1024 * KiB)), 2 * 1024 * KiB);
+    expect(planFetches(ranges, 2 * 1024 * KiB)).toHaveLength(ranges.length);
   });
 });
 
