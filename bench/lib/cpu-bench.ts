@@ -259,8 +259,9 @@ async function packWriterRate(keys: DomainKeys, ids: Buffer[], sealed: Buffer[])
   const domain = { projectId: 'bench', domainId: 'd-bench', kmsKeyId: 'bench', keys };
   const index: ChunkIndex = { lookup: async () => new Map(), record: async () => {} };
   const bytes = sealed.reduce((a, b) => a + b.length, 0);
+  const bodies = new ChunkPool({ workers: 0 }); // inline: only its slots are used, as pack bodies
   const pass = async () => {
-    const w = new PackWriter(new NullStore(), index, domain, DEFAULT_ENGINE_CONFIG.packTargetBytes, BLOCK + SEAL_OVERHEAD, DEFAULT_ENGINE_CONFIG.uploadConcurrency);
+    const w = new PackWriter(new NullStore(), index, domain, bodies, DEFAULT_ENGINE_CONFIG.packTargetBytes, BLOCK + SEAL_OVERHEAD, DEFAULT_ENGINE_CONFIG.uploadConcurrency);
     const t0 = performance.now();
     for (let i = 0; i < sealed.length; i++) {
       w.add(ids[i]!, sealed[i]!);

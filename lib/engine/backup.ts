@@ -369,7 +369,7 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
   const layout = new SegmentLayout(blockCount, bs / geometry.subChunkSize, parent);
   const stats = emptyStats();
   stats.blocks = blockCount;
-  const packs = new PackWriter(store, index, domain, config.packTargetBytes, extentBytes + SEAL_OVERHEAD, config.uploadConcurrency);
+  const packs = new PackWriter(store, index, domain, pool, config.packTargetBytes, extentBytes + SEAL_OVERHEAD, config.uploadConcurrency);
   const claimed = new Set<string>();
 
   /** Seals the listed extents or sub-chunks of the batch; nothing when the list is empty. */
@@ -520,6 +520,7 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
     if (failure !== undefined) throw failure;
     await packs.finish();
   } finally {
+    packs.releaseUnsealed();
     await reader.close();
   }
   stats.packsWritten = packs.packsWritten;

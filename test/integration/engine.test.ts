@@ -74,7 +74,7 @@ async function writeVersion1Backup(deps: EngineDeps, projectId: string, volumeId
     const firstBlock = segment * segmentBlocks;
     const blockCount = Math.min(segmentBlocks, blocks - firstBlock);
     const ids = Buffer.alloc(blockCount * CHUNK_ID_BYTES);
-    const packs = new PackWriter(deps.store, deps.index, domain, 4 * 1024 * 1024, blockSize + SEAL_OVERHEAD, 2);
+    const packs = new PackWriter(deps.store, deps.index, domain, deps.pool, 4 * 1024 * 1024, blockSize + SEAL_OVERHEAD, 2);
     const stats = { blocks: blockCount, zeroBlocks: 0, chunkCount: 0, reusedFromParent: 0, dedupHits: 0, newChunks: 0, storedBytes: 0, logicalBytes: 0, packsWritten: 0 };
     const stored = new Set<string>();
     for (let j = 0; j < blockCount; j++) {

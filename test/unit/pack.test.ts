@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ChunkIntegrityError, SEAL_OVERHEAD, chunkId, deriveDomainKeys, openChunk, sealChunk } from '../../lib/engine/chunk-codec.ts';
+import { ChunkPool } from '../../lib/engine/chunk-pool.ts';
+import type { Slot } from '../../lib/engine/chunk-pool.ts';
 import { PACK_MAGIC, finishPack, newPackKey, readPackHeader } from '../../lib/engine/pack.ts';
 import type { PackEntry } from '../../lib/engine/pack.ts';
 import { PackWriter } from '../../lib/engine/pack-writer.ts';
@@ -172,7 +174,10 @@ describe('PackWriter', () => {
         return store.put(key, body); // copies, as S3 does by sending it
       },
     });
-    const packs = new PackWriter(watched, index, domain, 50_000, maxChunk, 1);
+    const pool = new ChunkPool({ workers: 0 });
+    let held = 0;
+    const bodySlots = { acquire: (n: number) => (held++, pool.acquire(n)), release: (slot: Slot) => (held--, pool.release(slot)) };
+    const packs = new PackWriter(watched, index, domain, bodySlots, 50_000, maxChunk, 1);
     const scratch = Buffer.alloc(maxChunk); // one buffer for every sealed chunk, like a pool slot
     const plains: Buffer[] = [];
     for (let i = 0; i < 24; i++) {
@@ -188,6 +193,13 @@ describe('PackWriter', () => {
     await packs.finish();
     expect(packs.packsWritten).toBeGreaterThan(4);
     expect(bodies.size).toBeLessThan(packs.packsWritten); // pack bodies were reused
+    expect(held).toBe(0); // every body went back to the pool
+    // A writer given up before finish (a failed segment) gives back the body it was filling.
+    const abandoned = new PackWriter(watched, index, domain, bodySlots, 50_000, maxChunk, 1);
+    abandoned.add(chunkId(keys, plains[1]!), scratch.subarray(0, sealChunk(keys, chunkId(keys, plains[1]!), plains[1]!, scratch, 0)));
+    expect(held).toBe(1);
+    abandoned.releaseUnsealed();
+    expect(held).toBe(0);
     expect(store.objects.size).toBe(packs.packsWritten);
     expect(packs.packBytes).toBe([...store.objects.values()].reduce((a, b) => a + b.length, 0));
     for (const plain of plains) {
