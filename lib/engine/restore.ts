@@ -192,12 +192,15 @@ export async function restoreBackupSegment(deps: EngineDeps, req: RestoreRequest
 }
 
 /**
- * Restores the given segments with at most `restoreConcurrency` fetches in flight, planning each segment
+ * Restores the given segments with at most `restoreConcurrency` fetches reading, planning each segment
  * while the previous one's fetches run. Returns once nothing is in flight, also on failure.
  */
 async function restoreSegments(ctx: RestoreContext, segments: number[]): Promise<number> {
   const limit = ctx.deps.config.restoreConcurrency;
-  const running = new Set<Promise<void>>();
+  // Fetches holding their sealed slot (the GET and the opens): at most `limit`. A fetch whose ranges are
+  // all opened leaves this set while its writes go on, so the next GET starts as soon as a slot is free.
+  const reading = new Set<Promise<void>>();
+  const unfinished = new Set<Promise<void>>();
   let failure: unknown;
   let written = 0;
   let next: Promise<SegmentPlan> | undefined = planSegment(ctx, segments[0]!);
@@ -215,21 +218,27 @@ async function restoreSegments(ctx: RestoreContext, segments: number[]): Promise
       }
       ctx.progress(plan.zeroBlocks.length);
       for (const fetch of plan.fetches) {
-        while (running.size >= limit) await Promise.race(running);
+        while (reading.size >= limit) await Promise.race(reading);
         if (failure !== undefined) break;
-        const task: Promise<void> = restoreFetch(ctx, fetch, holes)
+        const { promise: sealedFree, resolve } = Promise.withResolvers<void>();
+        const task: Promise<void> = restoreFetch(ctx, fetch, holes, resolve)
           .then((n) => {
             written += n;
           })
           .catch((err: unknown) => {
             failure ??= err;
           })
-          .finally(() => running.delete(task));
-        running.add(task);
+          .finally(() => {
+            resolve();
+            unfinished.delete(task);
+          });
+        unfinished.add(task);
+        const read: Promise<void> = sealedFree.finally(() => reading.delete(read));
+        reading.add(read);
       }
     }
   } finally {
-    await Promise.all(running);
+    await Promise.all(unfinished);
   }
   if (failure !== undefined) throw failure;
   return written;
@@ -445,12 +454,13 @@ export function nonZeroParts(buf: Buffer, run: WriteRun, minZero = MIN_ZERO_STRE
 /**
  * Reads one fetch with a ranged GET, then opens, verifies and writes each of its ranges; returns bytes
  * written. `holes(offset, length)` says whether the target reads as zeros there (zero stretches are then
- * not written).
+ * not written). Calls `onSealedFree` once the fetch's sealed slot is back in the pool.
  */
-async function restoreFetch(ctx: RestoreContext, fetch: Fetch, holes: (offset: number, length: number) => boolean): Promise<number> {
+async function restoreFetch(ctx: RestoreContext, fetch: Fetch, holes: (offset: number, length: number) => boolean, onSealedFree: () => void): Promise<number> {
   const { deps, rec } = ctx;
   const length = fetch.end - fetch.start;
   const sealed = deps.pool.acquire(Math.max(ctx.slotBytes, length));
+  let restored: Array<Promise<number>>;
   try {
     try {
       const data = await deps.store.getRange(fetch.pack, fetch.start, length, sealed.buf.subarray(0, length));
@@ -459,34 +469,57 @@ async function restoreFetch(ctx: RestoreContext, fetch: Fetch, holes: (offset: n
       const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
       throw new RestoreIntegrityError(rec.backupId, blockAt(rec, fetch.ranges[0]!.chunks[0]!), fetch.pack, reason, err);
     }
-    // Every range settles before the sealed slot goes back to the pool, also when one of them fails.
-    const results = await Promise.allSettled(fetch.ranges.map((range) => ctx.opens(() => restoreRange(ctx, range, sealed, fetch.start, length, holes))));
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
+    // The sealed slot goes back once every range is opened (also when one fails), not after the writes:
+    // the next GET need not wait for this one's plaintext to reach the volume.
+    const opened: Array<Promise<void>> = [];
+    restored = fetch.ranges.map((range) => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      opened.push(promise);
+      return ctx.opens(() => restoreRange(ctx, range, sealed, fetch.start, length, holes, resolve)).finally(resolve);
+    });
+    await Promise.all(opened);
   } finally {
     deps.pool.release(sealed);
+    onSealedFree();
   }
+  const results = await Promise.allSettled(restored);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value : 0), 0);
 }
 
 /**
  * Opens and verifies one range's chunks from the fetch's sealed bytes (`sealed`, which start at pack offset
- * `fetchStart` and hold `fetchLength` bytes) and writes them; returns bytes written.
+ * `fetchStart` and hold `fetchLength` bytes) and writes them; returns bytes written. Calls `onOpened` once
+ * it no longer reads `sealed`.
  */
-async function restoreRange(ctx: RestoreContext, range: Range, sealed: Slot, fetchStart: number, fetchLength: number, holes: (offset: number, length: number) => boolean): Promise<number> {
+async function restoreRange(
+  ctx: RestoreContext,
+  range: Range,
+  sealed: Slot,
+  fetchStart: number,
+  fetchLength: number,
+  holes: (offset: number, length: number) => boolean,
+  onOpened: () => void,
+): Promise<number> {
   const { deps, rec, domain, writer, slotBytes } = ctx;
   // A chunk larger than the setting (a whole extent that did not compress) opens alone into a larger slot.
   const plainSlotBytes = Math.max(slotBytes, range.plainBytes);
-  const opened = await deps.pool.open(
-    domain.domainId,
-    sealed,
-    fetchLength,
-    range.chunks.map((c) => ({ offset: c.location.offset - fetchStart, length: c.location.length })),
-    Buffer.concat(range.chunks.map((c) => c.id)),
-    Math.max(...range.chunks.map((c) => c.length)),
-    plainSlotBytes,
-    range.leafBytes,
-  );
+  let opened;
+  try {
+    opened = await deps.pool.open(
+      domain.domainId,
+      sealed,
+      fetchLength,
+      range.chunks.map((c) => ({ offset: c.location.offset - fetchStart, length: c.location.length })),
+      Buffer.concat(range.chunks.map((c) => c.id)),
+      Math.max(...range.chunks.map((c) => c.length)),
+      plainSlotBytes,
+      range.leafBytes,
+    );
+  } finally {
+    onOpened();
+  }
   if (!opened.ok) {
     const bad = range.chunks[opened.index]!;
     throw new RestoreIntegrityError(rec.backupId, blockAt(rec, bad), range.pack, opened.reason);
