@@ -9,6 +9,7 @@
 // With size 0 the same operations run inline on the calling thread (a single-vCPU Lambda).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { allocatePageAlignedShared } from '../util/aligned-memory.ts';
 import type { DomainKeys } from './chunk-codec.ts';
 import { digestBlocks, openChunks, sealBlocks, sealCapacity } from './chunk-ops.ts';
 import type { DigestResult, OpenRequestChunk } from './chunk-ops.ts';
@@ -165,8 +166,9 @@ export class ChunkPool {
       this.freeBytes -= slot!.buf.length;
       return slot!;
     }
-    const memory = new SharedArrayBuffer(capacity);
-    const slot: Slot = { id: this.nextSlot++, buf: Buffer.from(memory) };
+    // Page-aligned, so a restore can write a slot's plaintext to a file without the page cache.
+    const memory = allocatePageAlignedShared(capacity);
+    const slot: Slot = { id: this.nextSlot++, buf: Buffer.from(memory, 0, capacity) };
     this.slotMemory.set(slot.id, memory);
     for (const w of this.workers) w.worker.postMessage({ op: 'slot', slot: slot.id, memory } satisfies WorkerRequest);
     return slot;
