@@ -35,17 +35,17 @@ export type FileVolumeResolver = (projectId: string, volumeId: string) => Promis
 const WRITEBACK_BYTES = 16 * 1024 * 1024;
 
 /**
- * A restore's writes whose memory, file offset and length are all 4 KiB-aligned (whole blocks from the chunk
- * pool's page-aligned slots) go to the file with O_DIRECT, past the page cache. Measured on this machine's
+ * A restore's writes (and a backup's reads) whose memory, file offset and length are all 4 KiB-aligned (whole
+ * blocks from the chunk pool's page-aligned slots) go to the file with O_DIRECT, past the page cache. Measured on this machine's
  * disk: 1.3 GB written and made durable in 0.75 s that way, 3.7 s through the page cache and fdatasync. The
  * rest (a short last block, pieces of changed blocks) goes through the page cache, as does everything on a
  * filesystem that refuses O_DIRECT. The direct descriptor is the open file itself, reopened through
  * /proc/self/fd: never the path again.
  */
-async function openDirect(fh: FileHandle): Promise<FileHandle | undefined> {
+async function openDirect(fh: FileHandle, access = constants.O_WRONLY): Promise<FileHandle | undefined> {
   if (process.platform !== 'linux' || constants.O_DIRECT === undefined) return undefined;
   try {
-    return await open(`/proc/self/fd/${fh.fd}`, constants.O_WRONLY | constants.O_DIRECT);
+    return await open(`/proc/self/fd/${fh.fd}`, access | constants.O_DIRECT);
   } catch {
     return undefined;
   }
@@ -155,12 +155,28 @@ export class FileVolumeProvider implements VolumeBlocks {
       throw err;
     });
     const holes = this.holes();
+    // Whole blocks into page-aligned slots are read past the page cache too (see openDirect): on this
+    // machine's disk a cold full backup of the disk-like image took 2.7 s against 2.9 s, an incremental
+    // 1.35 s against 1.5 s. A volume already in the page cache reads from the disk all the same (the hot
+    // incremental in bench/engine.ts: 0.85 s against 0.77 s), and a backup leaves the cache to the workload.
+    const direct = await openDirect(fh, constants.O_RDONLY);
     return {
       sizeBytes,
-      read: (into, offset) => readFully(fh, into, offset),
+      read: async (into, offset) => {
+        if (direct && directAligned(into, offset)) {
+          // One direct read; what it leaves (the file's end is not on a 4 KiB boundary) is read buffered.
+          const { bytesRead } = await direct.read(into, 0, into.length, offset);
+          if (bytesRead === into.length) return bytesRead;
+          return bytesRead + (await readFully(fh, into.subarray(bytesRead), offset + bytesRead));
+        }
+        return readFully(fh, into, offset);
+      },
       // Asked on the descriptor opened and checked above, never by path.
       ...(holes ? { writtenRanges: (offset: number, length: number) => dataRanges(holes, fh, offset, length) } : {}),
-      close: () => fh.close(),
+      close: async () => {
+        await direct?.close();
+        await fh.close();
+      },
     };
   }
 

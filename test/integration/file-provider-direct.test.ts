@@ -1,6 +1,7 @@
-// A restore's whole-block writes from the chunk pool's page-aligned slots bypass the page cache (O_DIRECT);
-// everything else goes through it. Both kinds, mixed in one file, on a disk filesystem and on tmpfs, must
-// leave exactly the bytes written, for a new image and for a registered file.
+// A restore's whole-block writes, and a backup's whole-block reads, into and from the chunk pool's
+// page-aligned slots bypass the page cache (O_DIRECT); everything else goes through it. Both kinds, mixed
+// in one file, on a disk filesystem and on tmpfs, must read and leave exactly the right bytes, for a new
+// image and for a registered file.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -60,6 +61,26 @@ for (const [where, base] of [
       await writer.flush();
       await writer.close();
     }
+
+    it('reads whole blocks into slot memory and anything else alike, up to a file end off the 4 KiB grid', async () => {
+      const dir = await mkdtemp(join(base, 'openvbs-direct-'));
+      dirs.push(dir);
+      const path = join(dir, 'source.img');
+      const data = randomBytes(SIZE - 1000); // the last page is partial
+      await writeFile(path, data);
+      const reader = await new FileVolumeProvider(async () => ({ path })).openReader('p', 'v');
+      const slot = Buffer.from(allocatePageAlignedShared(1024 * KiB));
+      expect(await reader.read(slot.subarray(0, 512 * KiB), 512 * KiB)).toBe(512 * KiB); // direct
+      expect(slot.subarray(0, 512 * KiB).equals(data.subarray(512 * KiB, 1024 * KiB))).toBe(true);
+      const ordinary = Buffer.alloc(5000);
+      expect(await reader.read(ordinary, 12_345)).toBe(5000);
+      expect(ordinary.equals(data.subarray(12_345, 17_345))).toBe(true);
+      // The file's last 1 MiB, asked whole into slot memory: 1000 bytes short, the partial page included.
+      const tail = slot.subarray(0, 1024 * KiB);
+      expect(await reader.read(tail, SIZE - 1024 * KiB)).toBe(1024 * KiB - 1000);
+      expect(tail.subarray(0, 1024 * KiB - 1000).equals(data.subarray(SIZE - 1024 * KiB))).toBe(true);
+      await reader.close();
+    });
 
     it('leaves exactly the bytes written in a new image', async () => {
       const dir = await mkdtemp(join(base, 'openvbs-direct-'));
