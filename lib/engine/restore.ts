@@ -475,7 +475,9 @@ async function restoreFetch(ctx: RestoreContext, fetch: Fetch, holes: (offset: n
     restored = fetch.ranges.map((range) => {
       const { promise, resolve } = Promise.withResolvers<void>();
       opened.push(promise);
-      return ctx.opens(() => restoreRange(ctx, range, sealed, fetch.start, length, holes, resolve)).finally(resolve);
+      const done = ctx.opens(() => restoreRange(ctx, range, sealed, fetch.start, length, holes, resolve)).finally(resolve);
+      done.catch(() => {}); // settled below, after the sealed slot is back; a failure before then is not unhandled
+      return done;
     });
     await Promise.all(opened);
   } finally {

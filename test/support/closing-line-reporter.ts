@@ -1,11 +1,11 @@
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, SerializedError, TestModule } from 'vitest/node';
 
 /**
  * Ends the run with one plain line, `vitest: N passed, N failed[, N skipped]`, after the default reporter's
  * coloured summary. CI reads a run's closing line to tell that tests ran, and it does not know vitest's own.
  */
 export default class ClosingLineReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedError>): void {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const testModule of testModules) {
       for (const testCase of testModule.children.allTests()) {
@@ -17,6 +17,8 @@ export default class ClosingLineReporter implements Reporter {
       // A file that failed to load has no tests to count; it still fails the run.
       if (testModule.state() === 'failed' && [...testModule.children.allTests()].length === 0) counts.failed += 1;
     }
+    // An unhandled error fails the run as a failed test would: it counts as one.
+    counts.failed += unhandledErrors.length;
     const skipped = counts.skipped > 0 ? `, ${counts.skipped} skipped` : '';
     process.stdout.write(`\nvitest: ${counts.passed} passed, ${counts.failed} failed${skipped}\n`);
   }
