@@ -25,16 +25,19 @@ export interface EngineConfig {
  * - restore: at most restoreConcurrency sealed slots of max(restoreRangeBytes, the store's preferred read
  *   size, the largest sealed chunk) and restoreConcurrency plaintext slots of max(restoreRangeBytes, the
  *   largest chunk), rounded up to 1 MiB: 8 x 5 MiB = 40 MiB with 4 MiB extents on files, 4 x 16 MiB +
- *   4 x 5 MiB = 84 MiB on S3; whatever the volume size and however well the data compresses. Plus what each thread doing chunk work leaves before it collects: about one range
- *   in a worker (chunk-worker.ts), up to V8's own threshold (~64 MiB) on the inline path. Four ranges in
- *   flight keep both cores busy here; six were 0.05 s faster for 20 MB more.
+ *   4 x 5 MiB = 84 MiB on S3; whatever the volume size and however well the data compresses. Plus what
+ *   each thread doing chunk work leaves before it collects: a range's decrypted payloads in a worker
+ *   (chunk-worker.ts; plaintext is decompressed straight into its slot), up to V8's own threshold (~64 MiB)
+ *   on the inline path. Four ranges in flight keep both cores busy here; six were 0.05 s faster for 20 MB more.
  * - backup: 2 batches per worker (2 inline), each a read slot and a sealed output of batchBlocks (~17 MiB
- *   the pair), plus pack bodies: one filling and up to 2 x uploadConcurrency + 1 uploading (~20 MiB each
- *   with 4 MiB extents), which only accumulate when uploads are slower than the CPU.
- * Measured on a 2 GiB disk-like image with two workers (bench/restore.ts; the runtime itself is 228 MB
- * there): restore 310-330 MB, backup 415-450 MB peak RSS. A Lambda segment task runs inline
- * (OPENVBS_CHUNK_WORKERS=0): restore <= runtime + 84 MiB + 64 MiB, backup <= runtime + 34 MiB + 200 MiB +
- * 64 MiB; both fit 512 MB, so the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
+ *   the pair), plus pack bodies (pool slots, reused across segments): one filling and up to
+ *   2 x uploadConcurrency + 1 uploading (~20 MiB each with 4 MiB extents), which only accumulate when
+ *   uploads are slower than the CPU.
+ * Measured in the race (npm run bench:race, 2 GiB images, two workers): the runtime alone is 108 MB
+ * resident on the embedded backend and 124 MB on AWS; restores peak at 220-240 MB on files and 370-390 MB on
+ * S3, full backups at 330-390 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
+ * restore <= runtime + 84 MiB + 64 MiB, backup <= runtime + 34 MiB + 200 MiB + 64 MiB; both fit 512 MB, so
+ * the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
  */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   blockSize: 512 * 1024,
