@@ -320,12 +320,7 @@ async function planSegment(ctx: RestoreContext, segment: number): Promise<Segmen
  * `leafBytes` says how the chunks' ids are checked (see Range).
  */
 export function planRanges(chunks: ChunkRef[], maxBytes: number, leafBytes = 0): Range[] {
-  const byPack = new Map<string, ChunkRef[]>();
-  for (const c of chunks) {
-    const list = byPack.get(c.location.pack);
-    if (list) list.push(c);
-    else byPack.set(c.location.pack, [c]);
-  }
+  const byPack = Map.groupBy(chunks, (c) => c.location.pack);
   const ranges: Range[] = [];
   for (const [pack, list] of byPack) {
     list.sort((a, b) => a.location.offset - b.location.offset);
@@ -354,12 +349,7 @@ export function planRanges(chunks: ChunkRef[], maxBytes: number, leafBytes = 0):
  */
 export function planFetches(ranges: Range[], maxBytes: number): Fetch[] {
   const order = new Map(ranges.map((r, i) => [r, i]));
-  const byPack = new Map<string, Range[]>();
-  for (const r of ranges) {
-    const list = byPack.get(r.pack);
-    if (list) list.push(r);
-    else byPack.set(r.pack, [r]);
-  }
+  const byPack = Map.groupBy(ranges, (r) => r.pack);
   const fetches: Fetch[] = [];
   for (const [pack, list] of byPack) {
     list.sort((a, b) => a.start - b.start);
