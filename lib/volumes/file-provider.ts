@@ -42,17 +42,40 @@ const WRITEBACK_BYTES = 16 * 1024 * 1024;
  * everything on a filesystem that refuses O_DIRECT. The direct descriptor is the open file itself, reopened
  * through /proc/self/fd: never the path again.
  */
-async function openDirect(fh: FileHandle, access = constants.O_WRONLY): Promise<FileHandle | undefined> {
-  if (process.platform !== 'linux' || constants.O_DIRECT === undefined) return undefined;
-  try {
-    return await open(`/proc/self/fd/${fh.fd}`, access | constants.O_DIRECT);
-  } catch {
-    return undefined;
+class DirectIo {
+  private direct: FileHandle | undefined;
+
+  private constructor(direct: FileHandle | undefined) {
+    this.direct = direct;
+  }
+
+  static async open(fh: FileHandle, access: number): Promise<DirectIo> {
+    if (process.platform !== 'linux' || constants.O_DIRECT === undefined) return new DirectIo(undefined);
+    return new DirectIo(await open(`/proc/self/fd/${fh.fd}`, access | constants.O_DIRECT).catch(() => undefined));
+  }
+
+  /**
+   * Runs `transfer` on the direct descriptor when `data` (memory and length) and `offset` are aligned;
+   * undefined when they are not, or when the kernel refuses after all (a device with larger blocks: then
+   * the page cache from now on), so the caller does it through the page cache.
+   */
+  async attempt<T>(data: Uint8Array, offset: number, transfer: (direct: FileHandle) => Promise<T>): Promise<T | undefined> {
+    const direct = this.direct;
+    if (!direct || offset % DIRECT_IO_ALIGNMENT !== 0 || data.length % DIRECT_IO_ALIGNMENT !== 0 || !isMemoryAligned(data)) return undefined;
+    try {
+      return await transfer(direct);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      this.direct = undefined;
+      await direct.close();
+      return undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.direct?.close();
   }
 }
-
-const directAligned = (data: Uint8Array, offset: number) =>
-  offset % DIRECT_IO_ALIGNMENT === 0 && data.length % DIRECT_IO_ALIGNMENT === 0 && isMemoryAligned(data);
 
 async function writeFully(fh: FileHandle, data: Uint8Array, offset: number): Promise<void> {
   for (let done = 0; done < data.length; ) {
@@ -155,35 +178,26 @@ export class FileVolumeProvider implements VolumeBlocks {
       throw err;
     });
     const holes = this.holes();
-    // Whole blocks into page-aligned slots are read past the page cache too (see openDirect), several at once
+    // Whole blocks into page-aligned slots are read past the page cache too (see DirectIo), several at once
     // (backup.ts): over the race's eight backup phases 23.2 s against 25.6 s read serially through the cache,
     // ext4 full backups most (2.9 s against 3.9 s). A fragmented file loses the kernel's readahead (the
     // changed ext4 image's incremental: 1.9 s against 1.3 s), a volume already in the page cache is read
     // from the disk all the same, and a backup leaves the cache to the workload.
-    let direct = await openDirect(fh, constants.O_RDONLY);
+    const direct = await DirectIo.open(fh, constants.O_RDONLY);
     return {
       sizeBytes,
       read: async (into, offset) => {
-        if (direct && directAligned(into, offset)) {
-          try {
-            // One direct read; what it leaves (the file's end is not on a 4 KiB boundary) is read buffered.
-            const { bytesRead } = await direct.read(into, 0, into.length, offset);
-            if (bytesRead === into.length) return bytesRead;
-            return bytesRead + (await readFully(fh, into.subarray(bytesRead), offset + bytesRead));
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-            // Refused after all (a device with larger blocks): the page cache from now on.
-            const refused = direct;
-            direct = undefined;
-            await refused.close();
-          }
-        }
-        return readFully(fh, into, offset);
+        const got = await direct.attempt(into, offset, async (d) => {
+          // One direct read; what it leaves (the file's end is not on a 4 KiB boundary) is read buffered.
+          const { bytesRead } = await d.read(into, 0, into.length, offset);
+          return bytesRead === into.length ? bytesRead : bytesRead + (await readFully(fh, into.subarray(bytesRead), offset + bytesRead));
+        });
+        return got ?? readFully(fh, into, offset);
       },
       // Asked on the descriptor opened and checked above, never by path.
       ...(holes ? { writtenRanges: (offset: number, length: number) => dataRanges(holes, fh, offset, length) } : {}),
       close: async () => {
-        await direct?.close();
+        await direct.close();
         await fh.close();
       },
     };
@@ -217,7 +231,7 @@ export class FileVolumeProvider implements VolumeBlocks {
     // final datasync covers the direct writes too (it is per file: their allocations and the file's size).
     // A background failure is kept for flush: the kernel reports a writeback error to one sync call only.
     const holes = this.holes();
-    let direct = await openDirect(fh);
+    const direct = await DirectIo.open(fh, constants.O_WRONLY);
     let unsynced = 0;
     let syncing: Promise<void> | undefined;
     let syncError: unknown;
@@ -229,18 +243,7 @@ export class FileVolumeProvider implements VolumeBlocks {
       sizeBytes,
       zeroed,
       write: async (data, offset) => {
-        if (direct && directAligned(data, offset)) {
-          try {
-            await writeFully(direct, data, offset);
-            return;
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-            // Refused after all (a device with larger blocks): the page cache from now on, this write again.
-            const refused = direct;
-            direct = undefined;
-            await refused.close();
-          }
-        }
+        if (await direct.attempt(data, offset, (d) => writeFully(d, data, offset).then(() => true))) return;
         await writeFully(fh, data, offset);
         unsynced += data.length;
         if (unsynced >= WRITEBACK_BYTES && !syncing) {
@@ -264,7 +267,7 @@ export class FileVolumeProvider implements VolumeBlocks {
       },
       close: async () => {
         await syncing;
-        await direct?.close();
+        await direct.close();
         await fh.close();
       },
     };
