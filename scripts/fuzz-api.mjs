@@ -7,6 +7,7 @@
 // FUZZ_MAX_EXAMPLES (default 40) and FUZZ_TIMEOUT_S (default 300, a hard stop that fails the run) bound it;
 // FUZZ_SEED picks another seed; FUZZ_ST_ARGS adds `st run` arguments (e.g. "--include-path-regex volumes").
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,10 +43,18 @@ include-method = ["POST", "PUT"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 `;
 
+// schemathesis closes on a pytest-style rule, e.g. `==== 2 warnings in 34.81s ====`. CI reads such a line as
+// pytest's closing line, and one without a count of passed tests as "no test ran"; so its rules lose their fences.
+const PYTEST_CLOSING_RULE = /^=+ (.+ in [0-9.]+s) =+$/;
+
 /** Runs `st` in its own process group; resolves to its exit code. A run past `timeoutMs` is killed and fails. */
 function runSchemathesis(stBin, args, { env, cwd, timeoutMs }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(stBin, args, { stdio: ['ignore', 'inherit', 'inherit'], env, cwd, detached: true });
+    const child = spawn(stBin, args, { stdio: ['ignore', 'pipe', 'inherit'], env, cwd, detached: true });
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+      const closing = PYTEST_CLOSING_RULE.exec(line);
+      process.stdout.write(closing ? `schemathesis ${closing[1]}\n` : `${line}\n`);
+    });
     const killGroup = (signal) => {
       try {
         process.kill(-child.pid, signal);
@@ -62,7 +71,8 @@ function runSchemathesis(stBin, args, { env, cwd, timeoutMs }) {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     child.once('error', reject);
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': every line st printed is through the filter by then
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
