@@ -116,7 +116,7 @@ async function main() {
   );
   log(
     `page cache: ${canDrop ? 'dropped before each phase (sync; echo 3 > /proc/sys/vm/drop_caches)' : 'CANNOT be dropped here (needs root and a writable /proc/sys/vm/drop_caches); only sync before each phase, so phases may read cached data'}; ` +
-      `restic: compression auto, restore without --sparse (its defaults); OpenVBS: default chunk workers (${CORES}); load average at start ${load()}`,
+      `restic: compression auto, restore without --sparse (its defaults); OpenVBS: bundled by esbuild as npm start runs it, default chunk workers (${CORES}); load average at start ${load()}`,
   );
 
   let s3: S3Side | undefined;

@@ -3,12 +3,12 @@
 // the bytes the storage holds. Each phase runs as a child under /usr/bin/time (children.ts).
 //   restic:  `restic backup` of the file, `restic restore latest --target`, default compression (auto);
 //            a repository in a folder, or `-r s3:<endpoint>/<bucket>` on the emulator.
-//   OpenVBS: openvbs-phase.ts (the engine through openRuntime, all cores); an embedded home (objects as
-//            files, catalog and chunk index in SQLite), or the AWS backend on the emulator (S3 bucket,
-//            DynamoDB tables, KMS key).
+//   OpenVBS: openvbs-phase.ts bundled to JavaScript as the service is (the engine through openRuntime, all
+//            cores); an embedded home (objects as files, catalog and chunk index in SQLite), or the AWS
+//            backend on the emulator (S3 bucket, DynamoDB tables, KMS key).
 import { readdir, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { build } from '../../scripts/build.mjs';
 import type { ServiceConfig } from '../../lib/config.ts';
 import type { BackupStats } from '../../lib/engine/ports.ts';
 import { run, timedRun } from './children.ts';
@@ -112,14 +112,15 @@ export function resticContestant(bin: string): OpenRepository {
   };
 }
 
-const PHASE_RUNNER = join(dirname(fileURLToPath(import.meta.url)), 'openvbs-phase.ts');
 
 export const openvbsContestant: OpenRepository = async (storage, dir, tag) => {
   const home = join(dir, 'openvbs-home');
   const config: ServiceConfig = storage.kind === 'fs' ? { backend: 'embedded', home } : await s3Of(storage).provision(`openvbs-${tag}`);
   const env = { ...process.env, ...(storage.s3?.env ?? {}) };
   const timeFile = join(dir, 'openvbs.time');
-  const node = (args: string[]) => ['--disable-warning=ExperimentalWarning', PHASE_RUNNER, JSON.stringify(config), ...args];
+  // openvbs-phase.ts bundled as `npm start` bundles the service (scripts/build.mjs): JavaScript, as shipped.
+  const phaseRunner = await build('race');
+  const node = (args: string[]) => ['--disable-warning=ExperimentalWarning', phaseRunner, JSON.stringify(config), ...args];
   await run(process.execPath, node(['init']), { env });
   let latest: string | undefined;
   return {

@@ -1,10 +1,11 @@
-// `npm start` as a user runs it: the local runtime in a child process (in its own process group, so a test
-// can signal it and everything it started), on a given home folder and a free port.
+// `npm start` as a user runs it: the local runtime bundled (scripts/start.mjs builds it when its sources
+// changed) and run in a child process (in its own process group, so a test can signal it and everything it
+// started), on a given home folder and a free port.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 
-const MAIN = resolve(import.meta.dirname, '../../lib/local/main.ts');
+const START = resolve(import.meta.dirname, '../../scripts/start.mjs');
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -27,7 +28,7 @@ export interface StartedOrFailed {
 
 /** Starts the service; resolves once it printed its connection lines, or with its exit when it did not start. */
 export function startServiceProcess(home: string, env: Record<string, string> = {}): Promise<StartedOrFailed> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', MAIN], {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', START], {
     env: { ...process.env, OPENVBS_HOME: home, PORT: '0', OPENVBS_BACKEND: 'embedded', OPENVBS_CHUNK_WORKERS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
