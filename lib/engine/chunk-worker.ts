@@ -1,5 +1,6 @@
 // Worker thread body for the chunk pool: runs chunk-ops on the pool's shared slots.
-// Loaded directly by Node (type stripping), so it imports with explicit .ts paths and erasable syntax only.
+// Loaded by Node from the sources (type stripping: explicit .ts paths, erasable syntax only) or bundled beside
+// its entry as chunk-worker.mjs (scripts/build.mjs for npm start, infra/constructs/functions.ts for Lambda).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
