@@ -1,9 +1,10 @@
-// Collects sealed chunks into packs of ~target size, uploads them with bounded concurrency and records
-// each chunk in the index only after its pack is stored, so the index never points at a missing pack.
-// Chunks are copied into the pack body as they arrive, so the caller's buffers are free at once. Pack
-// bodies are slots of the chunk pool, given back once their upload is done: the segments of a backup (and
-// the backups of a process) reuse the same few bodies instead of each writer leaving its own ~20 MiB
-// bodies for the garbage collector while the next allocates new ones.
+// Collects sealed chunks into packs of at most the target size (a chunk that would pass it starts the next
+// pack), uploads them with bounded concurrency and records each chunk in the index only after its pack is
+// stored, so the index never points at a missing pack. Chunks are copied into the pack body as they arrive,
+// so the caller's buffers are free at once. Pack bodies are slots of the chunk pool of the target plus the
+// header's room, given back as soon as the pack is stored (the index write after it needs only the
+// entries): the segments of a backup (and the backups of a process) reuse the same few bodies instead of
+// each writer leaving its own for the garbage collector while the next allocates new ones.
 import { finishPack, newPackKey } from './pack.ts';
 import type { PackEntry } from './pack.ts';
 import type { KeyDomain } from './key-domains.ts';
@@ -37,14 +38,15 @@ export class PackWriter {
     this.index = index;
     this.domain = domain;
     this.targetBytes = targetBytes;
-    this.capacity = targetBytes + maxChunkBytes + HEADER_RESERVE;
+    this.capacity = Math.max(targetBytes, maxChunkBytes) + HEADER_RESERVE;
     this.uploadConcurrency = uploadConcurrency;
     this.limit = createLimiter(uploadConcurrency);
   }
 
-  /** Copies one sealed chunk into the current pack. */
+  /** Copies one sealed chunk into the current pack; a chunk that would take it past the target starts the next. */
   add(id: Uint8Array, sealed: Uint8Array): void {
     this.throwIfFailed();
+    if (this.used > 0 && this.used + sealed.length > this.targetBytes) this.seal();
     this.body ??= this.bodies.acquire(this.capacity);
     this.body.buf.set(sealed, this.used);
     this.entries.push({ id: Buffer.from(id), offset: this.used, length: sealed.length });
@@ -87,22 +89,33 @@ export class PackWriter {
     this.body = undefined;
     this.used = 0;
     this.entries = [];
+    let released = false;
+    const release = () => {
+      if (!released) this.bodies.release(data);
+      released = true;
+    };
     const upload = this.limit(async () => {
       const key = newPackKey(this.domain.domainId);
-      const body = finishPack(this.domain.keys, key, data.buf, dataBytes, entries);
-      await this.store.put(key, body);
+      let length: number;
+      try {
+        const body = finishPack(this.domain.keys, key, data.buf, dataBytes, entries);
+        length = body.length;
+        await this.store.put(key, body);
+      } finally {
+        release();
+      }
       await this.index.record(
         this.domain.domainId,
         entries.map((e) => ({ id: e.id.toString('hex'), location: { pack: key, offset: e.offset, length: e.length } })),
       );
       this.packsWritten++;
-      this.packBytes += body.length;
+      this.packBytes += length;
     })
       .catch((err) => {
         this.failure ??= err;
       })
       .finally(() => {
-        this.bodies.release(data);
+        release();
         this.uploads.delete(upload);
       });
     this.uploads.add(upload);

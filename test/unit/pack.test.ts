@@ -1,7 +1,7 @@
 // Pack objects: build, store in an in-memory object store, read the header back; tampering is detected.
 import { randomBytes } from 'node:crypto';
 import { setImmediate } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChunkIntegrityError, SEAL_OVERHEAD, chunkId, deriveDomainKeys, openChunk, sealChunk } from '../../lib/engine/chunk-codec.ts';
 import { ChunkPool } from '../../lib/engine/chunk-pool.ts';
 import type { Slot } from '../../lib/engine/chunk-pool.ts';
@@ -214,6 +214,45 @@ describe('PackWriter', () => {
       expect(header.length).toBeGreaterThan(0);
       for (const e of header) expect(index.domain(DOMAIN).get(e.id.toString('hex'))).toEqual({ pack: key, offset: e.offset, length: e.length });
     }
+  });
+
+  it('keeps each pack within its target (bodies of target + header room) and gives a body back once stored, before the index write', async () => {
+    const store = new MemoryObjectStore();
+    const index = new MemoryChunkIndex();
+    const domain = { projectId: 'p', domainId: DOMAIN, kmsKeyId: 'k', keys };
+    const target = 100_000;
+    const maxChunk = 40_000 + SEAL_OVERHEAD;
+    const pool = new ChunkPool({ workers: 0 });
+    const asked: number[] = [];
+    let held = 0;
+    const bodySlots = { acquire: (n: number) => (asked.push(n), held++, pool.acquire(n)), release: (slot: Slot) => (held--, pool.release(slot)) };
+    // The index write of the first pack waits until the test lets it go.
+    const { promise: indexMayWrite, resolve: letIndexWrite } = Promise.withResolvers<void>();
+    const heldAtIndexWrite: number[] = [];
+    const slowIndex = Object.assign(Object.create(index) as MemoryChunkIndex, {
+      record: async (domainId: string, entries: Parameters<MemoryChunkIndex['record']>[1]) => {
+        heldAtIndexWrite.push(held);
+        await indexMayWrite;
+        return index.record(domainId, entries);
+      },
+    });
+    const packs = new PackWriter(store, slowIndex, domain, bodySlots, target, maxChunk, 1);
+    const scratch = Buffer.alloc(maxChunk);
+    const sizes = [30_000, 30_000, 30_000, 30_000]; // the fourth would take the first pack past 100,000
+    for (const [i, size] of sizes.entries()) {
+      const plain = randomBytes(size - i); // distinct, incompressible
+      const id = chunkId(keys, plain);
+      packs.add(id, scratch.subarray(0, sealChunk(keys, id, plain, scratch, 0)));
+    }
+    // The first pack (three chunks) was sealed when the fourth arrived; its upload ran, its index write waits.
+    await vi.waitFor(() => expect(heldAtIndexWrite).toHaveLength(1));
+    expect(heldAtIndexWrite[0]).toBe(1); // only the body being filled: the stored pack's body is back
+    letIndexWrite();
+    await packs.finish();
+    expect(held).toBe(0);
+    expect(packs.packsWritten).toBe(2);
+    for (const body of store.objects.values()) expect(body.length).toBeLessThanOrEqual(target + 64 * 1024);
+    expect(Math.max(...asked)).toBeLessThanOrEqual(target + 256 * 1024); // the target and the header's room; none for a chunk past it
   });
 });
 
