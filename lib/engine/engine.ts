@@ -30,13 +30,14 @@ export interface EngineConfig {
  *   (chunk-worker.ts; plaintext is decompressed straight into its slot), up to V8's own threshold (~64 MiB)
  *   on the inline path. Four ranges in flight keep both cores busy here; six were 0.05 s faster for 20 MB more.
  * - backup: 2 batches per worker (2 inline), each a read slot and a sealed output of batchBlocks (~17 MiB
- *   the pair), plus pack bodies (pool slots, reused across segments): one filling and up to
- *   2 x uploadConcurrency + 1 uploading (~20 MiB each with 4 MiB extents), which only accumulate when
+ *   the pair), plus pack bodies (pool slots of the target and header room, 17 MiB, reused across
+ *   segments): one filling and up to 2 x uploadConcurrency + 1 queued or uploading, which only accumulate when
  *   uploads are slower than the CPU.
- * Measured in the race (npm run bench:race, 2 GiB images, two workers): the runtime alone is 108 MB
- * resident on the embedded backend and 124 MB on AWS; restores peak at 220-240 MB on files and 370-390 MB on
- * S3, full backups at 330-390 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
- * restore <= runtime + 84 MiB + 64 MiB, backup <= runtime + 34 MiB + 200 MiB + 64 MiB; both fit 512 MB, so
+ * Measured in the race (npm run bench:race, 2 GiB images, two workers, bundled as npm start runs it): the
+ * runtime alone is 69 MB resident on the embedded backend and 71 MB on AWS, each chunk worker 14 MB more;
+ * restores peak at 176-192 MB on files and 338-339 MB on S3, full backups at 291-360 MB, incrementals at
+ * 162-322 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
+ * restore <= runtime + 84 MiB + 64 MiB, backup <= runtime + 34 MiB + 170 MiB + 64 MiB; both fit 512 MB, so
  * the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
  */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
