@@ -16,13 +16,12 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, s
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import { ESBUILD_BANNER } from '../infra/esbuild-banner.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CHUNK_WORKER = 'lib/engine/chunk-worker.ts';
 /** How bundles are made is an input of each too. */
 const BUILD_SCRIPT = relative(ROOT, import.meta.filename);
-/** The same banner as the Lambda bundles: CommonJS dependencies (the AWS SDK's) call require. */
-const BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 /** Every bundle `npm start` and the benches run, by name: its entry point (relative to the repository root). */
 export const BUNDLES = {
@@ -91,7 +90,7 @@ export async function build(name) {
     external: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', 'cdk-nag'],
     format: 'esm',
     target: 'node22',
-    banner: { js: BANNER },
+    banner: { js: ESBUILD_BANNER },
     sourcemap: 'linked',
     logLevel: 'warning',
     // lib/policies/schedule.ts reads rrule's exports from either build on purpose.

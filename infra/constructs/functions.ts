@@ -30,6 +30,7 @@ import type { HandlerSpec, TableAccess } from '../handlers.ts';
 import { HANDLER_SPECS, functionLogicalId, pascalCase } from '../handlers.ts';
 import { HANDLER_NAMES } from '../../lib/workflows/registry.ts';
 import type { HandlerName } from '../../lib/workflows/registry.ts';
+import { ESBUILD_BANNER } from '../esbuild-banner.mjs';
 import { REASONS, acknowledge, acknowledgeCheckov, acknowledgeWildcardResource } from '../nag.ts';
 import type { Storage } from './storage.ts';
 import { LOG_GROUP_NAMES, STORAGE_LOGICAL_IDS } from './storage.ts';
@@ -39,8 +40,6 @@ import { volumeStatementsFor } from './volume-access.ts';
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const CHUNK_WORKER_ENTRY = fileURLToPath(new URL('../../lib/engine/chunk-worker.ts', import.meta.url));
-
-export const ESBUILD_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 export interface ServiceFunctionsProps {
   storage: Storage;
