@@ -1,6 +1,8 @@
 // ObjectStore on S3.
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { ObjectNotFoundError } from '../engine/ports.ts';
 import type { ObjectStore } from '../engine/ports.ts';
 import { chunked } from '../util/concurrency.ts';
@@ -50,15 +52,22 @@ export class S3ObjectStore implements ObjectStore {
     let got: number;
     let body: Buffer;
     if (into) {
-      // Stream the body into the caller's buffer: no 16 MiB allocation per GET for V8 to collect.
+      // Stream the body into the caller's buffer: no 16 MiB allocation per GET for V8 to collect. Its pieces
+      // come as 'data' events, not through the async iterator: a promise per 64 KiB piece cost a tenth of a
+      // restore's CPU (disk-like image on moto: 2.75 against 3.1 s CPU, 2.42 against 2.55 s wall).
       got = 0;
       try {
         const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
-        for await (const piece of res.Body as AsyncIterable<Uint8Array>) {
-          if (got + piece.length > length) throw new Error(`${key} returned more than the ${length} bytes asked for`);
+        const body = res.Body as Readable;
+        body.on('data', (piece: Buffer) => {
+          if (got + piece.length > length) {
+            body.destroy(new Error(`${key} returned more than the ${length} bytes asked for`));
+            return;
+          }
           into.set(piece, got);
           got += piece.length;
-        }
+        });
+        await finished(body);
       } catch (err) {
         if (isNotFound(err)) throw new ObjectNotFoundError(key);
         throw err;
