@@ -35,8 +35,8 @@ export interface EngineConfig {
  *   uploads are slower than the CPU.
  * Measured in the race (npm run bench:race, 2 GiB images, two workers, bundled as npm start runs it): the
  * runtime alone is 69 MB resident on the embedded backend and 71 MB on AWS, each chunk worker 14 MB more;
- * restores peak at 176-192 MB on files and 338-339 MB on S3, full backups at 291-360 MB, incrementals at
- * 162-322 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
+ * restores peak at 176-194 MB on files and 298-339 MB on S3, full backups at 284-365 MB, incrementals at
+ * 163-325 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
  * restore <= runtime + 84 MiB + 64 MiB, backup <= runtime + 34 MiB + 170 MiB + 64 MiB; both fit 512 MB, so
  * the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
  */
