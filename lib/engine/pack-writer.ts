@@ -89,11 +89,7 @@ export class PackWriter {
     this.body = undefined;
     this.used = 0;
     this.entries = [];
-    let released = false;
-    const release = () => {
-      if (!released) this.bodies.release(data);
-      released = true;
-    };
+    // The limiter runs every task it is given, so the body always goes back here, as soon as it is stored.
     const upload = this.limit(async () => {
       const key = newPackKey(this.domain.domainId);
       let length: number;
@@ -102,7 +98,7 @@ export class PackWriter {
         length = body.length;
         await this.store.put(key, body);
       } finally {
-        release();
+        this.bodies.release(data);
       }
       await this.index.record(
         this.domain.domainId,
@@ -115,7 +111,6 @@ export class PackWriter {
         this.failure ??= err;
       })
       .finally(() => {
-        release();
         this.uploads.delete(upload);
       });
     this.uploads.add(upload);
