@@ -32,9 +32,10 @@ export function sealCapacity(dataLength: number, blockSize: number, blocks: numb
 
 /**
  * Seals the given blocks of `data` (by index) whose ids are in `ids` (32 bytes per listed block),
- * back to back into `out` (at least sealCapacity bytes). Returns each sealed length.
+ * back to back into `out` (at least sealCapacity bytes). Returns each sealed length. `afterChunk` is told
+ * each chunk's plaintext bytes once it is sealed (a worker collects its garbage by it).
  */
-export function sealBlocks(keys: DomainKeys, data: Buffer, blockSize: number, blocks: number[], ids: Uint8Array, out: Buffer): number[] {
+export function sealBlocks(keys: DomainKeys, data: Buffer, blockSize: number, blocks: number[], ids: Uint8Array, out: Buffer, afterChunk?: (plainBytes: number) => void): number[] {
   const lengths: number[] = [];
   let at = 0;
   blocks.forEach((b, i) => {
@@ -42,6 +43,7 @@ export function sealBlocks(keys: DomainKeys, data: Buffer, blockSize: number, bl
     const len = sealChunk(keys, ids.subarray(i * CHUNK_ID_BYTES, (i + 1) * CHUNK_ID_BYTES), block, out, at);
     lengths.push(len);
     at += len;
+    afterChunk?.(block.length);
   });
   return lengths;
 }

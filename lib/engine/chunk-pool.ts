@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { allocatePageAlignedShared } from '../util/aligned-memory.ts';
 import type { DomainKeys } from './chunk-codec.ts';
 import { digestBlocks, openChunks, sealBlocks, sealCapacity } from './chunk-ops.ts';
+import { leftGarbage, sealedChunkGarbage } from './chunk-garbage.ts';
 import type { DigestResult, OpenRequestChunk } from './chunk-ops.ts';
 
 export type WorkerRequest =
@@ -203,7 +204,7 @@ export class ChunkPool {
   async seal(domainId: string, slot: Slot, length: number, blockSize: number, blocks: number[], ids: Uint8Array): Promise<SealOutput> {
     const out = this.acquire(sealCapacity(length, blockSize, blocks));
     try {
-      if (this.size === 0) return { out, lengths: sealBlocks(this.keys(domainId), slot.buf.subarray(0, length), blockSize, blocks, ids, out.buf) };
+      if (this.size === 0) return { out, lengths: sealBlocks(this.keys(domainId), slot.buf.subarray(0, length), blockSize, blocks, ids, out.buf, sealedChunkGarbage) };
       const r = await this.run({ op: 'seal', taskId: 0, domainId, slot: slot.id, length, blockSize, blocks, ids, out: out.id });
       if (r.op !== 'seal') throw new Error('unexpected worker response');
       return { out, lengths: r.lengths };
@@ -225,6 +226,7 @@ export class ChunkPool {
     try {
       if (this.size === 0) {
         const r = openChunks(this.keys(domainId), slot.buf.subarray(0, length), chunks, ids, maxPlainBytes, out.buf, leafBytes);
+        leftGarbage(chunks.reduce((n, c) => n + c.length, 0)); // the decrypted payloads, as a worker counts them
         result = r.ok ? { ...r, out } : r;
       } else {
         const r = await this.run({ op: 'open', taskId: 0, domainId, slot: slot.id, length, chunks, ids, maxPlainBytes, leafBytes, out: out.id });

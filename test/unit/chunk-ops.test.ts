@@ -203,6 +203,16 @@ describe('sealBlocks and openChunks', () => {
     expect(openChunks(keys, sealed, chunks, ids, 2 * BS, plain, leaf * 2).ok).toBe(false);
   });
 
+  it('tells the caller each chunk it has sealed, by its plaintext bytes', () => {
+    const data = sample();
+    const blocks = [0, 2, 4];
+    const told: number[] = [];
+    const out = Buffer.alloc(sealCapacity(data.length, BS, blocks));
+    const lengths = sealBlocks(keys, data, BS, blocks, Buffer.concat(blocks.map((b) => chunkId(keys, blockOf(data, b)))), out, (n) => told.push(n));
+    expect(told).toEqual([BS, BS, 1000]);
+    expect(lengths).toHaveLength(3);
+  });
+
   it('seals nothing for an empty block list', () => {
     const out = Buffer.alloc(16, 0xee);
     const lengths = sealBlocks(keys, sample(), BS, [], Buffer.alloc(0), out);
