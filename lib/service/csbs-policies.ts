@@ -16,7 +16,6 @@
 //   suspended as a whole (PUT `status: "suspended"`, an OpenVBS extension; `enabled` resumes it). A policy
 //   enabled again, or whose operations change, starts counting slots at that moment (missed ones never run).
 import { randomUUID } from 'node:crypto';
-import { PolicyNotFoundError } from '../catalog/policies.ts';
 import type { CheckpointRecord, CheckpointStore } from '../catalog/checkpoints.ts';
 import type { CsbsOperation, PolicyRecord, PolicyStore } from '../catalog/policies.ts';
 import type { CatalogStores } from '../catalog/stores.ts';
@@ -27,9 +26,10 @@ import { localDate, rruleRefusal, zoneOf } from '../policies/schedule.ts';
 import type { Clock } from '../util/clock.ts';
 import { distinctTags, validateTags } from './backup-rules.ts';
 import type { BackupTag } from './backup-rules.ts';
-import { ServiceError, badRequest, conflict, notFound, serverNotFound } from './errors.ts';
+import { badRequest, conflict, notFound, serverNotFound } from './errors.ts';
 import { checkProjectId, isId, newBackupId } from './ids.ts';
-import { ResourceTags } from './resource-tags.ts';
+import { policiesOfKind, policyOfKind, policyTagging, rethrowNotFound } from './policy-records.ts';
+import type { ResourceTags } from './resource-tags.ts';
 import { CSBS_PROVIDER_ID, SERVER_RESOURCE_TYPE } from './server-backups.ts';
 import type { ServerBackupService } from './server-backups.ts';
 import { charLength, checkText } from './validation.ts';
@@ -47,7 +47,6 @@ export const PATTERN_MAX = 10240;
 export type CsbsPolicyStatus = 'enabled' | 'disabled' | 'suspended';
 
 const invalid = (message: string) => badRequest('OpenVBS.1801', message);
-export const csbsPolicyNotFound = (policyId: string) => notFound(`backup policy ${policyId} not found`);
 
 /** A scheduled operation as the API receives it (numbers already numbers; every field optional on update). */
 export interface CsbsOperationInput {
@@ -182,7 +181,6 @@ function mergeOperation(current: CsbsOperation | undefined, input: CsbsOperation
   return op;
 }
 
-const byCreation = (a: PolicyRecord, b: PolicyRecord) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.policyId < b.policyId ? -1 : 1);
 
 export class CsbsPolicyService {
   private readonly deps: CsbsPolicyServiceDeps;
@@ -191,15 +189,7 @@ export class CsbsPolicyService {
 
   constructor(deps: CsbsPolicyServiceDeps) {
     this.deps = deps;
-    this.tagging = new ResourceTags<PolicyRecord>({
-      what: 'backup policy',
-      get: (projectId, policyId) => this.policy(projectId, policyId),
-      list: async (projectId) => (await this.deps.policies.list(projectId)).filter((p) => p.kind === 'csbs').sort(byCreation),
-      tagsOf: (policy) => policy.tags,
-      setTags: async ({ projectId, policyId }, tags) => {
-        await this.deps.policies.update(projectId, policyId, { tags, updatedAt: this.now().toISOString() }).catch(rethrowNotFound(policyId));
-      },
-    });
+    this.tagging = policyTagging(deps.policies, 'csbs', deps.clock);
   }
 
   private now(): Date {
@@ -207,10 +197,7 @@ export class CsbsPolicyService {
   }
 
   async policy(projectId: string, policyId: string): Promise<PolicyRecord> {
-    if (!isId(projectId) || !isId(policyId)) throw csbsPolicyNotFound(policyId);
-    const policy = await this.deps.policies.get(projectId, policyId);
-    if (!policy || policy.kind !== 'csbs') throw csbsPolicyNotFound(policyId);
-    return policy;
+    return policyOfKind(this.deps.policies, 'csbs', projectId, policyId);
   }
 
   async show(projectId: string, policyId: string): Promise<CsbsPolicyView> {
@@ -357,7 +344,7 @@ export class CsbsPolicyService {
   async list(projectId: string, query: CsbsPolicyListQuery = {}): Promise<{ policies: CsbsPolicyView[]; more: boolean }> {
     checkProjectId(projectId);
     const names = await this.serverNames(projectId);
-    let views = await Promise.all((await this.deps.policies.list(projectId)).filter((p) => p.kind === 'csbs').map((p) => this.view(p, names)));
+    let views = await Promise.all((await policiesOfKind(this.deps.policies, 'csbs', projectId)).map((p) => this.view(p, names)));
     if (query.name !== undefined) views = views.filter((v) => v.policy.name === query.name);
     if (query.status !== undefined) views = views.filter((v) => v.status === query.status);
     const [key = 'created_at', dir = 'desc'] = (query.sort ?? 'created_at:desc').split(':');
@@ -405,13 +392,6 @@ export class CsbsPolicyService {
   }
 }
 
-function rethrowNotFound(policyId: string) {
-  return (err: unknown): never => {
-    if (err instanceof PolicyNotFoundError) throw csbsPolicyNotFound(policyId);
-    if (err instanceof ServiceError) throw err;
-    throw err;
-  };
-}
 
 /** Server backups as a policy run makes and prunes them: through the server backup service, like a user's. */
 export function serverBackupsForPolicies(serverBackups: ServerBackupService, stores: Pick<CatalogStores, 'checkpoints'>): ResourceBackups {

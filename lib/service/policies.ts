@@ -20,10 +20,11 @@ import type { Clock } from '../util/clock.ts';
 import type { BackupService } from './backups.ts';
 import { distinctTags, validateTags } from './backup-rules.ts';
 import type { BackupTag } from './backup-rules.ts';
-import { ServiceError, badRequest, conflict, notFound } from './errors.ts';
-import { ResourceTags } from './resource-tags.ts';
+import { badRequest, conflict, notFound } from './errors.ts';
+import type { ResourceTags } from './resource-tags.ts';
 import type { TagFilter } from './resource-tags.ts';
 import { checkProjectId, isId, newBackupId } from './ids.ts';
+import { policiesOfKind, policyNotFound, policyOfKind, policyTagging, rethrowNotFound } from './policy-records.ts';
 import { charLength } from './validation.ts';
 
 export const POLICY_NAME_MAX = 64;
@@ -32,7 +33,6 @@ export const FREQUENCY_RANGE = [1, 30] as const;
 export const RETENTION_NUM_RANGE = [2, 99999] as const;
 export const RETENTION_DAY_RANGE = [2, 99999] as const;
 
-export const policyNotFound = (policyId: string) => notFound(`backup policy ${policyId} not found`);
 const invalid = (message: string) => badRequest('OpenVBS.1801', message);
 
 /** A `scheduled_policy` as the API receives it (every field optional; create requires some). */
@@ -136,15 +136,7 @@ export class PolicyService {
 
   constructor(deps: PolicyServiceDeps) {
     this.deps = deps;
-    this.tagging = new ResourceTags<PolicyRecord>({
-      what: 'backup policy',
-      get: (projectId, policyId) => this.policy(projectId, policyId),
-      list: async (projectId) => (await this.list(projectId)).map((v) => v.policy),
-      tagsOf: (policy) => policy.tags,
-      setTags: async ({ projectId, policyId }, tags) => {
-        await this.deps.policies.update(projectId, policyId, { tags, updatedAt: this.now().toISOString() }).catch(rethrowNotFound(policyId));
-      },
-    });
+    this.tagging = policyTagging(deps.policies, 'vbs', deps.clock);
   }
 
   private now(): Date {
@@ -152,10 +144,7 @@ export class PolicyService {
   }
 
   async policy(projectId: string, policyId: string): Promise<PolicyRecord> {
-    if (!isId(projectId) || !isId(policyId)) throw policyNotFound(policyId);
-    const policy = await this.deps.policies.get(projectId, policyId);
-    if (!policy || policy.kind !== 'vbs') throw policyNotFound(policyId);
-    return policy;
+    return policyOfKind(this.deps.policies, 'vbs', projectId, policyId);
   }
 
   async create(projectId: string, input: PolicyInput): Promise<PolicyView> {
@@ -243,8 +232,7 @@ export class PolicyService {
 
   async list(projectId: string): Promise<PolicyView[]> {
     checkProjectId(projectId);
-    const policies = (await this.deps.policies.list(projectId)).filter((p) => p.kind === 'vbs');
-    policies.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.policyId < b.policyId ? -1 : 1));
+    const policies = await policiesOfKind(this.deps.policies, 'vbs', projectId);
     return Promise.all(policies.map(async (policy) => ({ policy, resourceCount: (await this.deps.policies.members(projectId, policy.policyId)).length })));
   }
 
@@ -372,14 +360,6 @@ export class PolicyService {
   async tickAll(): Promise<TickReport> {
     return runTick({ policies: this.deps.policies, runner: this.deps.runner, clock: this.deps.clock });
   }
-}
-
-function rethrowNotFound(policyId: string) {
-  return (err: unknown): never => {
-    if (err instanceof PolicyNotFoundError) throw policyNotFound(policyId);
-    if (err instanceof ServiceError) throw err;
-    throw err;
-  };
 }
 
 /** Volume backups as a policy run makes and prunes them: through the backup service, like a user's. */

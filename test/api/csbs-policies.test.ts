@@ -2,30 +2,15 @@
 // codes (RRULEs more often than hourly refused, numbers as strings accepted), a server in at most one policy,
 // status, execute now. Real stores (SQLite in memory); the workflows are only recorded (the runs themselves
 // are tested in test/integration/csbs-policies-time-travel.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiApp } from '../../lib/api/app.ts';
-import type { ApiApp } from '../../lib/api/app.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { VBS_TIME_PATTERN } from '../../lib/api/schemas.ts';
 import { CSBS_PROVIDER_ID } from '../../lib/service/server-backups.ts';
-import { createServiceEnv, projectId } from '../service/service-env.ts';
-import type { ServiceEnv } from '../service/service-env.ts';
-import { appCaller } from '../support/app-call.ts';
+import { projectId } from '../service/service-env.ts';
+import { useApiProject } from '../support/api-project.ts';
 
-let env: ServiceEnv;
-let app: ApiApp;
 const p = projectId();
-let token: string;
-let userToken: string;
-
-beforeAll(async () => {
-  env = await createServiceEnv();
-  app = createApiApp(env.services, { logger: { error: () => undefined } });
-  token = (await env.services.tokens.create(p)).token;
-  userToken = (await env.services.tokens.create(p, { scope: 'user' })).token;
-});
-afterAll(async () => env?.close());
-
-const call = appCaller(() => app, () => token);
+const api = useApiProject(p);
+const call = api.call;
 
 const V1 = `/v1/${p}`;
 const SERVER = 'OS::Nova::Server';
@@ -34,8 +19,8 @@ const VCALENDAR = 'BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRRULE:FREQ=WEEKLY;BYDAY=TH
 let serial = 0;
 async function newServer(name: string): Promise<string> {
   const disks = [];
-  for (let i = 0; i < 2; i++) disks.push({ volumeId: (await env.services.volumes.create(p, { name: `${name}-d${i}-${serial++}`, sizeBytes: 1024 * 1024 })).volumeId });
-  return (await env.services.servers.create(p, { name, status: 'running', disks })).serverId;
+  for (let i = 0; i < 2; i++) disks.push({ volumeId: (await api.env.services.volumes.create(p, { name: `${name}-d${i}-${serial++}`, sizeBytes: 1024 * 1024 })).volumeId });
+  return (await api.env.services.servers.create(p, { name, status: 'running', disks })).serverId;
 }
 
 /** The SDK fixture's create body, on our own server. */
@@ -102,7 +87,7 @@ describe('CSBS backup policies API', () => {
     expect(shown.status).toBe(200);
     expect(shown.body.policy).toEqual(policy);
     // A user token reaches policies (they make backups).
-    expect((await call('GET', `${V1}/policies/${policyId}`, undefined, userToken)).status).toBe(200);
+    expect((await call('GET', `${V1}/policies/${policyId}`, undefined, api.userToken)).status).toBe(200);
   });
 
   it('accepts numbers and flags as strings (as some CSBS clients send them), generations with a timezone, and answers numbers', async () => {
@@ -241,10 +226,10 @@ describe('CSBS backup policies API', () => {
     expect((await call('POST', path, { checkpoint: { plan_id: 'no-such-policy' } })).status).toBe(404);
     expect((await call('POST', path, { checkpoint: { plan_id: policyId, parameters: { resources: ['not-in-it'] } } })).body.error.code).toBe('OpenVBS.1801');
 
-    const before = env.workflows.calls.length;
-    const res = await call('POST', path, { checkpoint: { plan_id: policyId, parameters: { auto_trigger: false } } }, userToken);
+    const before = api.env.workflows.calls.length;
+    const res = await call('POST', path, { checkpoint: { plan_id: policyId, parameters: { auto_trigger: false } } }, api.userToken);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    const started = env.workflows.calls.slice(before);
+    const started = api.env.workflows.calls.slice(before);
     expect(started.map((c) => c.workflow)).toEqual(['server-backup', 'server-backup']);
     const cp = res.body.checkpoint;
     expect(cp.protection_plan).toEqual({
@@ -255,7 +240,7 @@ describe('CSBS backup policies API', () => {
     expect(cp.extra_info['os-openvbs:checkpoints']).toHaveLength(2);
     expect(cp.id).toBe(cp.extra_info['os-openvbs:checkpoints'][0].id);
     for (const { id } of cp.extra_info['os-openvbs:checkpoints']) {
-      const record = (await env.stores.checkpoints.get(p, id))!;
+      const record = (await api.env.stores.checkpoints.get(p, id))!;
       expect(record.name).toMatch(/^autobk_\d{12}$/);
       expect(record).toMatchObject({ autoTrigger: true, policyId, tags: [{ key: 'team', value: 'storage' }], status: 'protecting' });
     }

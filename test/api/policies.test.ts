@@ -1,29 +1,14 @@
 // VBS backup policies through the REST API app: shapes as the reference and the public SDK fixtures give them,
 // validation with its codes, association rules, execute-now, tasks, tags. Real stores (SQLite in memory); the
 // workflows are only recorded (their runs are tested in test/integration/policies-time-travel.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiApp } from '../../lib/api/app.ts';
-import type { ApiApp } from '../../lib/api/app.ts';
+import { describe, expect, it } from 'vitest';
 import { VBS_TIME_PATTERN } from '../../lib/api/schemas.ts';
-import { createServiceEnv, projectId } from '../service/service-env.ts';
-import type { ServiceEnv } from '../service/service-env.ts';
-import { appCaller } from '../support/app-call.ts';
+import { projectId } from '../service/service-env.ts';
+import { useApiProject } from '../support/api-project.ts';
 
-let env: ServiceEnv;
-let app: ApiApp;
 const p = projectId();
-let token: string;
-let userToken: string;
-
-beforeAll(async () => {
-  env = await createServiceEnv();
-  app = createApiApp(env.services, { logger: { error: () => undefined } });
-  token = (await env.services.tokens.create(p)).token;
-  userToken = (await env.services.tokens.create(p, { scope: 'user' })).token;
-});
-afterAll(async () => env?.close());
-
-const call = appCaller(() => app, () => token);
+const api = useApiProject(p);
+const call = api.call;
 
 const V2 = `/v2/${p}`;
 const valid = {
@@ -33,7 +18,7 @@ const valid = {
 };
 
 async function newVolume(name: string) {
-  return (await env.services.volumes.create(p, { name, sizeBytes: 1024 * 1024 })).volumeId;
+  return (await api.env.services.volumes.create(p, { name, sizeBytes: 1024 * 1024 })).volumeId;
 }
 
 describe('VBS backup policies API', () => {
@@ -108,8 +93,8 @@ describe('VBS backup policies API', () => {
 
   it('associates volumes (moving one from another policy, refusing error and unknown volumes) and disassociates them', async () => {
     const [a, b, broken] = [await newVolume('pa'), await newVolume('pb'), await newVolume('pbroken')];
-    await env.stores.volumes.lock(p, broken, 'job-broken', 'backing-up', ['available']);
-    await env.stores.volumes.release(p, broken, 'job-broken', 'error', 'disk failed');
+    await api.env.stores.volumes.lock(p, broken, 'job-broken', 'backing-up', ['available']);
+    await api.env.stores.volumes.release(p, broken, 'job-broken', 'error', 'disk failed');
     const other = (await call('POST', `${V2}/backuppolicy`, { ...valid, backup_policy_name: 'other' })).body.backup_policy_id;
     expect((await call('POST', `${V2}/backuppolicyresources`, { backup_policy_id: other, resources: [{ resource_id: a, resource_type: 'volume' }] })).status).toBe(200);
 
@@ -141,10 +126,10 @@ describe('VBS backup policies API', () => {
   });
 
   it('executes now (204, autobk_ backups with the policy tags), refuses a second run while the first is open (AutoBackup.0225), and lists the tasks', async () => {
-    const before = env.workflows.calls.length;
+    const before = api.env.workflows.calls.length;
     const run = await call('POST', `${V2}/backuppolicy/${policyId}/action`);
     expect(run.status).toBe(204);
-    const started = env.workflows.calls.slice(before);
+    const started = api.env.workflows.calls.slice(before);
     expect(started).toHaveLength(1);
     expect(started[0]).toMatchObject({ workflow: 'volume-backup', input: { tags: [{ key: 'key', value: 'value' }] } });
     expect((started[0]!.input as { name: string }).name).toMatch(/^autobk_\d{12}$/);
@@ -164,7 +149,7 @@ describe('VBS backup policies API', () => {
     expect((await call('GET', `${V2}/backuppolicy/${policyId}/backuptasks?status=BOGUS`)).body.error.code).toBe('OpenVBS.0400');
 
     // The job ends: the next look settles the task, and a new run may start.
-    await env.stores.jobs.update(p, task.vbs_job_id, { status: 'SUCCESS', endTime: new Date().toISOString() });
+    await api.env.stores.jobs.update(p, task.vbs_job_id, { status: 'SUCCESS', endTime: new Date().toISOString() });
     const done = await call('GET', `${V2}/backuppolicy/${policyId}/backuptasks`);
     expect(done.body.tasks[0]).toMatchObject({ status: 'EXECUTE_SUCCESS' });
     expect(done.body.tasks[0].finished_at).toMatch(VBS_TIME_PATTERN);
@@ -199,8 +184,8 @@ describe('VBS backup policies API', () => {
   });
 
   it('lets user tokens manage policies; the tick needs an admin token and runs due slots at the time given', async () => {
-    expect((await call('GET', `${V2}/backuppolicy`, undefined, userToken)).status).toBe(200);
-    expect((await call('POST', `/v1/${p}/policy-tick`, {}, userToken)).status).toBe(403);
+    expect((await call('GET', `${V2}/backuppolicy`, undefined, api.userToken)).status).toBe(200);
+    expect((await call('POST', `/v1/${p}/policy-tick`, {}, api.userToken)).status).toBe(403);
     const tick = await call('POST', `/v1/${p}/policy-tick`, { at: '2020-01-01T00:00:00Z' });
     expect(tick.status).toBe(200);
     expect(tick.body).toMatchObject({ at: '2020-01-01T00:00:00.000000', runs: [], missed: [] });
