@@ -79,7 +79,7 @@ export interface ChunkPoolOptions {
 /**
  * glibc's malloc hands freed memory back to the kernel once the free top of an arena passes a dynamic
  * threshold, which sits at about 1 MiB after the first 512 KiB buffer is freed. The chunk operations free a
- * block's worth of buffers per chunk (see chunk-worker.ts), so that memory was faulted in again for the
+ * block's worth of buffers per chunk (see chunk-garbage.ts), so that memory was faulted in again for the
  * next chunks: about 0.3 s of kernel time per GiB restored. Freeing one 16 MiB allocation moves the
  * thresholds for the whole process (16 MiB for mmap, 32 MiB for trimming), as MALLOC_MMAP_THRESHOLD_ and
  * MALLOC_TRIM_THRESHOLD_ would without an environment to set. Other allocators ignore it.

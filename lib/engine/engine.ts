@@ -26,19 +26,20 @@ export interface EngineConfig {
  *   size, the largest sealed chunk) and restoreConcurrency plaintext slots of max(restoreRangeBytes, the
  *   largest chunk), rounded up to 1 MiB: 8 x 5 MiB = 40 MiB with 4 MiB extents on files, 4 x 16 MiB +
  *   4 x 5 MiB = 84 MiB on S3; whatever the volume size and however well the data compresses. Plus what
- *   each thread doing chunk work leaves before it collects: a range's decrypted payloads in a worker
- *   (chunk-worker.ts; plaintext is decompressed straight into its slot), up to V8's own threshold (~64 MiB)
- *   on the inline path. Four ranges in flight keep both cores busy here; six were 0.05 s faster for 20 MB more.
+ *   each thread doing chunk work leaves before it collects, ~4 MiB (chunk-garbage.ts): a range's decrypted
+ *   payloads (plaintext is decompressed straight into its slot). Four ranges in flight keep both cores busy
+ *   here; six were 0.05 s faster for 20 MB more.
  * - backup: 2 batches per worker (2 inline), each a read slot and a sealed output of batchBlocks (~17 MiB
  *   the pair), plus pack bodies (pool slots of the target and header room, 17 MiB, reused across
  *   segments): one filling and up to 2 x uploadConcurrency + 1 queued or uploading, which only accumulate when
- *   uploads are slower than the CPU.
+ *   uploads are slower than the CPU. Plus, per thread sealing, ~4 MiB of zstd outputs, ciphertexts and zstd
+ *   contexts before it collects (chunk-garbage.ts), and the high-water mark its malloc arena keeps (~20 MB).
  * Measured in the race (npm run bench:race, 2 GiB images, two workers, bundled as npm start runs it): the
  * runtime alone is 69 MB resident on the embedded backend and 71 MB on AWS, each chunk worker 14 MB more;
- * restores peak at 176-194 MB on files and 298-339 MB on S3, full backups at 284-365 MB, incrementals at
- * 163-325 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
- * restore <= runtime + 84 MiB + 64 MiB, backup <= runtime + 34 MiB + 170 MiB + 64 MiB; both fit 512 MB, so
- * the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
+ * restores peak at 176-196 MB on files and 302-363 MB on S3, full backups at 278-337 MB, incrementals at
+ * 169-249 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
+ * restore <= runtime + 84 MiB + 4 MiB, backup <= runtime + 34 MiB + 170 MiB + 4 MiB plus the arena; both fit
+ * 512 MB, so the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
  */
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   blockSize: 512 * 1024,
