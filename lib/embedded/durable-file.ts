@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { writeNewFile } from '../util/direct-io.ts';
 
 export const FILE_MODE = 0o600;
 export const FOLDER_MODE = 0o700;
@@ -32,7 +33,8 @@ export async function writeTempFile(folder: string, prefix: string, data: Uint8A
   const temp = join(folder, `${prefix}${randomBytes(8).toString('hex')}`);
   const file = await open(temp, 'wx', FILE_MODE);
   try {
-    await file.writeFile(data);
+    if (typeof data === 'string') await file.writeFile(data);
+    else await writeNewFile(file, data); // a pack body from the chunk pool goes past the page cache
     await file.sync();
   } catch (err) {
     await file.close();

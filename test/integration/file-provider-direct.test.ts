@@ -1,7 +1,8 @@
 // A restore's whole-block writes, and a backup's whole-block reads, into and from the chunk pool's
 // page-aligned slots bypass the page cache (O_DIRECT); everything else goes through it. Both kinds, mixed
 // in one file, on a disk filesystem and on tmpfs, must read and leave exactly the right bytes, for a new
-// image and for a registered file.
+// image and for a registered file. So must the embedded store's object files (a pack body from a slot: its
+// aligned part direct, its tail through the page cache).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { ChunkPool } from '../../lib/engine/chunk-pool.ts';
 import { DIRECT_IO_ALIGNMENT, allocatePageAlignedShared, isMemoryAligned } from '../../lib/util/aligned-memory.ts';
 import { FileVolumeProvider } from '../../lib/volumes/file-provider.ts';
 import { openNoFollow } from '../../lib/volumes/file-identity.ts';
+import { writeTempFile } from '../../lib/embedded/durable-file.ts';
 
 const KiB = 1024;
 const SIZE = 4 * 1024 * KiB;
@@ -102,6 +104,19 @@ for (const [where, base] of [
       await fh.close();
       await writeMixed(await new FileVolumeProvider(async () => ({ path, sizeBytes: SIZE, fileIdentity: identity })).openWriter('p', 'v', SIZE));
       expect((await readFile(path)).equals(expected)).toBe(true);
+    });
+  });
+
+  describe(`object files on ${where}`, () => {
+    it('hold exactly the bytes of a slot-backed body with a short tail, and of ordinary memory', async () => {
+      const dir = await mkdtemp(join(base, 'openvbs-direct-'));
+      dirs.push(dir);
+      const slot = Buffer.from(allocatePageAlignedShared(1024 * KiB));
+      randomBytes(slot.length).copy(slot);
+      for (const body of [slot.subarray(0, 3 * DIRECT_IO_ALIGNMENT + 123), slot.subarray(0, 2 * DIRECT_IO_ALIGNMENT), slot.subarray(0, 100), slot.subarray(512, 70_000), randomBytes(50_000)]) {
+        const path = await writeTempFile(dir, 'obj-', body);
+        expect((await readFile(path)).equals(body), `${body.length} bytes`).toBe(true);
+      }
     });
   });
 }
