@@ -7,6 +7,7 @@ import type { EBSClient } from '@aws-sdk/client-ebs';
 import type { BlockReader, BlockWriter, ByteRange } from '../engine/ports.ts';
 import { backoffMs, createLimiter, sleep } from '../util/concurrency.ts';
 import { isTransient, TransientError } from '../workflows/errors.ts';
+import { zeroFill } from '../util/zero-fill.ts';
 
 /** The EBS block size: fixed by the service. */
 export const EBS_BLOCK = 512 * 1024;
@@ -212,7 +213,7 @@ export class EbsSnapshotReader implements BlockReader {
       const target = into.subarray(from - offset, to - offset);
       const token = tokens.get(b);
       if (token === undefined) {
-        target.fill(0);
+        zeroFill(target);
         continue;
       }
       tasks.push(
@@ -221,7 +222,7 @@ export class EbsSnapshotReader implements BlockReader {
           const at = from - b * EBS_BLOCK;
           const got = data.subarray(at, at + target.length);
           got.copy(target);
-          if (got.length < target.length) target.fill(0, got.length); // a short block reads as zeros after its data
+          if (got.length < target.length) zeroFill(target, got.length); // a short block reads as zeros after its data
         }),
       );
     }
@@ -358,7 +359,7 @@ export class EbsSnapshotWriter<R = void> implements BlockWriter {
       if (this.stored.has(b)) throw new Error(`block ${b} of snapshot ${this.snapshotId} is stored and cannot be read before the snapshot completes`);
       const p = this.partial.get(b);
       if (p) p.data.copy(into, pos - offset, pos - b * EBS_BLOCK, to - b * EBS_BLOCK);
-      else into.fill(0, pos - offset, to - offset);
+      else zeroFill(into, pos - offset, to - offset);
       pos = to;
     }
     return n;

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ObjectNotFoundError } from '../engine/ports.ts';
 import type { ObjectStore } from '../engine/ports.ts';
+import { copyBytes } from '../util/aligned-memory.ts';
 import { chunked } from '../util/concurrency.ts';
 
 function isNotFound(err: unknown): boolean {
@@ -64,7 +65,7 @@ export class S3ObjectStore implements ObjectStore {
             body.destroy(new Error(`${key} returned more than the ${length} bytes asked for`));
             return;
           }
-          into.set(piece, got);
+          copyBytes(piece, into, got); // into a slot: see aligned-memory.ts
           got += piece.length;
         });
         await finished(body);

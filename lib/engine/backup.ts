@@ -18,6 +18,7 @@ import { PackWriter } from './pack-writer.ts';
 import { backupTotals } from './backup-totals.ts';
 import type { BackupRecord, BackupStats, BlockReader, ByteRange, ChunkLocation, ReadSource } from './ports.ts';
 import { mapLimit } from '../util/concurrency.ts';
+import { zeroFill } from '../util/zero-fill.ts';
 
 /** Sub-chunks of 64 KiB: an incremental on a real ext4 image stores 0.41x what restic does (docs/format.md). */
 export const DEFAULT_SUB_CHUNK_SIZE = 64 * 1024;
@@ -484,7 +485,7 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
         while (m < count && (state[first + m] === HOLE) === hole) m++;
         const from = k * bs;
         const to = Math.min(m * bs, length);
-        if (hole) buf.fill(0, from, to);
+        if (hole) zeroFill(buf, from, to);
         else {
           const at = segmentOffset + from + first * bs;
           const got = await reader.read(buf.subarray(from, to), at);

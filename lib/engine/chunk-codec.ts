@@ -9,6 +9,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { constants as zc, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { zstdDecompressInto } from './zstd-into.ts';
+import { copyBytes } from '../util/aligned-memory.ts';
 
 export const CHUNK_ID_BYTES = 32;
 export const SEAL_OVERHEAD = 1 + 12 + 16;
@@ -106,7 +107,7 @@ export function sealInto(key: Buffer, flags: number, ad: Buffer, payload: Uint8A
   cipher.setAAD(ad);
   let pos = at + 1 + NONCE_BYTES;
   const body = cipher.update(payload);
-  out.set(body, pos);
+  copyBytes(body, out, pos); // `out` is usually a slot of shared memory: see aligned-memory.ts
   pos += body.length;
   const tail = cipher.final();
   out.set(tail, pos);
@@ -164,7 +165,7 @@ export function openChunkInto(keys: DomainKeys, id: Uint8Array, sealed: Uint8Arr
     }
   } else {
     if (payload.length > out.length) throw new ChunkIntegrityError('chunk is larger than the largest chunk of its backup');
-    out.set(payload, 0);
+    copyBytes(payload, out, 0);
     length = payload.length;
   }
   const actual = contentId(keys, out.subarray(0, length), leafBytes);

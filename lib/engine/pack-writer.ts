@@ -11,6 +11,7 @@ import type { KeyDomain } from './key-domains.ts';
 import type { ChunkIndex, ObjectStore } from './ports.ts';
 import type { ChunkPool, Slot } from './chunk-pool.ts';
 import { createLimiter } from '../util/concurrency.ts';
+import { copyBytes } from '../util/aligned-memory.ts';
 
 /** Room for the sealed header of a typical pack, so it is written in place. */
 const HEADER_RESERVE = 256 * 1024;
@@ -48,7 +49,7 @@ export class PackWriter {
     this.throwIfFailed();
     if (this.used > 0 && this.used + sealed.length > this.targetBytes) this.seal();
     this.body ??= this.bodies.acquire(this.capacity);
-    this.body.buf.set(sealed, this.used);
+    copyBytes(sealed, this.body.buf, this.used); // slot to slot: see aligned-memory.ts
     this.entries.push({ id: Buffer.from(id), offset: this.used, length: sealed.length });
     this.used += sealed.length;
     if (this.used >= this.targetBytes) this.seal();
