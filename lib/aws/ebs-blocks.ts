@@ -7,6 +7,7 @@ import type { EBSClient } from '@aws-sdk/client-ebs';
 import type { BlockReader, BlockWriter, ByteRange } from '../engine/ports.ts';
 import { backoffMs, createLimiter, sleep } from '../util/concurrency.ts';
 import { isTransient, TransientError } from '../workflows/errors.ts';
+import { copyBytes } from '../util/aligned-memory.ts';
 import { zeroFill } from '../util/zero-fill.ts';
 
 /** The EBS block size: fixed by the service. */
@@ -221,7 +222,7 @@ export class EbsSnapshotReader implements BlockReader {
           const data = await this.getBlock(b, token);
           const at = from - b * EBS_BLOCK;
           const got = data.subarray(at, at + target.length);
-          got.copy(target);
+          copyBytes(got, target, 0); // into a slot: see aligned-memory.ts
           if (got.length < target.length) zeroFill(target, got.length); // a short block reads as zeros after its data
         }),
       );

@@ -25,6 +25,7 @@ import type { SegmentManifest } from './manifest.ts';
 import type { BackupRecord, BlockWriter, ByteRange, ChunkLocation } from './ports.ts';
 import { ObjectNotFoundError } from './ports.ts';
 import { createLimiter } from '../util/concurrency.ts';
+import { copyBytes } from '../util/aligned-memory.ts';
 
 /** Chunks further apart than this in a pack are fetched by separate ranged GETs. */
 const MAX_GAP_BYTES = 256 * 1024;
@@ -454,7 +455,7 @@ async function restoreFetch(ctx: RestoreContext, fetch: Fetch, holes: (offset: n
   try {
     try {
       const data = await deps.store.getRange(fetch.pack, fetch.start, length, sealed.buf.subarray(0, length));
-      if (data.buffer !== sealed.buf.buffer) data.copy(sealed.buf); // a store that did not read into the slot
+      if (data.buffer !== sealed.buf.buffer) copyBytes(data, sealed.buf, 0); // a store that did not read into the slot
     } catch (err) {
       const reason = err instanceof ObjectNotFoundError ? 'pack is missing' : `pack could not be read: ${(err as Error).message}`;
       throw new RestoreIntegrityError(rec.backupId, blockAt(rec, fetch.ranges[0]!.chunks[0]!), fetch.pack, reason, err);
