@@ -36,8 +36,8 @@ export interface EngineConfig {
  *   contexts before it collects (chunk-garbage.ts), and the high-water mark its malloc arena keeps (~20 MB).
  * Measured in the race (npm run bench:race, 2 GiB images, two workers, bundled as npm start runs it): the
  * runtime alone is 69 MB resident on the embedded backend and 71 MB on AWS, each chunk worker 14 MB more;
- * restores peak at 176-196 MB on files and 302-363 MB on S3, full backups at 278-337 MB, incrementals at
- * 169-249 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
+ * restores peak at 182-196 MB on files and 344-349 MB on S3, full backups at 278-363 MB, incrementals at
+ * 169-245 MB. A Lambda segment task runs inline (OPENVBS_CHUNK_WORKERS=0):
  * restore <= runtime + 84 MiB + 4 MiB, backup <= runtime + 34 MiB + 170 MiB + 4 MiB plus the arena; both fit
  * 512 MB, so the segment tasks' 1769 MB is chosen for their one vCPU, not for memory.
  */
