@@ -496,6 +496,8 @@ export async function backupSegment(deps: EngineDeps, projectId: string, backupI
     };
 
     const inflight = new Set<Promise<void>>();
+    // Two batches per worker. Three ran a full backup of the disk-like image 8% faster here (2.30 against 2.50 s
+    // on files; the workers starve less while a batch reads) for 25-35 MB more peak RSS: memory was kept.
     const maxInflight = Math.max(2, pool.size * 2);
     let failure: unknown;
     for (const { first: b, count } of batches) {
