@@ -7,8 +7,7 @@ import type { EBSClient } from '@aws-sdk/client-ebs';
 import type { BlockReader, BlockWriter, ByteRange } from '../engine/ports.ts';
 import { backoffMs, createLimiter, sleep } from '../util/concurrency.ts';
 import { isTransient, TransientError } from '../workflows/errors.ts';
-import { copyBytes } from '../util/aligned-memory.ts';
-import { zeroFill } from '../util/zero-fill.ts';
+import { copyBytes, zeroFill } from '../util/aligned-memory.ts';
 
 /** The EBS block size: fixed by the service. */
 export const EBS_BLOCK = 512 * 1024;

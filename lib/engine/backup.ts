@@ -18,7 +18,7 @@ import { PackWriter } from './pack-writer.ts';
 import { backupTotals } from './backup-totals.ts';
 import type { BackupRecord, BackupStats, BlockReader, ByteRange, ChunkLocation, ReadSource } from './ports.ts';
 import { mapLimit } from '../util/concurrency.ts';
-import { zeroFill } from '../util/zero-fill.ts';
+import { zeroFill } from '../util/aligned-memory.ts';
 
 /** Sub-chunks of 64 KiB: an incremental on a real ext4 image stores 0.41x what restic does (docs/format.md). */
 export const DEFAULT_SUB_CHUNK_SIZE = 64 * 1024;

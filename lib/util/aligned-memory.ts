@@ -4,7 +4,7 @@
 // it on its own), and a shared one is a SharedArrayBuffer like any other. Buffers made here are remembered,
 // so a view's alignment can be told from its offset.
 //
-// Copying to or from this memory: copyBytes. V8 copies a typed array whose memory is shared with relaxed atomic
+// Copying to or from this memory: copyBytes (and zeroFill for zeros). V8 copies a typed array whose memory is shared with relaxed atomic
 // loads and stores, a word at a time where source and target sit at the same offset from a word boundary,
 // a byte at a time where they do not (TypedArray.set, and Buffer.copy, which calls it): measured here, 32 GB/s
 // against 4 GB/s. Sealed chunks land at arbitrary offsets of the pool's slots, and a backup copies each
@@ -75,5 +75,19 @@ export function copyBytes(src: Uint8Array, dst: Uint8Array, at: number): void {
     const phase = (dst.byteOffset + at + done) & (WORD - 1);
     scratchOut.set(piece, phase);
     dst.set(scratchOut.subarray(phase, phase + n), at + done);
+  }
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024 + WORD);
+
+/**
+ * Sets bytes [from, to) of `buf` to zero. TypedArray.fill on shared memory is element-wise too (4.3 GB/s
+ * here), and a backup of the disk-like image zeroes ~0.9 GB of holes on the main thread: this copies zeros
+ * from a source offset congruent with each target run instead.
+ */
+export function zeroFill(buf: Uint8Array, from = 0, to = buf.length): void {
+  for (let at = from; at < to; at += ZEROS.length - WORD) {
+    const phase = (buf.byteOffset + at) & (WORD - 1);
+    buf.set(ZEROS.subarray(phase, phase + Math.min(ZEROS.length - WORD, to - at)), at);
   }
 }

@@ -1,6 +1,6 @@
-// zeroFill: zeros exactly [from, to), on ordinary and shared memory, across its 1 MiB copy size.
+// zeroFill (aligned-memory.ts): zeros exactly [from, to), on ordinary and shared memory, across its 1 MiB copy size.
 import { describe, expect, it } from 'vitest';
-import { zeroFill } from '../../lib/util/zero-fill.ts';
+import { zeroFill } from '../../lib/util/aligned-memory.ts';
 
 const MiB = 1024 * 1024;
 
